@@ -1,0 +1,254 @@
+"""The configuration file: one TOML document, validated strictly, with no I/O beyond reading it.
+
+``load_config(path)`` returns a :class:`Config` or raises :class:`ConfigError` listing every
+problem at once (file, key path, reason). Credentials are written as ``${ENV_VAR}``
+references and held as ``SecretStr`` so they never reach logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+
+from emberwatch.errors import ConfigError, ConfigProblem
+from emberwatch.sources import SETTINGS_BY_TYPE
+from emberwatch.sources._settings import Duration, SourceSettings, StrictModel
+
+DEFAULT_CONFIG_PATH = "./emberwatch.toml"
+DEFAULT_DATABASE_URL = "sqlite:///./emberwatch.db"
+Severity = Literal["info", "warning", "critical"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+# Built from the connector registry, so adding a connector module adds its config type.
+SourceConfig = Annotated[
+    Union[tuple(SETTINGS_BY_TYPE.values())],  # noqa: UP007
+    Field(discriminator="type"),
+]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Brand(StrictModel):
+    """A brand to watch and the terms that identify it in text."""
+
+    name: str = Field(min_length=1)
+    include: list[str] = Field(min_length=1, description="words, phrases, @handles, #hashtags")
+    exclude: list[str] = Field(default_factory=list)
+    vip: list[str] = Field(default_factory=list, description="handles of high-value customers")
+    lexicon: dict[str, float] = Field(
+        default_factory=dict, description="sentiment overrides, word -> valence in -4..4"
+    )
+
+
+class EmailChannel(StrictModel):
+    """SMTP settings and the marketing team's recipients."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=30)
+
+
+class SlackChannel(StrictModel):
+    """The on-call team's Slack incoming webhook."""
+
+    webhook_url: SecretStr
+    timeout: Duration = timedelta(seconds=10)
+
+
+class DigestChannel(StrictModel):
+    """The ops team's daily digest, sent through the email channel's SMTP server."""
+
+    recipients: list[str] = Field(min_length=1)
+    send_at: time = time(8, 0)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
+        return value
+
+
+class Channels(StrictModel):
+    email: EmailChannel | None = None
+    slack: SlackChannel | None = None
+    digest: DigestChannel | None = None
+
+    @model_validator(mode="after")
+    def _digest_needs_smtp(self) -> Channels:
+        if self.digest is not None and self.email is None:
+            raise ValueError("digest is sent by email: add a [channels.email] section for SMTP")
+        return self
+
+
+class Thresholds(StrictModel):
+    """When a scored mention becomes an alert."""
+
+    min_severity: Severity = Field(
+        default="warning", description="alert on mentions at or above this severity"
+    )
+    negative_sentiment: float = Field(default=-0.5, ge=-1, le=0)
+    complaint: float = Field(default=0.6, ge=0, le=1)
+    viral_probability: float = Field(default=0.5, ge=0, le=1)
+    viral_engagement: int = Field(
+        default=500, ge=1, description="engagement within 24 h that counts as viral"
+    )
+    high_reach_followers: int = Field(default=10_000, ge=0)
+
+
+class Delivery(StrictModel):
+    """How the outbox worker sends."""
+
+    interval: Duration = timedelta(seconds=2)
+    max_attempts: int = Field(default=8, ge=1)
+    lease: Duration = timedelta(seconds=60)
+
+
+class Config(StrictModel):
+    """The whole configuration file."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    brands: list[Brand] = Field(min_length=1)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    channels: Channels = Channels()
+    thresholds: Thresholds = Thresholds()
+    delivery: Delivery = Delivery()
+    poll_jitter: Duration = timedelta(seconds=5)
+    max_concurrent_polls: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        brand_names = [b.name for b in self.brands]
+        _require_unique("brand", brand_names)
+        _require_unique("source", [s.name for s in self.sources])
+        for source in self.sources:
+            for brand in source.brands:
+                if brand not in brand_names:
+                    raise ValueError(
+                        f"source {source.name!r} serves undefined brand {brand!r}; "
+                        f"defined brands: {', '.join(brand_names)}"
+                    )
+        return self
+
+    def brand(self, name: str) -> Brand | None:
+        return next((b for b in self.brands if b.name == name), None)
+
+    def source(self, name: str) -> SourceSettings | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+def _require_unique(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{kind} name {name!r} is used twice; names must be unique")
+        seen.add(name)
+
+
+def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
+    """Read, substitute ``${ENV}`` references in, and validate one config file."""
+    shown = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(shown, [ConfigProblem("", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError(shown, [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(shown, [ConfigProblem("", "not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown, [ConfigProblem("", f"not valid TOML: {exc}")]) from None
+    return validate_config(raw, shown, os.environ if environ is None else environ)
+
+
+def validate_config(raw: dict[str, Any], shown: str, environ: Any) -> Config:
+    """Validate an already-parsed document; every problem is collected before raising."""
+    problems: list[ConfigProblem] = []
+    resolved = _substitute_env(raw, (), environ, problems)
+    try:
+        config = Config.model_validate(resolved)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, resolved))
+        config = None
+    if problems:
+        raise ConfigError(shown, _dedupe(problems))
+    assert config is not None
+    return config
+
+
+def _substitute_env(
+    value: Any, key: tuple[Any, ...], environ: Any, problems: list[ConfigProblem]
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, (*key, k), environ, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, (*key, i), environ, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        found = environ.get(name)
+        if not found:
+            state = "is empty" if name in environ else "is not set"
+            problems.append(
+                ConfigProblem(_render_key(key), f"environment variable {name} {state}")
+            )
+            return ""
+        return found
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _problems_from(exc: ValidationError, raw: dict[str, Any]) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = list(error["loc"])
+        # A discriminated union adds the tag (the source type) to the path; drop it.
+        if len(loc) >= 3 and loc[0] == "sources" and loc[2] in SETTINGS_BY_TYPE:
+            del loc[2]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling; see config/emberwatch.example.toml)"
+        elif error["type"] == "union_tag_invalid":
+            message = f"unknown source type; known types: {', '.join(sorted(SETTINGS_BY_TYPE))}"
+        elif error["type"] == "union_tag_not_found":
+            message = "missing 'type'"
+        problems.append(ConfigProblem(_render_key(tuple(loc), raw), message))
+    return problems
+
+
+def _render_key(loc: tuple[Any, ...], raw: dict[str, Any] | None = None) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            label = str(part)
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict):
+                label = str(node[part].get("name", part))
+            parts.append(f"[{label}]")
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            parts.append(f".{part}" if parts else str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    seen: set[ConfigProblem] = set()
+    return [p for p in problems if not (p in seen or seen.add(p))]

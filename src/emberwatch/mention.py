@@ -1,0 +1,92 @@
+"""The normalized mention: what every connector's ``parse`` returns.
+
+A mention is the same shape whatever the platform, so everything downstream (matching,
+storage, scoring, alerts) is written once. Fields a platform does not have are ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One post, review or comment, as a connector saw it.
+
+    ``source`` is the connector type (``rss``, ``reddit``, ...); ``external_id`` is the
+    platform's own id, so ``(source, external_id)`` identifies a mention. ``published_at``
+    is always timezone-aware UTC.
+    """
+
+    source: str
+    external_id: str
+    url: str | None
+    author: str | None
+    author_followers: int | None
+    title: str | None
+    text: str
+    published_at: datetime | None
+    rating: float | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+
+    @property
+    def engagement(self) -> int:
+        """Likes, reposts and replies added up; missing counts count as zero."""
+        return (self.likes or 0) + (self.reposts or 0) + (self.replies or 0)
+
+    @property
+    def full_text(self) -> str:
+        """Title and text together, as the matcher and the scorer read them."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["published_at"] = _iso(self.published_at)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Mention:
+        """Build a mention from its JSON form; unknown keys are ignored, missing ones None."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for required in ("source", "external_id"):
+            values.setdefault(required, "")
+        values.setdefault("text", "")
+        for optional in known - values.keys():
+            values[optional] = None
+        values["source"] = str(values["source"])
+        values["external_id"] = str(values["external_id"])
+        values["text"] = str(values["text"] or "")
+        values["published_at"] = parse_timestamp(values.get("published_at"))
+        return cls(**values)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Read an ISO 8601 string, a Unix time or a datetime into aware UTC; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(float(value), tz=UTC)
+    elif isinstance(value, str):
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

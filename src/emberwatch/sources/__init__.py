@@ -1,0 +1,35 @@
+"""Connectors: one module per platform, each with the same shape.
+
+A connector module defines:
+
+- ``TYPE``: its config ``type``;
+- ``Settings``: a :class:`~emberwatch.sources._settings.SourceSettings` subclass with its
+  own parameters (``type: Literal[TYPE]``);
+- ``parse(body: bytes) -> list[Mention]``: pure, no clock, no database; raises
+  :class:`~emberwatch.errors.ParseError` and nothing else on a bad body;
+- ``async fetch(client, settings, cursor, now) -> Fetched``: the thin HTTP part. It asks
+  only for what is new since ``cursor`` and returns the mentions and the next cursor. The
+  pipeline, not the connector, stores that cursor, in the same transaction as the mentions.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from emberwatch.sources import hackernews, rss
+from emberwatch.sources._fetched import Fetched
+
+CONNECTORS: dict[str, ModuleType] = {module.TYPE: module for module in (hackernews, rss)}
+SETTINGS_BY_TYPE: dict[str, type] = {t: m.Settings for t, m in CONNECTORS.items()}
+
+
+def connector(source_type: str) -> ModuleType:
+    """The connector module for a config ``type``; KeyError names the known types."""
+    try:
+        return CONNECTORS[source_type]
+    except KeyError:
+        known = ", ".join(sorted(CONNECTORS))
+        raise KeyError(f"unknown source type {source_type!r}; known types: {known}") from None
+
+
+__all__ = ["CONNECTORS", "SETTINGS_BY_TYPE", "Fetched", "connector"]

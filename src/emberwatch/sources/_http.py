@@ -1,0 +1,102 @@
+"""The one place connectors talk HTTP: timeouts, status classification, Retry-After.
+
+Retrying is not done here: a failed poll is recorded and the scheduler backs the source
+off (see ``emberwatch.pipeline``). Keeping one attempt per poll means a slow source holds
+nothing but its own poll.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from emberwatch.errors import FetchError, ParseError
+from emberwatch.sources._text import snippet
+
+USER_AGENT = "emberwatch/0.1 (+https://github.com/emberwatch/emberwatch)"
+
+
+async def get(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    source: str,
+    step: str,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+) -> httpx.Response:
+    """GET ``url`` and return a 2xx or 304 response, or raise a classified FetchError."""
+    merged = {"User-Agent": USER_AGENT, **(headers or {})}
+    try:
+        response = await client.get(url, params=params, headers=merged, timeout=timeout)
+    except httpx.TimeoutException:
+        raise FetchError(f"{source}: {step}: timed out after {timeout:g}s") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{source}: {step}: {type(exc).__name__}") from None
+    raise_for_status(response, source=source, step=step)
+    return response
+
+
+def raise_for_status(response: httpx.Response, *, source: str, step: str) -> None:
+    status = response.status_code
+    if status < 300 or status == 304:
+        return
+    excerpt = snippet(response.content)
+    message = f"{source}: {step}: HTTP {status}"
+    if status == 429:
+        raise FetchError(
+            f"{message} (rate limited)",
+            status=status,
+            retry_after=retry_after_seconds(response.headers),
+            snippet=excerpt,
+        )
+    if status in (401, 403):
+        raise FetchError(f"{message} (auth failed)", status, retryable=False, snippet=excerpt)
+    if status == 404:
+        raise FetchError(f"{message} (not found)", status, retryable=False, snippet=excerpt)
+    raise FetchError(
+        message,
+        status=status,
+        retryable=status >= 500 or status == 408,
+        retry_after=retry_after_seconds(response.headers),
+        snippet=excerpt,
+    )
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or rate-limit resets."""
+    now = time.time() if now is None else now
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.replace(".", "", 1).isdigit():
+            return float(value)
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError, IndexError):
+            pass
+    remaining = headers.get("x-ratelimit-remaining") or headers.get("x-rate-limit-remaining")
+    reset = headers.get("x-ratelimit-reset") or headers.get("x-rate-limit-reset")
+    if remaining is not None and reset is not None:
+        try:
+            if float(remaining) > 0:
+                return None
+            reset_value = float(reset)
+        except ValueError:
+            return None
+        # Some APIs send seconds-until-reset, others an epoch time.
+        return max(0.0, reset_value - now) if reset_value > 1_000_000_000 else reset_value
+    return None
+
+
+def load_json(body: bytes, *, source: str) -> Any:
+    """Decode a JSON body, or raise ParseError with a short excerpt (HTML pages, truncation)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ParseError(f"{source}: body is not JSON: {snippet(body)!r}") from None
