@@ -1,0 +1,3 @@
+from emberwatch.cli import main
+
+main()

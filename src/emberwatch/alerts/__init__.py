@@ -1,0 +1,1 @@
+"""The alert policy: small, pure decisions composed by the pipeline."""

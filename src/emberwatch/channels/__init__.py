@@ -1,0 +1,1 @@
+"""Channels format messages and classify failures; retrying lives in the outbox worker."""

@@ -1,0 +1,103 @@
+"""Marketing email: multipart text and HTML alerts rendered from Jinja2 templates, sent by SMTP.
+
+Failure classification: connection errors, timeouts and ``4xx`` replies are retried;
+a ``5xx`` reply is permanent (for a refused recipient, for that recipient only: the
+message still goes to the others).
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from emberwatch.alerts.view import AlertView
+from emberwatch.channels._escape import header_value
+from emberwatch.config import EmailChannel
+from emberwatch.errors import DeliveryError
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("emberwatch", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_template(name: str, **context: object) -> str:
+    return _TEMPLATES.get_template(name).render(**context)
+
+
+def build_message(
+    *,
+    sender: str,
+    recipients: list[str],
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str | None = None,
+    thread_id: str | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message; the subject can never inject a header."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = header_value(subject)
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    domain = sender.rpartition("@")[2] or "emberwatch.local"
+    message["Message-ID"] = message_id or make_msgid(domain=domain)
+    if thread_id:
+        message["In-Reply-To"] = thread_id
+        message["References"] = thread_id
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def alert_message(view: AlertView, channel: EmailChannel) -> EmailMessage:
+    subject = f"[Emberwatch] {view.severity.upper()} {view.category} about {view.brand}"
+    context = {"alert": view}
+    return build_message(
+        sender=channel.sender,
+        recipients=channel.recipients,
+        subject=subject,
+        text=render_template("alert.txt", **context),
+        html=render_template("alert.html", **context),
+    )
+
+
+async def send(message: EmailMessage, channel: EmailChannel) -> list[str]:
+    """Send one message; returns the recipients the server refused permanently.
+
+    Raises DeliveryError when nobody received it (retryable unless every refusal is 5xx).
+    """
+    password = channel.password.get_secret_value() if channel.password else None
+    try:
+        refused, _ = await aiosmtplib.send(
+            message,
+            hostname=channel.host,
+            port=channel.port,
+            username=channel.username,
+            password=password,
+            use_tls=channel.security == "tls",
+            start_tls=True if channel.security == "starttls" else False,
+            timeout=channel.timeout.total_seconds(),
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        permanent = all(code >= 500 for code in codes)
+        raise DeliveryError(
+            f"email: send: every recipient refused ({', '.join(map(str, codes))})",
+            permanent=permanent,
+            failed_recipients=[r.recipient for r in exc.recipients],
+        ) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(
+            f"email: send: SMTP {exc.code} {exc.message[:80]}", permanent=exc.code >= 500
+        ) from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"email: send: {type(exc).__name__}") from None
+    return [addr for addr, (code, _msg) in refused.items() if code >= 500]

@@ -1,0 +1,546 @@
+"""The ``emberwatch`` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+import httpx
+from sqlmodel import Session, select
+
+from emberwatch.channels._escape import cut, terminal
+from emberwatch.config import DEFAULT_CONFIG_PATH, Config, load_config
+from emberwatch.errors import ConfigError, EmberwatchError, ParseError
+from emberwatch.mention import Mention
+
+log = logging.getLogger("emberwatch")
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG_PATH,
+    envvar="EMBERWATCH_CONFIG",
+    show_default=True,
+    metavar="FILE",
+    help="Config file (or set EMBERWATCH_CONFIG).",
+)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"emberwatch: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected errors into one clear line and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_CONFIG)
+        except EmberwatchError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+def _load(config_path: str) -> Config:
+    return load_config(config_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="emberwatch")
+def cli(verbose: int) -> None:
+    """Emberwatch hears the first spark of a public blow-up about your brand.
+
+    It polls review sites and social networks, scores each mention for sentiment,
+    complaint and virality, and alerts marketing (email), on-call (Slack) and ops
+    (daily digest) with what to do next.
+
+    \b
+    Start here:
+      emberwatch demo                          # the whole job, offline, in a minute
+      emberwatch check-config emberwatch.toml  # validate your config
+      emberwatch db upgrade                    # create or migrate the database
+      emberwatch run                           # the long-running monitor
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@cli.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False))
+@handles_errors
+def check_config(file: str) -> None:
+    """Validate a config file and report every problem at once.
+
+    Exits 0 when the file is valid, 2 when it is not; each problem names the file, the
+    key path and the reason. Secrets are never printed.
+
+    \b
+    Example:
+      emberwatch check-config config/emberwatch.example.toml
+    """
+    config = load_config(file)
+    enabled = sum(s.enabled for s in config.sources)
+    click.echo(
+        f"{file}: ok ({len(config.brands)} brands, {len(config.sources)} sources, "
+        f"{enabled} enabled)"
+    )
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@config_option
+@handles_errors
+def db_upgrade(config_path: str) -> None:
+    """Create the database schema, or migrate it to this release. Never loses data.
+
+    \b
+    Example:
+      emberwatch db upgrade --config emberwatch.toml
+    """
+    from emberwatch import db as database
+
+    config = _load(config_path)
+    engine = database.create_db_engine(config.database_url)
+    before, after = database.upgrade(engine)
+    where = database.redacted(config.database_url)
+    if before == after:
+        click.echo(f"{where}: already at revision {after}")
+    else:
+        click.echo(f"{where}: upgraded from {before or 'empty'} to {after}")
+
+
+def _runtime_engine(config: Config, config_path: str) -> Any:
+    from emberwatch import db as database
+
+    engine = database.create_db_engine(config.database_url)
+    database.require_current_schema(engine, config_path)
+    return engine
+
+
+@cli.command()
+@config_option
+@handles_errors
+def run(config_path: str) -> None:
+    """Run the monitor until SIGINT or SIGTERM.
+
+    Polls every enabled source on its interval, delivers alerts from the outbox and
+    queues the daily digest. On a signal, the poll in flight finishes (or rolls back)
+    before the process exits: nothing is half-written.
+
+    \b
+    Example:
+      emberwatch run --config /etc/emberwatch/emberwatch.toml
+    """
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger().setLevel(logging.INFO)
+    anyio.run(_run, config, engine)
+
+
+async def _run(config: Config, engine: Any) -> None:
+    from emberwatch.pipeline import Runtime
+    from emberwatch.scheduling import run_monitor
+
+    stop = anyio.Event()
+
+    async def wait_for_signal() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s", signal.Signals(signum).name)
+                stop.set()
+                return
+
+    async with httpx.AsyncClient(follow_redirects=True) as http, anyio.create_task_group() as tg:
+        tg.start_soon(wait_for_signal)
+        await run_monitor(Runtime.build(config, engine, http), stop)
+        tg.cancel_scope.cancel()
+
+
+@cli.command()
+@config_option
+@click.option("--once", is_flag=True, required=True, help="Poll once and exit (required).")
+@click.option("--source", "source_name", metavar="NAME", help="Poll only this source.")
+@handles_errors
+def poll(config_path: str, once: bool, source_name: str | None) -> None:
+    """Poll every enabled source (or one) once, deliver the alerts raised, and exit.
+
+    Prints one line per source: new mentions, updated ones, alerts, errors. Exits 1 if
+    any source failed.
+
+    \b
+    Example:
+      emberwatch poll --once --source acme-news
+    """
+    config = _load(config_path)
+    if source_name and config.source(source_name) is None:
+        known = ", ".join(s.name for s in config.sources) or "none"
+        _fail(f"{config_path}: no source named {source_name!r} (sources: {known})", EXIT_CONFIG)
+    engine = _runtime_engine(config, config_path)
+    reports, delivered = anyio.run(_poll_once, config, engine, source_name)
+    for report in reports:
+        click.echo(terminal(report.line()))
+    click.echo(
+        f"deliveries: {delivered.sent} sent, {delivered.retrying} to retry, {delivered.failed} failed"
+    )
+    if any(r.error for r in reports):
+        sys.exit(EXIT_ERROR)
+
+
+async def _poll_once(config: Config, engine: Any, source_name: str | None) -> Any:
+    from emberwatch.outbox import DeliveryReport, deliver_due
+    from emberwatch.pipeline import Runtime, poll_all
+
+    async with httpx.AsyncClient(follow_redirects=True) as http:
+        rt = Runtime.build(config, engine, http)
+        reports = await poll_all(rt, source_name, force=True)
+        total = DeliveryReport()
+        while True:
+            step = await deliver_due(config, engine, http, rt.clock())
+            total.sent += step.sent
+            total.failed += step.failed
+            total.retrying += step.retrying
+            if not (step.sent or step.failed):
+                break
+        return reports, total
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, int]]) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+        return
+    header = "  ".join(name.upper().ljust(width) for name, width in columns)
+    click.echo(header.rstrip())
+    for row in rows:
+        cells = [
+            cut(terminal("" if row.get(name) is None else str(row[name])), width).ljust(width)
+            for name, width in columns
+        ]
+        click.echo("  ".join(cells).rstrip())
+
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
+)
+
+
+@cli.command()
+@config_option
+@click.option("--brand", help="Only this brand.")
+@click.option("--source", "source_name", help="Only this configured source.")
+@click.option(
+    "--sentiment", type=click.Choice(["negative", "neutral", "positive"]), help="Only this sentiment."
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@format_option
+@handles_errors
+def mentions(
+    config_path: str, brand: str | None, source_name: str | None, sentiment: str | None,
+    limit: int, fmt: str,
+) -> None:
+    """List recent mentions, newest first.
+
+    \b
+    Example:
+      emberwatch mentions --brand acme --sentiment negative --format jsonl
+    """
+    from emberwatch.models import MentionRecord
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    query = select(MentionRecord).order_by(MentionRecord.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if brand:
+        query = query.where(MentionRecord.brand == brand)
+    if source_name:
+        query = query.where(MentionRecord.source_name == source_name)
+    if sentiment == "negative":
+        query = query.where(MentionRecord.sentiment <= -0.05)  # type: ignore[operator]
+    elif sentiment == "positive":
+        query = query.where(MentionRecord.sentiment >= 0.05)  # type: ignore[operator]
+    elif sentiment == "neutral":
+        query = query.where(MentionRecord.sentiment.between(-0.05, 0.05))  # type: ignore[union-attr]
+    with Session(engine) as session:
+        rows = [
+            {
+                "id": r.id, "brand": r.brand, "source": r.source, "source_name": r.source_name,
+                "external_id": r.external_id, "published_at": r.published_at, "author": r.author,
+                "sentiment": r.sentiment, "category": r.category, "severity": r.severity,
+                "engagement": r.engagement, "title": r.title,
+                "text": r.text, "url": r.url,
+            }
+            for r in session.exec(query)
+        ]
+    columns = [("id", 6), ("brand", 10), ("source_name", 14), ("sentiment", 9),
+               ("severity", 8), ("engagement", 10), ("text", 60)]
+    _print_rows(rows, fmt, columns)
+
+
+@cli.command()
+@config_option
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@format_option
+@handles_errors
+def alerts(config_path: str, limit: int, fmt: str) -> None:
+    """List alerts, newest first, with why each fired.
+
+    \b
+    Example:
+      emberwatch alerts --format jsonl
+    """
+    from emberwatch.models import AlertRecord, MentionRecord
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    with Session(engine) as session:
+        query = (
+            select(AlertRecord, MentionRecord)
+            .join(MentionRecord, AlertRecord.mention_id == MentionRecord.id)  # type: ignore[arg-type]
+            .order_by(AlertRecord.id.desc())  # type: ignore[union-attr]
+            .limit(limit)
+        )
+        rows = [
+            {
+                "id": a.id, "created_at": a.created_at, "brand": a.brand,
+                "source_name": a.source_name, "severity": a.severity, "category": a.category,
+                "status": a.status, "reason": a.reason, "url": m.url, "text": m.text,
+            }
+            for a, m in session.exec(query)
+        ]
+    columns = [("id", 5), ("brand", 10), ("severity", 8), ("category", 14), ("status", 10),
+               ("source_name", 14), ("reason", 60)]
+    _print_rows(rows, fmt, columns)
+
+
+@cli.group()
+def sources() -> None:
+    """Inspect connectors and source health."""
+
+
+@sources.command("parse")
+@click.argument("source_type", metavar="TYPE")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@handles_errors
+def sources_parse(source_type: str, file: str) -> None:
+    """Run a connector's parse on a saved response body; print mentions as JSON lines.
+
+    This is how to find out why a post did or did not show up: save the API's response
+    (e.g. with curl) and see exactly what Emberwatch reads from it.
+
+    \b
+    Example:
+      curl -s 'https://hn.algolia.com/api/v1/search_by_date?query=acme' > hn.json
+      emberwatch sources parse hackernews hn.json
+    """
+    from emberwatch.sources import connector
+
+    try:
+        module = connector(source_type)
+    except KeyError as exc:
+        _fail(str(exc.args[0]), EXIT_CONFIG)
+    body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        parsed: list[Mention] = module.parse(body)
+    except ParseError as exc:
+        _fail(f"{file}: {exc}")
+    for mention in parsed:
+        click.echo(mention.to_json())
+
+
+@sources.command("status")
+@config_option
+@format_option
+@handles_errors
+def sources_status(config_path: str, fmt: str) -> None:
+    """Show each source's health: last success, last error, failures, items per poll.
+
+    \b
+    Example:
+      emberwatch sources status
+    """
+    from emberwatch.models import SourceState
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    with Session(engine) as session:
+        states = {s.name: s for s in session.exec(select(SourceState))}
+    rows = []
+    for source in config.sources:
+        state = states.get(source.name)
+        rows.append(
+            {
+                "name": source.name, "type": source.type, "enabled": source.enabled,
+                "last_success": state.last_success_at if state else None,
+                "failures": state.consecutive_failures if state else 0,
+                "items_last_poll": state.items_last_poll if state else 0,
+                "last_error": state.last_error if state else None,
+            }
+        )
+    columns = [("name", 18), ("type", 12), ("enabled", 7), ("last_success", 25),
+               ("failures", 8), ("items_last_poll", 15), ("last_error", 50)]
+    _print_rows(rows, fmt, columns)
+
+
+@cli.command()
+@click.option(
+    "--viral-threshold",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Engagement within 24 h that counts as viral (default 500).",
+)
+@click.option("--brand", help="Score with this brand's lexicon overrides (needs --config).")
+@click.option("--config", "config_path", default=None, envvar="EMBERWATCH_CONFIG", metavar="FILE",
+              help="Config file, for brand lexicons (optional).")
+@handles_errors
+def score(viral_threshold: int | None, brand: str | None, config_path: str | None) -> None:
+    """Score JSON lines from stdin; write each with its scores to stdout.
+
+    Input lines hold normalized mention fields (source, external_id, url, author,
+    author_followers, title, text, published_at, rating, likes, reposts, replies) and
+    optionally "snapshots": [{"at", "likes", "reposts", "replies"}]. Output adds
+    "scores": {sentiment, complaint, virality, expected_engagement, category, severity,
+    reasons}.
+
+    \b
+    Example:
+      echo '{"text": "Order #1234 still not here after 3 weeks", "author_followers": 900}' \\
+        | emberwatch score
+    """
+    from emberwatch.scoring import Scorer
+    from emberwatch.scoring.scorer import DEFAULT_VIRAL_THRESHOLD
+
+    lexicons: dict[str, dict[str, float]] = {}
+    if config_path and Path(config_path).exists():
+        config = load_config(config_path)
+        lexicons = {b.name: b.lexicon for b in config.brands}
+    scorer = Scorer(lexicons, viral_threshold=viral_threshold or DEFAULT_VIRAL_THRESHOLD)
+    failures = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("each line must be a JSON object")
+            mention = Mention.from_dict(data)
+            snapshots = _snapshots_from(data.get("snapshots"))
+        except (ValueError, TypeError) as exc:
+            click.echo(f"emberwatch: stdin line {number}: {exc}", err=True)
+            failures += 1
+            continue
+        scores = scorer.score(mention, snapshots=snapshots, brand=brand)
+        out = dict(data)
+        out["scores"] = {
+            k: v for k, v in scores.to_dict().items() if k != "playbook"
+        }
+        click.echo(json.dumps(out, ensure_ascii=False))
+    if failures:
+        sys.exit(EXIT_ERROR)
+
+
+def _snapshots_from(raw: Any) -> list[Any]:
+    from emberwatch.mention import parse_timestamp
+    from emberwatch.scoring import Snapshot
+
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError("'snapshots' must be a list")
+    snapshots = []
+    for item in raw:
+        if not isinstance(item, dict) or "at" not in item:
+            raise ValueError("each snapshot needs 'at'")
+        at = parse_timestamp(item["at"])
+        assert at is not None
+        snapshots.append(
+            Snapshot(at, int(item.get("likes") or 0), int(item.get("reposts") or 0),
+                     int(item.get("replies") or 0))
+        )
+    return snapshots
+
+
+@cli.command()
+@config_option
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Local day (default: yesterday).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Write HTML here.")
+@handles_errors
+def digest(config_path: str, day: datetime | None, out: str) -> None:
+    """Render the daily digest for a day to an HTML file, without sending it.
+
+    \b
+    Example:
+      emberwatch digest --date 2026-11-21 --out digest.html
+    """
+    from emberwatch.channels.digest import build_digest, digest_day, render
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    zone = config.channels.digest.timezone if config.channels.digest else "UTC"
+    the_day: date = day.date() if day else digest_day(datetime.now(UTC), zone)
+    _subject, _text, html = render(build_digest(engine, the_day, zone))
+    Path(out).write_text(html, encoding="utf-8")
+    click.echo(f"digest for {the_day.isoformat()} written to {out}")
+
+
+@cli.command()
+@click.option("--output", default="demo-output", show_default=True, type=click.Path(file_okay=False),
+              help="Where the demo writes its database, mail and Slack payloads.")
+@click.option("--duration", default=60.0, show_default=True, type=click.FloatRange(5, 600),
+              help="Seconds the scripted story takes to unfold.")
+@handles_errors
+def demo(output: str, duration: float) -> None:
+    """Run the whole monitor offline against a simulated internet on loopback.
+
+    Starts a feed server that publishes a scripted story (one customer's complaint
+    spreading among ordinary mentions), a real SMTP server and a Slack webhook receiver,
+    then runs the real scheduler and pipeline on SQLite. Everything lands in --output:
+    mail/*.eml, slack/*.json, the database and the digest.
+
+    \b
+    Example:
+      emberwatch demo --output demo-output
+    """
+    from emberwatch.demo import run_demo
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger("emberwatch").setLevel(logging.ERROR)
+    run_demo(Path(output), duration)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="emberwatch")
+    except KeyboardInterrupt:
+        click.echo("emberwatch: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""The poll pipeline: fetch → parse → match → store → score → decide → enqueue.
+
+One poll of one source is one database transaction: the mentions, their snapshots and
+scores, the alerts, the outbox rows *and the source's new cursor* commit together. A crash
+anywhere before the commit leaves the old cursor, so the next poll fetches the same items
+again and the unique key on (source, external_id) keeps them single. Delivery happens after
+commit, from the outbox (see :mod:`emberwatch.outbox`).
+
+A failed poll touches nothing but the source's health columns, and backs that source off
+exponentially (with jitter, never sooner than a ``Retry-After``); after
+``CIRCUIT_THRESHOLD`` failures in a row the circuit opens and the source rests for
+``CIRCUIT_COOLDOWN``. Other sources are unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import anyio
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from emberwatch.alerts.decide import decide
+from emberwatch.config import Config
+from emberwatch.errors import FetchError, SourceError
+from emberwatch.matching import BrandMatcher, build_matchers
+from emberwatch.mention import Mention
+from emberwatch.models import AlertRecord, EngagementSnapshot, MentionRecord, SourceState, utcnow
+from emberwatch.outbox import enqueue_alert
+from emberwatch.scoring import Scorer, Scores, Snapshot
+from emberwatch.sources import connector
+from emberwatch.sources._settings import SourceSettings
+from emberwatch.sources._text import snippet
+
+log = logging.getLogger("emberwatch.pipeline")
+
+CIRCUIT_THRESHOLD = 5
+CIRCUIT_COOLDOWN = timedelta(minutes=30)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class Runtime:
+    """What every stage needs, built once from the config."""
+
+    config: Config
+    engine: Engine
+    http: httpx.AsyncClient
+    scorer: Scorer
+    matchers: list[BrandMatcher]
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        engine: Engine,
+        http: httpx.AsyncClient,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Runtime:
+        scorer = Scorer(
+            {b.name: b.lexicon for b in config.brands},
+            viral_threshold=config.thresholds.viral_engagement,
+            high_reach_followers=config.thresholds.high_reach_followers,
+        )
+        return cls(config, engine, http, scorer, build_matchers(config.brands), clock)
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """One line of what a poll did, for the CLI, logs and tests."""
+
+    source: str
+    new: int = 0
+    updated: int = 0
+    alerts: int = 0
+    error: str | None = None
+    skipped: str | None = None
+    pages: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        if self.skipped:
+            return f"{self.source}: skipped ({self.skipped})"
+        text = f"{self.source}: {self.new} new, {self.updated} updated, {self.alerts} alerts"
+        if self.error:
+            text += f", error: {self.error}"
+        return text
+
+
+@dataclass(frozen=True)
+class _Matched:
+    mention: Mention
+    brand: str
+    vip: bool
+
+
+async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = False) -> PollReport:
+    """Poll one source once and commit what it brought. Never raises for a source's fault."""
+    now = rt.clock()
+    state = await anyio.to_thread.run_sync(_load_state, rt.engine, settings)
+    if not force and state.next_poll_after and state.next_poll_after > now:
+        return PollReport(settings.name, skipped=f"backing off until {state.next_poll_after:%H:%M:%S}Z")
+    module = connector(settings.type)
+    try:
+        fetched = await module.fetch(rt.http, settings, state.cursor, now)
+    except SourceError as exc:
+        return await anyio.to_thread.run_sync(_record_failure, rt, settings, exc, now)
+    except Exception as exc:  # a connector bug must not stop the other sources
+        log.exception("source %s: unexpected error in fetch", settings.name)
+        error = SourceError(f"{settings.name}: unexpected {type(exc).__name__}")
+        return await anyio.to_thread.run_sync(_record_failure, rt, settings, error, now)
+    matched = match_stage(fetched.mentions, rt.matchers, settings)
+    report = await anyio.to_thread.run_sync(
+        _commit_poll, rt, settings, matched, fetched.cursor, fetched.pages, now
+    )
+    return PollReport(**{**report.__dict__, "notes": fetched.notes})
+
+
+def match_stage(
+    mentions: list[Mention], matchers: list[BrandMatcher], settings: SourceSettings
+) -> list[_Matched]:
+    """Keep the mentions about a brand this source serves; the first matching brand wins."""
+    served = [m for m in matchers if not settings.brands or m.brand in settings.brands]
+    kept: list[_Matched] = []
+    seen: set[str] = set()
+    for mention in mentions:
+        if mention.external_id in seen:
+            continue  # a page boundary can repeat an item within one poll
+        seen.add(mention.external_id)
+        text = mention.full_text
+        for matcher in served:
+            if matcher.matches(text):
+                kept.append(_Matched(mention, matcher.brand, matcher.is_vip(mention.author)))
+                break
+    return kept
+
+
+def _load_state(engine: Engine, settings: SourceSettings) -> SourceState:
+    with Session(engine) as session:
+        state = session.exec(select(SourceState).where(SourceState.name == settings.name)).first()
+        if state is None:
+            state = SourceState(name=settings.name, type=settings.type)
+            session.add(state)
+            try:
+                session.commit()
+            except Exception:  # another node created it first
+                session.rollback()
+                state = session.exec(
+                    select(SourceState).where(SourceState.name == settings.name)
+                ).one()
+        session.refresh(state)
+        session.expunge(state)
+        return state
+
+
+def backoff_delay(failures: int, interval: timedelta, retry_after: float | None) -> timedelta:
+    """Exponential backoff with ±20% jitter, capped, and never sooner than Retry-After."""
+    if failures >= CIRCUIT_THRESHOLD:
+        delay = CIRCUIT_COOLDOWN
+    else:
+        delay = min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
+        delay = delay * random.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def _record_failure(
+    rt: Runtime, settings: SourceSettings, error: SourceError, now: datetime
+) -> PollReport:
+    status = getattr(error, "status", None)
+    excerpt = getattr(error, "snippet", "")
+    log.warning(
+        "source %s: poll failed: %s%s%s",
+        settings.name,
+        error,
+        f" (HTTP {status})" if status else "",
+        f" body: {excerpt!r}" if excerpt else "",
+    )
+    with Session(rt.engine) as session:
+        state = session.exec(
+            select(SourceState).where(SourceState.name == settings.name).with_for_update()
+        ).one()
+        state.consecutive_failures += 1
+        state.polls_total += 1
+        state.last_poll_at = now
+        state.last_error = snippet(str(error), 300)
+        state.last_error_at = now
+        state.items_last_poll = 0
+        retry_after = error.retry_after if isinstance(error, FetchError) else None
+        state.next_poll_after = now + backoff_delay(
+            state.consecutive_failures, settings.interval, retry_after
+        )
+        session.add(state)
+        session.commit()
+    return PollReport(settings.name, error=str(error))
+
+
+def _commit_poll(
+    rt: Runtime,
+    settings: SourceSettings,
+    matched: list[_Matched],
+    cursor: str | None,
+    pages: int,
+    now: datetime,
+) -> PollReport:
+    new = updated = alerts = 0
+    with Session(rt.engine) as session:
+        # Lock the source row: two nodes polling the same source serialize here.
+        state = session.exec(
+            select(SourceState).where(SourceState.name == settings.name).with_for_update()
+        ).one()
+        existing = _existing_records(session, matched)
+        for item in matched:
+            record = existing.get((item.mention.source, item.mention.external_id))
+            if record is None:
+                record = _insert(session, item, settings.name, now)
+                new += 1
+            elif _engagement_changed(record, item.mention):
+                _update_engagement(session, record, item.mention, now)
+                updated += 1
+            else:
+                continue
+            scores = rt.scorer.score(
+                item.mention,
+                snapshots=_snapshots(session, record.id),
+                brand=item.brand,
+                vip=item.vip,
+            )
+            _apply_scores(record, scores)
+            session.add(record)
+            alerts += _decide_and_enqueue(session, rt.config, record, scores, now)
+        if cursor is not None:
+            state.cursor = cursor
+        state.last_poll_at = now
+        state.last_success_at = now
+        state.consecutive_failures = 0
+        state.next_poll_after = None
+        state.items_last_poll = len(matched)
+        state.polls_total += 1
+        session.add(state)
+        session.commit()
+    log.info("source %s: %d new, %d updated, %d alerts", settings.name, new, updated, alerts)
+    return PollReport(settings.name, new=new, updated=updated, alerts=alerts, pages=pages)
+
+
+def _existing_records(
+    session: Session, matched: list[_Matched]
+) -> dict[tuple[str, str], MentionRecord]:
+    found: dict[tuple[str, str], MentionRecord] = {}
+    by_source: dict[str, list[str]] = {}
+    for item in matched:
+        by_source.setdefault(item.mention.source, []).append(item.mention.external_id)
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), 500):
+            rows = session.exec(
+                select(MentionRecord).where(
+                    MentionRecord.source == source,
+                    MentionRecord.external_id.in_(ids[start : start + 500]),  # type: ignore[attr-defined]
+                )
+            ).all()
+            found.update({(r.source, r.external_id): r for r in rows})
+    return found
+
+
+def _insert(session: Session, item: _Matched, source_name: str, now: datetime) -> MentionRecord:
+    m = item.mention
+    record = MentionRecord(
+        source=m.source,
+        external_id=m.external_id,
+        source_name=source_name,
+        brand=item.brand,
+        url=m.url,
+        author=m.author,
+        author_followers=m.author_followers,
+        title=m.title,
+        text=m.text,
+        published_at=m.published_at,
+        first_seen_at=now,
+        rating=m.rating,
+        likes=m.likes,
+        reposts=m.reposts,
+        replies=m.replies,
+        engagement=m.engagement,
+        vip=item.vip,
+    )
+    session.add(record)
+    session.flush()
+    if _has_counts(m):
+        session.add(_snapshot_row(record.id, m, now))
+    return record
+
+
+def _has_counts(m: Mention) -> bool:
+    return m.likes is not None or m.reposts is not None or m.replies is not None
+
+
+def _engagement_changed(record: MentionRecord, m: Mention) -> bool:
+    if not _has_counts(m):
+        return False
+    return (record.likes, record.reposts, record.replies) != (m.likes, m.reposts, m.replies)
+
+
+def _update_engagement(session: Session, record: MentionRecord, m: Mention, now: datetime) -> None:
+    record.likes, record.reposts, record.replies = m.likes, m.reposts, m.replies
+    record.engagement = m.engagement
+    if m.author_followers is not None:
+        record.author_followers = m.author_followers
+    session.add(_snapshot_row(record.id, m, now))
+
+
+def _snapshot_row(mention_id: int | None, m: Mention, now: datetime) -> EngagementSnapshot:
+    assert mention_id is not None
+    return EngagementSnapshot(
+        mention_id=mention_id,
+        seen_at=now,
+        likes=m.likes or 0,
+        reposts=m.reposts or 0,
+        replies=m.replies or 0,
+    )
+
+
+def _snapshots(session: Session, mention_id: int | None) -> list[Snapshot]:
+    rows = session.exec(
+        select(EngagementSnapshot)
+        .where(EngagementSnapshot.mention_id == mention_id)
+        .order_by(EngagementSnapshot.seen_at)  # type: ignore[arg-type]
+    ).all()
+    return [Snapshot(r.seen_at, r.likes, r.reposts, r.replies) for r in rows]
+
+
+def _apply_scores(record: MentionRecord, scores: Scores) -> None:
+    record.sentiment = scores.sentiment
+    record.complaint = scores.complaint
+    record.virality = scores.virality
+    record.expected_engagement = scores.expected_engagement
+    record.category = scores.category
+    record.severity = scores.severity
+    record.reasons = json.dumps(scores.reasons, ensure_ascii=False)
+
+
+def _decide_and_enqueue(
+    session: Session, config: Config, record: MentionRecord, scores: Scores, now: datetime
+) -> int:
+    alert = session.exec(select(AlertRecord).where(AlertRecord.mention_id == record.id)).first()
+    decision = decide(scores, config.thresholds, alert.severity if alert else None)
+    if decision.action == "none":
+        return 0
+    if alert is None:
+        alert = AlertRecord(
+            mention_id=record.id,  # type: ignore[arg-type]
+            brand=record.brand,
+            source_name=record.source_name,
+            category=scores.category,
+            severity=scores.severity,
+            reason=decision.reason,
+            created_at=now,
+            updated_at=now,
+        )
+    else:
+        alert.severity, alert.category = scores.severity, scores.category
+        alert.reason, alert.updated_at = decision.reason, now
+    session.add(alert)
+    session.flush()
+    enqueue_alert(session, config, alert, now)
+    log.info("alert %s (%s): %s", alert.id, decision.action, decision.reason)
+    return 1
+
+
+async def poll_all(rt: Runtime, only: str | None = None, *, force: bool = False) -> list[PollReport]:
+    """Poll every enabled source (or one) concurrently; one failing never stops the rest."""
+    selected = [
+        s for s in rt.config.sources if (s.name == only if only else s.enabled)
+    ]
+    reports: list[PollReport] = [PollReport("")] * len(selected)
+    limiter = anyio.CapacityLimiter(rt.config.max_concurrent_polls)
+
+    async def one(index: int, settings: SourceSettings) -> None:
+        async with limiter:
+            reports[index] = await poll_source(rt, settings, force=force)
+
+    async with anyio.create_task_group() as group:
+        for index, settings in enumerate(selected):
+            group.start_soon(one, index, settings)
+    return reports
