@@ -208,7 +208,8 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
     for report in reports:
         click.echo(terminal(report.line()))
     click.echo(
-        f"deliveries: {delivered.sent} sent, {delivered.retrying} to retry, {delivered.failed} failed"
+        f"deliveries: {delivered.sent} sent, {delivered.retrying} to retry, "
+        f"{delivered.failed} failed"
     )
     if any(r.error for r in reports):
         sys.exit(EXIT_ERROR)
@@ -257,14 +258,20 @@ format_option = click.option(
 @click.option("--brand", help="Only this brand.")
 @click.option("--source", "source_name", help="Only this configured source.")
 @click.option(
-    "--sentiment", type=click.Choice(["negative", "neutral", "positive"]), help="Only this sentiment."
+    "--sentiment",
+    type=click.Choice(["negative", "neutral", "positive"]),
+    help="Only this sentiment.",
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @format_option
 @handles_errors
 def mentions(
-    config_path: str, brand: str | None, source_name: str | None, sentiment: str | None,
-    limit: int, fmt: str,
+    config_path: str,
+    brand: str | None,
+    source_name: str | None,
+    sentiment: str | None,
+    limit: int,
+    fmt: str,
 ) -> None:
     """List recent mentions, newest first.
 
@@ -290,16 +297,32 @@ def mentions(
     with Session(engine) as session:
         rows = [
             {
-                "id": r.id, "brand": r.brand, "source": r.source, "source_name": r.source_name,
-                "external_id": r.external_id, "published_at": r.published_at, "author": r.author,
-                "sentiment": r.sentiment, "category": r.category, "severity": r.severity,
-                "engagement": r.engagement, "title": r.title,
-                "text": r.text, "url": r.url,
+                "id": r.id,
+                "brand": r.brand,
+                "source": r.source,
+                "source_name": r.source_name,
+                "external_id": r.external_id,
+                "published_at": r.published_at,
+                "author": r.author,
+                "sentiment": r.sentiment,
+                "category": r.category,
+                "severity": r.severity,
+                "engagement": r.engagement,
+                "title": r.title,
+                "text": r.text,
+                "url": r.url,
             }
             for r in session.exec(query)
         ]
-    columns = [("id", 6), ("brand", 10), ("source_name", 14), ("sentiment", 9),
-               ("severity", 8), ("engagement", 10), ("text", 60)]
+    columns = [
+        ("id", 6),
+        ("brand", 10),
+        ("source_name", 14),
+        ("sentiment", 9),
+        ("severity", 8),
+        ("engagement", 10),
+        ("text", 60),
+    ]
     _print_rows(rows, fmt, columns)
 
 
@@ -328,14 +351,28 @@ def alerts(config_path: str, limit: int, fmt: str) -> None:
         )
         rows = [
             {
-                "id": a.id, "created_at": a.created_at, "brand": a.brand,
-                "source_name": a.source_name, "severity": a.severity, "category": a.category,
-                "status": a.status, "reason": a.reason, "url": m.url, "text": m.text,
+                "id": a.id,
+                "created_at": a.created_at,
+                "brand": a.brand,
+                "source_name": a.source_name,
+                "severity": a.severity,
+                "category": a.category,
+                "status": a.status,
+                "reason": a.reason,
+                "url": m.url,
+                "text": m.text,
             }
             for a, m in session.exec(query)
         ]
-    columns = [("id", 5), ("brand", 10), ("severity", 8), ("category", 14), ("status", 10),
-               ("source_name", 14), ("reason", 60)]
+    columns = [
+        ("id", 5),
+        ("brand", 10),
+        ("severity", 8),
+        ("category", 14),
+        ("status", 10),
+        ("source_name", 14),
+        ("reason", 60),
+    ]
     _print_rows(rows, fmt, columns)
 
 
@@ -396,15 +433,24 @@ def sources_status(config_path: str, fmt: str) -> None:
         state = states.get(source.name)
         rows.append(
             {
-                "name": source.name, "type": source.type, "enabled": source.enabled,
+                "name": source.name,
+                "type": source.type,
+                "enabled": source.enabled,
                 "last_success": state.last_success_at if state else None,
                 "failures": state.consecutive_failures if state else 0,
                 "items_last_poll": state.items_last_poll if state else 0,
                 "last_error": state.last_error if state else None,
             }
         )
-    columns = [("name", 18), ("type", 12), ("enabled", 7), ("last_success", 25),
-               ("failures", 8), ("items_last_poll", 15), ("last_error", 50)]
+    columns = [
+        ("name", 18),
+        ("type", 12),
+        ("enabled", 7),
+        ("last_success", 25),
+        ("failures", 8),
+        ("items_last_poll", 15),
+        ("last_error", 50),
+    ]
     _print_rows(rows, fmt, columns)
 
 
@@ -416,8 +462,14 @@ def sources_status(config_path: str, fmt: str) -> None:
     help="Engagement within 24 h that counts as viral (default 500).",
 )
 @click.option("--brand", help="Score with this brand's lexicon overrides (needs --config).")
-@click.option("--config", "config_path", default=None, envvar="EMBERWATCH_CONFIG", metavar="FILE",
-              help="Config file, for brand lexicons (optional).")
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    envvar="EMBERWATCH_CONFIG",
+    metavar="FILE",
+    help="Config file, for brand lexicons (optional).",
+)
 @handles_errors
 def score(viral_threshold: int | None, brand: str | None, config_path: str | None) -> None:
     """Score JSON lines from stdin; write each with its scores to stdout.
@@ -457,9 +509,7 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
             continue
         scores = scorer.score(mention, snapshots=snapshots, brand=brand)
         out = dict(data)
-        out["scores"] = {
-            k: v for k, v in scores.to_dict().items() if k != "playbook"
-        }
+        out["scores"] = {k: v for k, v in scores.to_dict().items() if k != "playbook"}
         click.echo(json.dumps(out, ensure_ascii=False))
     if failures:
         sys.exit(EXIT_ERROR)
@@ -480,15 +530,21 @@ def _snapshots_from(raw: Any) -> list[Any]:
         at = parse_timestamp(item["at"])
         assert at is not None
         snapshots.append(
-            Snapshot(at, int(item.get("likes") or 0), int(item.get("reposts") or 0),
-                     int(item.get("replies") or 0))
+            Snapshot(
+                at,
+                int(item.get("likes") or 0),
+                int(item.get("reposts") or 0),
+                int(item.get("replies") or 0),
+            )
         )
     return snapshots
 
 
 @cli.command()
 @config_option
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Local day (default: yesterday).")
+@click.option(
+    "--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Local day (default: yesterday)."
+)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Write HTML here.")
 @handles_errors
 def digest(config_path: str, day: datetime | None, out: str) -> None:
@@ -510,10 +566,20 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
 
 
 @cli.command()
-@click.option("--output", default="demo-output", show_default=True, type=click.Path(file_okay=False),
-              help="Where the demo writes its database, mail and Slack payloads.")
-@click.option("--duration", default=60.0, show_default=True, type=click.FloatRange(5, 600),
-              help="Seconds the scripted story takes to unfold.")
+@click.option(
+    "--output",
+    default="demo-output",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo writes its database, mail and Slack payloads.",
+)
+@click.option(
+    "--duration",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(5, 600),
+    help="Seconds the scripted story takes to unfold.",
+)
 @handles_errors
 def demo(output: str, duration: float) -> None:
     """Run the whole monitor offline against a simulated internet on loopback.

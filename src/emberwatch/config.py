@@ -206,9 +206,7 @@ def _substitute_env(
         found = environ.get(name)
         if not found:
             state = "is empty" if name in environ else "is not set"
-            problems.append(
-                ConfigProblem(_render_key(key), f"environment variable {name} {state}")
-            )
+            problems.append(ConfigProblem(_render_key(key), f"environment variable {name} {state}"))
             return ""
         return found
 

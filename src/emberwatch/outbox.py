@@ -45,8 +45,13 @@ def alert_channels(config: Config) -> list[str]:
 
 
 def enqueue(
-    session: Session, *, dedup_key: str, channel: str, now: datetime,
-    alert_id: int | None = None, payload: dict[str, Any] | None = None,
+    session: Session,
+    *,
+    dedup_key: str,
+    channel: str,
+    now: datetime,
+    alert_id: int | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> bool:
     """Add one outbox row unless one with the same key exists; True when added."""
     exists = session.exec(select(Delivery.id).where(Delivery.dedup_key == dedup_key)).first()
@@ -87,8 +92,9 @@ class Claimed:
     attempts: int
 
 
-def claim_due(engine: Engine, now: datetime, lease: timedelta, limit: int = 20,
-              worker: str = WORKER_ID) -> list[Claimed]:
+def claim_due(
+    engine: Engine, now: datetime, lease: timedelta, limit: int = 20, worker: str = WORKER_ID
+) -> list[Claimed]:
     """Lease up to ``limit`` due rows for this worker."""
     claimed: list[Claimed] = []
     with Session(engine) as session:
@@ -119,7 +125,9 @@ def claim_due(engine: Engine, now: datetime, lease: timedelta, limit: int = 20,
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(
-                    Claimed(row.id, row.channel, row.alert_id, json.loads(row.payload), row.attempts + 1)  # type: ignore[arg-type]
+                    Claimed(
+                        row.id, row.channel, row.alert_id, json.loads(row.payload), row.attempts + 1
+                    )  # type: ignore[arg-type]
                 )
         session.commit()
     return claimed
@@ -127,7 +135,7 @@ def claim_due(engine: Engine, now: datetime, lease: timedelta, limit: int = 20,
 
 def retry_delay(attempts: int, retry_after: float | None) -> timedelta:
     """Exponential backoff with full jitter, capped, and never sooner than Retry-After."""
-    base = min(timedelta(seconds=2 ** attempts), MAX_RETRY_DELAY)
+    base = min(timedelta(seconds=2**attempts), MAX_RETRY_DELAY)
     delay = base * random.uniform(0.5, 1.0)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))

@@ -106,7 +106,9 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
     now = rt.clock()
     state = await anyio.to_thread.run_sync(_load_state, rt.engine, settings)
     if not force and state.next_poll_after and state.next_poll_after > now:
-        return PollReport(settings.name, skipped=f"backing off until {state.next_poll_after:%H:%M:%S}Z")
+        return PollReport(
+            settings.name, skipped=f"backing off until {state.next_poll_after:%H:%M:%S}Z"
+        )
     module = connector(settings.type)
     try:
         fetched = await module.fetch(rt.http, settings, state.cursor, now)
@@ -374,11 +376,11 @@ def _decide_and_enqueue(
     return 1
 
 
-async def poll_all(rt: Runtime, only: str | None = None, *, force: bool = False) -> list[PollReport]:
+async def poll_all(
+    rt: Runtime, only: str | None = None, *, force: bool = False
+) -> list[PollReport]:
     """Poll every enabled source (or one) concurrently; one failing never stops the rest."""
-    selected = [
-        s for s in rt.config.sources if (s.name == only if only else s.enabled)
-    ]
+    selected = [s for s in rt.config.sources if (s.name == only if only else s.enabled)]
     reports: list[PollReport] = [PollReport("")] * len(selected)
     limiter = anyio.CapacityLimiter(rt.config.max_concurrent_polls)
 

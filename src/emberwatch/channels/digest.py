@@ -82,7 +82,10 @@ def build_digest(engine: Engine, day: date, zone: str) -> Digest:
 
 def render(digest: Digest) -> tuple[str, str, str]:
     """(subject, text, html) of a digest."""
-    subject = f"[Emberwatch] Daily digest for {digest.day.isoformat()}: {digest.mentions} mentions, {len(digest.alerts)} alerts"
+    subject = (
+        f"[Emberwatch] Daily digest for {digest.day.isoformat()}: "
+        f"{digest.mentions} mentions, {len(digest.alerts)} alerts"
+    )
     context = {"d": digest}
     return (
         subject,
@@ -95,7 +98,10 @@ def enqueue_digest(engine: Engine, day: date, now: datetime) -> bool:
     """Queue the digest for ``day`` unless it already was; True when newly queued."""
     with Session(engine) as session:
         added = enqueue(
-            session, dedup_key=f"digest:{day.isoformat()}", channel="digest", now=now,
+            session,
+            dedup_key=f"digest:{day.isoformat()}",
+            channel="digest",
+            now=now,
             payload={"date": day.isoformat()},
         )
         try:

@@ -83,7 +83,7 @@ async def send(message: EmailMessage, channel: EmailChannel) -> list[str]:
             username=channel.username,
             password=password,
             use_tls=channel.security == "tls",
-            start_tls=True if channel.security == "starttls" else False,
+            start_tls=channel.security == "starttls",
             timeout=channel.timeout.total_seconds(),
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:

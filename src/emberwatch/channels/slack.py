@@ -19,7 +19,11 @@ from emberwatch.sources._http import retry_after_seconds
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
-SEVERITY_ICON = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
+SEVERITY_ICON = {
+    "critical": ":rotating_light:",
+    "warning": ":warning:",
+    "info": ":information_source:",
+}
 
 
 def render(view: AlertView, *, plain: bool = False) -> dict[str, Any]:
@@ -30,7 +34,11 @@ def render(view: AlertView, *, plain: bool = False) -> dict[str, Any]:
     header = cut(f"{view.severity.upper()} · {view.brand} · {view.category}", HEADER_LIMIT)
     quote = slack_mrkdwn(cut(_mention_text(view), SECTION_LIMIT - 20))
     quoted = "\n".join(f">{line}" for line in quote.splitlines() or [""])
-    reach = f"{view.author_followers:,} followers" if view.author_followers is not None else "reach unknown"
+    reach = (
+        f"{view.author_followers:,} followers"
+        if view.author_followers is not None
+        else "reach unknown"
+    )
     who = slack_mrkdwn(view.author or "unknown author")
     facts = [
         f"*Author:* {who} ({reach}){' · *VIP*' if view.vip else ''}",
@@ -42,7 +50,10 @@ def render(view: AlertView, *, plain: bool = False) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": cut(quoted, SECTION_LIMIT)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": cut("\n".join(facts), SECTION_LIMIT)}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": cut("\n".join(facts), SECTION_LIMIT)},
+        },
         {"type": "section", "text": {"type": "mrkdwn", "text": cut(todo, SECTION_LIMIT)}},
     ]
     link = slack_url(view.url)
@@ -60,10 +71,14 @@ def _mention_text(view: AlertView) -> str:
 def _fallback_text(view: AlertView) -> str:
     icon = SEVERITY_ICON.get(view.severity, "")
     body = slack_mrkdwn(cut(" ".join(_mention_text(view).split()), 300))
-    return f"{icon} {view.severity.upper()} {view.category} about {slack_mrkdwn(view.brand)}: {body}"
+    return (
+        f"{icon} {view.severity.upper()} {view.category} about {slack_mrkdwn(view.brand)}: {body}"
+    )
 
 
-async def send(client: httpx.AsyncClient, webhook_url: str, payload: dict[str, Any], timeout: float) -> None:
+async def send(
+    client: httpx.AsyncClient, webhook_url: str, payload: dict[str, Any], timeout: float
+) -> None:
     """POST one payload; raise DeliveryError classified for the outbox worker."""
     try:
         response = await client.post(webhook_url, json=payload, timeout=timeout)

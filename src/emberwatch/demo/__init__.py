@@ -80,7 +80,11 @@ def run_demo(output: Path, duration: float, config_path: Path = DEMO_CONFIG) -> 
 
 
 async def _monitor(
-    config: object, engine: object, duration: float, slack: SlackReceiver, mail: MailCatcher,
+    config: object,
+    engine: object,
+    duration: float,
+    slack: SlackReceiver,
+    mail: MailCatcher,
     started: float,
 ) -> None:
     def show(report: PollReport) -> None:

@@ -48,7 +48,7 @@ class _Server:
             do_GET = _serve
             do_POST = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep the demo's and the tests' output clean
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -111,14 +111,14 @@ class _MailHandler:
     def __init__(self, catcher: MailCatcher) -> None:
         self.catcher = catcher
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         code = self.catcher.refuse.get(address)
         if code:
             return f"{code} mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         data = envelope.original_content or envelope.content
         self.catcher.messages.append(data)
         if self.catcher.folder is not None:

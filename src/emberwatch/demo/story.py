@@ -29,36 +29,87 @@ class Item:
 
 
 STORY: tuple[Item, ...] = (
-    Item(0.00, "news", "news-1", "Acme opens a new warehouse in Leeds",
-         "The kettle maker Acme said the site will handle orders for the north of England.",
-         "Business Desk"),
-    Item(0.00, "hn", "41000001", "Show HN: A tea timer that talks to Acme smart kettles",
-         "I built a small timer for my Acme kettle. Works nicely, feedback welcome!",
-         "tinkerer", ((0.0, 12, 2),)),
-    Item(0.05, "reviews", "rev-101", "Lovely kettle",
-         "Love my Acme kettle, boils fast and looks great on the counter. Five stars.",
-         "Priya S."),
-    Item(0.15, "reviews", "rev-102", "Three weeks and still no kettle",
-         "Ordered from Acme on the 2nd (order #A-48213) and paid for express delivery. "
-         "Three weeks later, still nothing. Support finally replied that it's the courier's "
-         "fault and there is nothing they can do. Two emails since then, no answer. "
-         "I want a refund. Never again.",
-         "Dana W."),
-    Item(0.30, "hn", "41000002", "Acme blames courier for three-week delivery delay",
-         "A customer waited three weeks for an express order; Acme support blamed the courier "
-         "and stopped answering. Terrible way to treat customers.",
-         "dana_w", ((0.30, 8, 3), (0.45, 60, 25), (0.60, 240, 90), (0.75, 610, 210))),
-    Item(0.40, "news", "news-2", "Customers report weeks-long delivery delays at Acme",
-         "Several Acme customers say orders are weeks late and complaints go unanswered.",
-         "Consumer Desk"),
-    Item(0.50, "reviews", "rev-103", "Quick fix",
-         "Acme customer service sorted out my broken lid in a day. Thanks!", "Tom R."),
-    Item(0.55, "hn", "41000003", "",
-         "Same thing happened to me with Acme: order #A-51022 still missing after a month, "
-         "no reply to two tickets. Why is nobody at @acme answering?",
-         "kettle_fan", ((0.55, 4, 0), (0.75, 30, 6))),
-    Item(0.70, "hn", "41000004", "Acme Q3 results: revenue flat, new product line announced",
-         "Acme reported flat revenue for the third quarter.", "finwatch", ((0.70, 5, 1),)),
+    Item(
+        0.00,
+        "news",
+        "news-1",
+        "Acme opens a new warehouse in Leeds",
+        "The kettle maker Acme said the site will handle orders for the north of England.",
+        "Business Desk",
+    ),
+    Item(
+        0.00,
+        "hn",
+        "41000001",
+        "Show HN: A tea timer that talks to Acme smart kettles",
+        "I built a small timer for my Acme kettle. Works nicely, feedback welcome!",
+        "tinkerer",
+        ((0.0, 12, 2),),
+    ),
+    Item(
+        0.05,
+        "reviews",
+        "rev-101",
+        "Lovely kettle",
+        "Love my Acme kettle, boils fast and looks great on the counter. Five stars.",
+        "Priya S.",
+    ),
+    Item(
+        0.15,
+        "reviews",
+        "rev-102",
+        "Three weeks and still no kettle",
+        "Ordered from Acme on the 2nd (order #A-48213) and paid for express delivery. "
+        "Three weeks later, still nothing. Support finally replied that it's the courier's "
+        "fault and there is nothing they can do. Two emails since then, no answer. "
+        "I want a refund. Never again.",
+        "Dana W.",
+    ),
+    Item(
+        0.30,
+        "hn",
+        "41000002",
+        "Acme blames courier for three-week delivery delay",
+        "A customer waited three weeks for an express order; Acme support blamed the courier "
+        "and stopped answering. Terrible way to treat customers.",
+        "dana_w",
+        ((0.30, 8, 3), (0.45, 60, 25), (0.60, 240, 90), (0.75, 610, 210)),
+    ),
+    Item(
+        0.40,
+        "news",
+        "news-2",
+        "Customers report weeks-long delivery delays at Acme",
+        "Several Acme customers say orders are weeks late and complaints go unanswered.",
+        "Consumer Desk",
+    ),
+    Item(
+        0.50,
+        "reviews",
+        "rev-103",
+        "Quick fix",
+        "Acme customer service sorted out my broken lid in a day. Thanks!",
+        "Tom R.",
+    ),
+    Item(
+        0.55,
+        "hn",
+        "41000003",
+        "",
+        "Same thing happened to me with Acme: order #A-51022 still missing after a month, "
+        "no reply to two tickets. Why is nobody at @acme answering?",
+        "kettle_fan",
+        ((0.55, 4, 0), (0.75, 30, 6)),
+    ),
+    Item(
+        0.70,
+        "hn",
+        "41000004",
+        "Acme Q3 results: revenue flat, new product line announced",
+        "Acme reported flat revenue for the third quarter.",
+        "finwatch",
+        ((0.70, 5, 1),),
+    ),
 )
 
 
@@ -93,7 +144,7 @@ class StoryFeeds:
 
     def rss(self, feed: str) -> str:
         items = "".join(
-            f"<item><guid isPermaLink=\"false\">{escape(i.id)}</guid>"
+            f'<item><guid isPermaLink="false">{escape(i.id)}</guid>'
             f"<title>{escape(i.title)}</title>"
             f"<link>https://reviews.example/acme/{escape(i.id)}</link>"
             f"<author>{escape(i.author)}</author>"
@@ -143,7 +194,11 @@ class StoryFeeds:
             if item.title:
                 hit.update(title=item.title, story_text=item.text, url=None)
             else:
-                hit.update(comment_text=item.text, story_title="Acme blames courier",
-                           points=None, num_comments=None)
+                hit.update(
+                    comment_text=item.text,
+                    story_title="Acme blames courier",
+                    points=None,
+                    num_comments=None,
+                )
             hits.append(hit)
         return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100}

@@ -96,7 +96,9 @@ def _int_or_none(value: Any) -> int | None:
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
-    since = int(json.loads(cursor)["since"]) if cursor else int((now - settings.backfill).timestamp())
+    since = (
+        int(json.loads(cursor)["since"]) if cursor else int((now - settings.backfill).timestamp())
+    )
     url = settings.base_url.rstrip("/") + "/api/v1/search_by_date"
     mentions: list[Mention] = []
     newest = since
@@ -128,5 +130,7 @@ async def fetch(
             caught_up = True
             break
     notes = [] if caught_up else [f"stopped at max_pages={settings.max_pages}; backlog remains"]
-    next_cursor = json.dumps({"since": newest}) if caught_up else (cursor or json.dumps({"since": since}))
+    next_cursor = (
+        json.dumps({"since": newest}) if caught_up else (cursor or json.dumps({"since": since}))
+    )
     return Fetched(mentions=mentions, cursor=next_cursor, pages=page, notes=notes)

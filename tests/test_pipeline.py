@@ -1,0 +1,145 @@
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import respx
+from sqlmodel import Session, func, select
+
+from emberwatch.models import AlertRecord, Delivery, EngagementSnapshot, MentionRecord, SourceState
+from emberwatch.pipeline import Runtime, backoff_delay, poll_all, poll_source
+from tests.helpers import ANGRY, HAPPY, HN_API, hn_hit, hn_page, make_config
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def count(engine, model, *where):
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+def slack_config():
+    return make_config(channels={"slack": {"webhook_url": "https://hooks.example/x"}})
+
+
+@respx.mock
+async def test_a_poll_stores_matched_mentions_once_and_alerts_on_the_angry_one(engine):
+    respx.get(HN_API).mock(
+        return_value=httpx.Response(
+            200, json=hn_page(hn_hit("1", ANGRY), hn_hit("2", HAPPY), hn_hit("3", "unrelated post"))
+        )
+    )
+    config = slack_config()
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=lambda: NOW)
+        first = await poll_source(rt, config.sources[0])
+        second = await poll_source(rt, config.sources[0])
+    assert (first.new, first.updated, first.alerts) == (2, 0, 1)
+    assert (second.new, second.updated, second.alerts) == (0, 0, 0)
+    assert count(engine, MentionRecord) == 2
+    assert count(engine, AlertRecord) == 1
+    assert count(engine, Delivery, Delivery.channel == "slack") == 1
+    with Session(engine) as session:
+        angry = session.exec(select(MentionRecord).where(MentionRecord.external_id == "1")).one()
+        assert angry.sentiment < -0.5 and angry.severity in ("warning", "critical")
+        assert angry.published_at.tzinfo is not None
+
+
+@respx.mock
+async def test_changed_engagement_records_a_snapshot_and_rescoring(engine):
+    route = respx.get(HN_API)
+    route.side_effect = [
+        httpx.Response(200, json=hn_page(hn_hit("1", HAPPY, points=3, comments=1))),
+        httpx.Response(200, json=hn_page(hn_hit("1", HAPPY, points=50, comments=9))),
+    ]
+    config = make_config()
+    async with httpx.AsyncClient() as http:
+        clock = iter([NOW, NOW + timedelta(minutes=5)])
+        rt = Runtime.build(config, engine, http, clock=lambda: next(clock))
+        await poll_source(rt, config.sources[0])
+        report = await poll_source(rt, config.sources[0])
+    assert report.updated == 1
+    with Session(engine) as session:
+        mention = session.exec(select(MentionRecord)).one()
+        assert (mention.likes, mention.replies, mention.engagement) == (50, 9, 59)
+        snapshots = session.exec(
+            select(EngagementSnapshot).order_by(EngagementSnapshot.seen_at)
+        ).all()
+        assert [(s.likes, s.replies) for s in snapshots] == [(3, 1), (50, 9)]
+
+
+@respx.mock
+async def test_a_failed_poll_keeps_stored_rows_and_backs_off(engine):
+    route = respx.get(HN_API)
+    route.side_effect = [
+        httpx.Response(200, json=hn_page(hn_hit("1", ANGRY))),
+        httpx.Response(429, headers={"Retry-After": "600"}),
+    ]
+    config = make_config()
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=lambda: NOW)
+        await poll_source(rt, config.sources[0])
+        failed = await poll_source(rt, config.sources[0])
+        skipped = await poll_source(rt, config.sources[0])
+    assert failed.error and "HTTP 429" in failed.error
+    assert skipped.skipped and "backing off" in skipped.skipped
+    assert count(engine, MentionRecord) == 1
+    with Session(engine) as session:
+        state = session.exec(select(SourceState)).one()
+        assert state.consecutive_failures == 1
+        assert state.next_poll_after >= NOW + timedelta(seconds=600)
+        assert state.cursor is not None and "HTTP 429" in state.last_error
+
+
+@respx.mock
+async def test_one_broken_source_does_not_stop_the_others(engine):
+    respx.get(HN_API).mock(return_value=httpx.Response(200, text="<html>oops</html>"))
+    respx.get("https://feeds.example/acme.xml").mock(
+        return_value=httpx.Response(
+            200,
+            text='<rss version="2.0"><channel><title>t</title><item><guid>g1</guid>'
+            f"<title>{ANGRY}</title></item></channel></rss>",
+        )
+    )
+    config = make_config(
+        sources=[
+            {"name": "hn", "type": "hackernews", "query": "acme", "base_url": "https://hn.example"},
+            {"name": "feed", "type": "rss", "url": "https://feeds.example/acme.xml"},
+        ]
+    )
+    async with httpx.AsyncClient() as http:
+        reports = await poll_all(Runtime.build(config, engine, http, clock=lambda: NOW))
+    by_name = {r.source: r for r in reports}
+    assert "not JSON" in by_name["hn"].error
+    assert by_name["feed"].new == 1 and by_name["feed"].error is None
+
+
+@respx.mock
+async def test_a_rising_severity_notifies_again_once(engine):
+    respx.get(HN_API).side_effect = [
+        httpx.Response(200, json=hn_page(hn_hit("1", ANGRY, points=1))),
+        httpx.Response(200, json=hn_page(hn_hit("1", ANGRY, points=5000, comments=900))),
+        httpx.Response(200, json=hn_page(hn_hit("1", ANGRY, points=6000, comments=950))),
+    ]
+    config = slack_config()
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=lambda: NOW)
+        for _ in range(3):
+            await poll_source(rt, config.sources[0])
+    assert count(engine, AlertRecord) == 1
+    with Session(engine) as session:
+        keys = sorted(d.dedup_key for d in session.exec(select(Delivery)))
+    assert keys == ["alert:1:slack:critical", "alert:1:slack:warning"]
+
+
+@pytest.mark.parametrize(
+    ("failures", "retry_after", "low", "high"),
+    [
+        (1, None, 48, 72),
+        (3, None, 192, 288),
+        (1, 900, 900, 900),
+        (5, None, 1800, 1800),
+    ],
+)
+def test_backoff_grows_exponentially_and_honours_retry_after(failures, retry_after, low, high):
+    delay = backoff_delay(failures, timedelta(seconds=60), retry_after).total_seconds()
+    assert low <= delay <= high
