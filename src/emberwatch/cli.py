@@ -86,6 +86,10 @@ def cli(verbose: int) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # httpx logs every request URL at INFO, and some APIs (Google's legacy Places API)
+    # only take their key in the URL: keep those lines out of our logs.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.command("check-config")

@@ -130,6 +130,8 @@ def test_it_reads_a_feed_without_entries_as_an_empty_page() -> None:
         b'{"feed": {"entry": [{"im:rating": {"label": "5"}, "id": {"label": "1"},'
         b' "updated": {"label": "yesterday"}}]}}',
         b'{"feed": {"entry": [{"im:rating": {"label": "5"}, "id": {"label": "1"},'
+        b' "updated": {"label": "9999-12-31T23:59:59-08:00"}}]}}',
+        b'{"feed": {"entry": [{"im:rating": {"label": "5"}, "id": {"label": "1"},'
         b' "author": "bob"}]}}',
     ],
 )

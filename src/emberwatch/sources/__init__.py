@@ -9,17 +9,44 @@ A connector module defines:
   :class:`~emberwatch.errors.ParseError` and nothing else on a bad body;
 - ``async fetch(client, settings, cursor, now) -> Fetched``: the thin HTTP part. It asks
   only for what is new since ``cursor`` and returns the mentions and the next cursor. The
-  pipeline, not the connector, stores that cursor, in the same transaction as the mentions.
+  pipeline, not the connector, stores that cursor, in the same transaction as the mentions;
+- optionally ``async refresh(client, settings, external_ids, now) -> list[Mention]``: re-read
+  the engagement of stored mentions with the API's batch lookup.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from emberwatch.sources import hackernews, rss
+from emberwatch.sources import (
+    appstore,
+    bluesky,
+    google_places,
+    hackernews,
+    mastodon,
+    reddit,
+    rss,
+    trustpilot,
+    x,
+    yelp,
+    youtube,
+)
 from emberwatch.sources._fetched import Fetched
 
-CONNECTORS: dict[str, ModuleType] = {module.TYPE: module for module in (hackernews, rss)}
+_MODULES = (
+    appstore,
+    bluesky,
+    google_places,
+    hackernews,
+    mastodon,
+    reddit,
+    rss,
+    trustpilot,
+    x,
+    yelp,
+    youtube,
+)
+CONNECTORS: dict[str, ModuleType] = {module.TYPE: module for module in _MODULES}
 SETTINGS_BY_TYPE: dict[str, type] = {t: m.Settings for t, m in CONNECTORS.items()}
 
 

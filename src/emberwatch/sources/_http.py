@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -31,9 +32,36 @@ async def get(
     timeout: float = 15.0,
 ) -> httpx.Response:
     """GET ``url`` and return a 2xx or 304 response, or raise a classified FetchError."""
+    return await request(
+        client,
+        "GET",
+        url,
+        source=source,
+        step=step,
+        params=params,
+        headers=headers,
+        timeout=timeout,
+    )
+
+
+async def request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    source: str,
+    step: str,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+    **content: Any,
+) -> httpx.Response:
+    """Send one request (``content`` takes httpx's ``json``, ``data`` or ``auth``)."""
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
     try:
-        response = await client.get(url, params=params, headers=merged, timeout=timeout)
+        response = await client.request(
+            method, url, params=params, headers=merged, timeout=timeout, **content
+        )
     except httpx.TimeoutException:
         raise FetchError(f"{source}: {step}: timed out after {timeout:g}s") from None
     except httpx.HTTPError as exc:
@@ -80,17 +108,35 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
             return max(0.0, parsedate_to_datetime(value).timestamp() - now)
         except (TypeError, ValueError, IndexError):
             pass
-    remaining = headers.get("x-ratelimit-remaining") or headers.get("x-rate-limit-remaining")
-    reset = headers.get("x-ratelimit-reset") or headers.get("x-rate-limit-reset")
-    if remaining is not None and reset is not None:
+    # X: x-rate-limit-*, Reddit and Mastodon: x-ratelimit-*, Bluesky: ratelimit-*.
+    remaining = _first(
+        headers, "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining"
+    )
+    reset = _first(headers, "x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
+    if remaining is None or reset is None:
+        return None
+    try:
+        if float(remaining) >= 1:
+            return None
+    except ValueError:
+        return None
+    try:
+        reset_value = float(reset)
+    except ValueError:
+        # Mastodon sends the reset as an ISO 8601 time.
         try:
-            if float(remaining) > 0:
-                return None
-            reset_value = float(reset)
+            moment = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
-        # Some APIs send seconds-until-reset, others an epoch time.
-        return max(0.0, reset_value - now) if reset_value > 1_000_000_000 else reset_value
+        return max(0.0, moment.timestamp() - now)
+    # Some APIs send seconds-until-reset, others an epoch time.
+    return max(0.0, reset_value - now) if reset_value > 1_000_000_000 else reset_value
+
+
+def _first(headers: httpx.Headers, *names: str) -> str | None:
+    for name in names:
+        if name in headers:
+            return headers[name]
     return None
 
 

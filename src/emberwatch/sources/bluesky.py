@@ -54,7 +54,8 @@ finishes the gap before moving T forward, so no post between polls is skipped.
 
 Rate limits: the AppView and PDS apply per-IP and per-account limits (the PDS documents
 3000 requests per 5 minutes per IP); 429 responses carry ``RateLimit-Limit``,
-``RateLimit-Remaining`` and ``RateLimit-Reset`` headers.
+``RateLimit-Remaining`` and ``RateLimit-Reset`` headers (without the ``X-`` prefix that
+``_http`` reads, so ``retry_after`` is set only when a ``Retry-After`` is sent too).
 """
 
 from __future__ import annotations
@@ -197,21 +198,19 @@ async def _access_jwt(client: httpx.AsyncClient, settings: Settings, now: dateti
         return cached[0]
     step = "POST createSession"
     timeout = settings.timeout.total_seconds()
-    try:
-        response = await client.post(
-            url,
-            json={
-                "identifier": settings.identifier,
-                "password": settings.app_password.get_secret_value(),
-            },
-            headers={"User-Agent": _http.USER_AGENT},
-            timeout=timeout,
-        )
-    except httpx.TimeoutException:
-        raise FetchError(f"{settings.name}: {step}: timed out after {timeout:g}s") from None
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{settings.name}: {step}: {type(exc).__name__}") from None
-    _http.raise_for_status(response, source=settings.name, step=step)
+    response = await _http.request(
+        client,
+        "POST",
+        url,
+        json={
+            "identifier": settings.identifier,
+            "password": settings.app_password.get_secret_value(),
+        },
+        headers={"User-Agent": _http.USER_AGENT},
+        timeout=timeout,
+        source=settings.name,
+        step=step,
+    )
     data = _http.load_json(response.content, source=TYPE)
     token = data.get("accessJwt") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:

@@ -52,8 +52,9 @@ poll reads the same range again (repeats are dropped by the store).
 
 Rate limits: 300 requests per 5 minutes per account (or per IP address without a token)
 by default; instances may change it. Responses carry ``X-RateLimit-Limit``,
-``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (an ISO time), and a 429 carries
-``Retry-After``.
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``; the reset is an ISO 8601 time, which
+``_http`` does not read (it reads ``Retry-After`` and numeric resets), so a Mastodon 429
+may come back with ``retry_after`` None and the scheduler's own backoff applies.
 """
 
 from __future__ import annotations

@@ -211,19 +211,17 @@ async def _access_token(client: httpx.AsyncClient, settings: Settings, now: date
         return cached[0]
     step = "POST access_token"
     timeout = settings.timeout.total_seconds()
-    try:
-        response = await client.post(
-            url,
-            data={"grant_type": "client_credentials"},
-            auth=(client_id, settings.client_secret.get_secret_value()),
-            headers={"User-Agent": settings.user_agent},
-            timeout=timeout,
-        )
-    except httpx.TimeoutException:
-        raise FetchError(f"{settings.name}: {step}: timed out after {timeout:g}s") from None
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{settings.name}: {step}: {type(exc).__name__}") from None
-    _http.raise_for_status(response, source=settings.name, step=step)
+    response = await _http.request(
+        client,
+        "POST",
+        url,
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, settings.client_secret.get_secret_value()),
+        headers={"User-Agent": settings.user_agent},
+        timeout=timeout,
+        source=settings.name,
+        step=step,
+    )
     data = _http.load_json(response.content, source=TYPE)
     token = data.get("access_token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:

@@ -24,9 +24,10 @@ API field                             Mention field
 (none)                                author_followers = None
 (none)                                title = None
 ``text``                              text (entities decoded)
-``time_created`` "YYYY-MM-DD HH:MM:SS"  published_at: the docs give it "in PST"; it is
-                                      read as Pacific time (America/Los_Angeles, so
-                                      PDT in summer) and converted to UTC
+``time_created``                      published_at: "YYYY-MM-DD HH:MM:SS", "in PST"
+                                      per the docs, read as Pacific time
+                                      (America/Los_Angeles, so PDT in summer) and
+                                      converted to UTC
 ``rating`` (1-5)                      rating
 ====================================  ==========================================
 
@@ -143,7 +144,10 @@ def _pacific_time(value: Any, review_id: str) -> datetime | None:
         raise ParseError(f"yelp: review {review_id}: bad time_created {value!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=PACIFIC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ParseError(f"yelp: review {review_id}: time_created out of range") from None
 
 
 class _Walk:
