@@ -142,7 +142,7 @@ def test_run_stops_cleanly_on_sigterm(tmp_path):
             text=True,
         )
         deadline = time.monotonic() + 20
-        while len(slack.payloads) < 2 and time.monotonic() < deadline:
+        while (len(slack.payloads), len(mail.messages)) < (2, 2) and time.monotonic() < deadline:
             time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=40)

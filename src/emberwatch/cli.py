@@ -458,6 +458,18 @@ def sources_status(config_path: str, fmt: str) -> None:
     _print_rows(rows, fmt, columns)
 
 
+# What `emberwatch score` adds to each line, in this order.
+SCORE_KEYS = (
+    "sentiment",
+    "complaint",
+    "virality",
+    "expected_engagement",
+    "category",
+    "severity",
+    "reasons",
+)
+
+
 @cli.command()
 @click.option(
     "--viral-threshold",
@@ -489,8 +501,7 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
       echo '{"text": "Order #1234 still not here after 3 weeks", "author_followers": 900}' \\
         | emberwatch score
     """
-    from emberwatch.scoring import Scorer
-    from emberwatch.scoring.scorer import DEFAULT_VIRAL_THRESHOLD
+    from emberwatch.scoring import DEFAULT_VIRAL_THRESHOLD, Scorer, snapshots_from_json
 
     lexicons: dict[str, dict[str, float]] = {}
     if config_path and Path(config_path).exists():
@@ -506,42 +517,17 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
             if not isinstance(data, dict):
                 raise ValueError("each line must be a JSON object")
             mention = Mention.from_dict(data)
-            snapshots = _snapshots_from(data.get("snapshots"))
+            snapshots = snapshots_from_json(data.get("snapshots") or [])
         except (ValueError, TypeError) as exc:
             click.echo(f"emberwatch: stdin line {number}: {exc}", err=True)
             failures += 1
             continue
         scores = scorer.score(mention, snapshots=snapshots, brand=brand)
         out = dict(data)
-        out["scores"] = {k: v for k, v in scores.to_dict().items() if k != "playbook"}
+        out["scores"] = {key: getattr(scores, key) for key in SCORE_KEYS}
         click.echo(json.dumps(out, ensure_ascii=False))
     if failures:
         sys.exit(EXIT_ERROR)
-
-
-def _snapshots_from(raw: Any) -> list[Any]:
-    from emberwatch.mention import parse_timestamp
-    from emberwatch.scoring import Snapshot
-
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ValueError("'snapshots' must be a list")
-    snapshots = []
-    for item in raw:
-        if not isinstance(item, dict) or "at" not in item:
-            raise ValueError("each snapshot needs 'at'")
-        at = parse_timestamp(item["at"])
-        assert at is not None
-        snapshots.append(
-            Snapshot(
-                at,
-                int(item.get("likes") or 0),
-                int(item.get("reposts") or 0),
-                int(item.get("replies") or 0),
-            )
-        )
-    return snapshots
 
 
 @cli.command()

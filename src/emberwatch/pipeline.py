@@ -235,6 +235,7 @@ def _commit_poll(
                 snapshots=_snapshots(session, record.id),
                 brand=item.brand,
                 vip=item.vip,
+                now=now,
             )
             _apply_scores(record, scores)
             session.add(record)

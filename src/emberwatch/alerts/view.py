@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
 from emberwatch.models import AlertRecord, MentionRecord
-from emberwatch.scoring.triage import playbook
-
-# How soon someone should answer, by severity: the sooner the hotter.
-RESPOND_WITHIN = {
-    "critical": timedelta(minutes=15),
-    "warning": timedelta(hours=1),
-    "info": timedelta(hours=4),
-}
+from emberwatch.scoring.triage import playbook, respond_within
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,7 @@ class AlertView:
 
     @property
     def respond_by(self) -> datetime:
-        return self.created_at + RESPOND_WITHIN.get(self.severity, timedelta(hours=4))
+        return self.created_at + respond_within(self.severity)
 
 
 def load_alert_view(session: Session, alert_id: int) -> AlertView | None:
@@ -77,5 +70,5 @@ def load_alert_view(session: Session, alert_id: int) -> AlertView | None:
         virality=mention.virality,
         reasons=json.loads(mention.reasons) if mention.reasons else [],
         vip=mention.vip,
-        playbook=playbook(alert.category, vip=mention.vip),
+        playbook=playbook(alert.category, vip=mention.vip, severity=alert.severity),
     )

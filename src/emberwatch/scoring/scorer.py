@@ -1,16 +1,29 @@
-"""The scorer: one call turns a mention (and its engagement history) into scores."""
+"""The scorer: one call turns a mention (and its engagement history) into scores.
+
+:meth:`Scorer.score` runs VADER once, scans the text once for complaint and triage cues,
+forecasts spread from the snapshots, then categorizes and grades the mention. Every
+judgement adds its reasons, which alerts show.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from emberwatch.mention import Mention
+from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.scoring import triage
+from emberwatch.scoring._cues import prepare
+from emberwatch.scoring.complaint import complaint_probability
 from emberwatch.scoring.sentiment import SentimentModel
-from emberwatch.scoring.triage import playbook
+from emberwatch.scoring.virality import Forecast, forecast_from_polls, platform_prior
 
+# Engagement (likes + reposts + replies) that a mention must reach within 24 h of
+# publication to count as viral; ``emberwatch score --viral-threshold N`` overrides it and
+# the config's ``thresholds.viral_engagement`` uses the same default.
 DEFAULT_VIRAL_THRESHOLD = 500
 
 
@@ -28,9 +41,41 @@ class Snapshot:
         return self.likes + self.reposts + self.replies
 
 
+def snapshots_from_json(items: Iterable[Mapping[str, Any]] | None) -> list[Snapshot]:
+    """Snapshots from their JSON form, ``[{at, likes, reposts, replies}]``.
+
+    ``at`` is an ISO 8601 string or a Unix time; missing or null counts are 0. Raises
+    ``ValueError`` naming the item at fault ("snapshots[2]: 'at' is missing").
+    """
+    out = []
+    for i, item in enumerate(items or []):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"snapshots[{i}]: expected an object, got {type(item).__name__}")
+        try:
+            at = parse_timestamp(item.get("at"))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"snapshots[{i}]: 'at' is not a timestamp: {exc}") from None
+        if at is None:
+            raise ValueError(f"snapshots[{i}]: 'at' is missing")
+        counts = {}
+        for key in ("likes", "reposts", "replies"):
+            value = item.get(key)
+            try:
+                counts[key] = max(0, int(value or 0))
+            except (ValueError, TypeError):
+                raise ValueError(f"snapshots[{i}]: {key!r} is not a count: {value!r}") from None
+        out.append(Snapshot(at, **counts))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Scores:
-    """Every judgement about one mention, each with the reasons behind it."""
+    """Every judgement about one mention, each with the reasons behind it.
+
+    ``sentiment`` is in -1..+1; ``complaint`` and ``virality`` are probabilities;
+    ``expected_engagement`` is the expected final engagement; ``respond_within_minutes``
+    is how soon staff should reach out at this severity.
+    """
 
     sentiment: float
     complaint: float
@@ -40,13 +85,14 @@ class Scores:
     severity: str
     reasons: list[str] = field(default_factory=list)
     playbook: list[str] = field(default_factory=list)
+    respond_within_minutes: int = 240
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Scorer:
-    """Scores mentions; holds one VADER model per brand lexicon, built once."""
+    """Scores mentions; holds one sentiment model per brand lexicon, built once."""
 
     def __init__(
         self,
@@ -55,6 +101,8 @@ class Scorer:
         viral_threshold: int = DEFAULT_VIRAL_THRESHOLD,
         high_reach_followers: int = 10_000,
     ) -> None:
+        if viral_threshold < 1:
+            raise ValueError(f"viral_threshold must be at least 1, got {viral_threshold}")
         self._default = SentimentModel()
         self._by_brand = {
             brand: SentimentModel(lexicon)
@@ -71,36 +119,113 @@ class Scorer:
         snapshots: list[Snapshot] | None = None,
         brand: str | None = None,
         vip: bool = False,
+        now: datetime | None = None,
     ) -> Scores:
+        """Score one mention.
+
+        ``snapshots`` is its engagement history. Without one, the mention's own counts are
+        taken as seen at ``now`` when both ``now`` and ``published_at`` are known; otherwise
+        virality rests on the author's reach and the platform prior alone.
+        """
+        text = mention.full_text
         model = self._by_brand.get(brand or "", self._default)
-        sentiment = model.compound(mention.full_text)
-        reasons = [f"sentiment {sentiment:+.2f} (VADER compound)"]
-        if mention.rating is not None and mention.rating <= 2:
-            sentiment = min(sentiment, -0.5)
-            reasons.append(f"{mention.rating:g}-star rating")
-        complaint = max(0.0, -sentiment)
-        engagement = max(
-            [mention.engagement, *(s.engagement for s in snapshots or [])], default=0
+        sentiment = model.score(text, rating=mention.rating)
+        prepared = prepare(text)
+        complaint = complaint_probability(prepared, sentiment.value)
+        forecast = self._forecast(mention, snapshots, now)
+        cues = triage.triage_cues(prepared)
+        category, category_reasons = triage.categorize(
+            sentiment=sentiment.value,
+            complaint=complaint.probability,
+            cues=cues,
+            question=triage.is_question(prepared),
         )
-        virality = 1 - math.exp(-engagement / self.viral_threshold)
-        if engagement:
-            reasons.append(f"engagement {engagement}")
-        category = "complaint" if sentiment <= -0.05 else "praise" if sentiment >= 0.5 else "other"
-        severity = "info"
-        if category == "complaint":
-            severity = "warning" if sentiment <= -0.5 or virality >= 0.5 else "info"
-            reach = mention.author_followers or 0
-            if (virality >= 0.5 or reach >= self.high_reach_followers or vip) and sentiment <= -0.5:
-                severity = "critical"
-        if vip:
-            reasons.append("VIP customer")
+        severity, severity_reasons = triage.severity(
+            category,
+            sentiment=sentiment.value,
+            complaint=complaint.probability,
+            virality=forecast.probability,
+            followers=mention.author_followers,
+            high_reach=self.high_reach_followers,
+            vip=vip,
+        )
+        reasons = [
+            *sentiment.reasons,
+            *complaint.reasons,
+            *forecast.reasons,
+            f"category {category}"
+            + (f": {'; '.join(category_reasons)}" if category_reasons else ""),
+            f"severity {severity}"
+            + (f": {'; '.join(severity_reasons)}" if severity_reasons else ""),
+        ]
+        within = triage.respond_within(severity)
         return Scores(
-            sentiment=round(sentiment, 4),
-            complaint=round(complaint, 4),
-            virality=round(virality, 4),
-            expected_engagement=float(engagement),
+            sentiment=round(sentiment.value, 4),
+            complaint=round(complaint.probability, 4),
+            virality=round(forecast.probability, 4),
+            expected_engagement=round(forecast.expected_final, 1),
             category=category,
             severity=severity,
             reasons=reasons,
-            playbook=playbook(category, vip=vip),
+            playbook=triage.playbook(category, vip=vip, severity=severity),
+            respond_within_minutes=int(within.total_seconds() // 60),
         )
+
+    def _forecast(
+        self, mention: Mention, snapshots: list[Snapshot] | None, now: datetime | None
+    ) -> Forecast:
+        source = mention.source or ""
+        followers = mention.author_followers or 0
+        if snapshots:
+            ordered = sorted(snapshots, key=lambda s: s.at)
+            start = mention.published_at or ordered[0].at
+            polls = [((s.at - start).total_seconds(), s.engagement) for s in ordered]
+            forecast = forecast_from_polls(
+                polls,
+                threshold=self.viral_threshold,
+                poster_followers=followers or None,
+                prior=platform_prior(source),
+            )
+            if mention.published_at is None:
+                return _with_reason(forecast, "publication time unknown: ages from 1st snapshot")
+            return forecast
+        seen = mention.engagement
+        if seen and mention.published_at is not None and now is not None:
+            age = max(0.0, (now - mention.published_at).total_seconds())
+            return forecast_from_polls(
+                [(age, seen)],
+                threshold=self.viral_threshold,
+                poster_followers=followers or None,
+                prior=platform_prior(source),
+            )
+        forecast = _prior_forecast(source.lower(), followers, self.viral_threshold)
+        if seen:
+            probability = 1.0 if seen >= self.viral_threshold else forecast.probability
+            return Forecast(
+                probability,
+                max(forecast.expected_final, float(seen)),
+                float(seen),
+                math.nan,
+                forecast.branching,
+                (*forecast.reasons, f"{seen} engagement seen at an unknown time"),
+            )
+        return forecast
+
+
+@lru_cache(maxsize=4096)
+def _prior_forecast(source: str, followers: int, threshold: int) -> Forecast:
+    """The forecast before anything is observed; cached, as it depends on three values."""
+    return forecast_from_polls(
+        [], threshold=threshold, poster_followers=followers or None, prior=platform_prior(source)
+    )
+
+
+def _with_reason(forecast: Forecast, reason: str) -> Forecast:
+    return Forecast(
+        forecast.probability,
+        forecast.expected_final,
+        forecast.engagement,
+        forecast.age,
+        forecast.branching,
+        (*forecast.reasons, reason),
+    )

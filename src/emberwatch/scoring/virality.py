@@ -248,6 +248,11 @@ PLATFORMS: dict[str, PlatformPrior] = {
     "hackernews": PlatformPrior(audience=1_000, engager_followers=100, branching=0.1),
     "youtube": PlatformPrior(audience=500, engager_followers=100, branching=0.1),
     "rss": PlatformPrior(audience=500, engager_followers=100, branching=0.05),
+    # Review sites: a review's readers are the listing's visitors; reviews rarely cascade.
+    "trustpilot": PlatformPrior(audience=300, engager_followers=50, branching=0.05),
+    "yelp": PlatformPrior(audience=300, engager_followers=50, branching=0.05),
+    "google_places": PlatformPrior(audience=300, engager_followers=50, branching=0.05),
+    "appstore": PlatformPrior(audience=300, engager_followers=50, branching=0.05),
 }
 DEFAULT_PLATFORM = PlatformPrior(audience=300, engager_followers=150, branching=0.1)
 
@@ -311,10 +316,7 @@ def forecast_from_polls(
     m0 = prior.prior_events if use_prior else 0.0
     shape = m0 + weighted
     rate = m0 / p0 + exposure
-    if rate <= 0 or shape <= 0:
-        p = 0.0
-    else:
-        p = shape / rate
+    p = 0.0 if rate <= 0 or shape <= 0 else shape / rate
     reasons.append(
         f"branching {p * n_star:.2f} from {weighted:.1f} recent events"
         + (f" and a prior of {m0:g} at {prior.branching:g}" if m0 else "")
@@ -340,8 +342,11 @@ def forecast_from_polls(
     _, per_p = _seen_and_pending(age, 1.0, share_times, followers, weights, horizon)
     need = threshold - seen
     p_needed = need / (per_p + n_star * left * need) if per_p + left > 0 else math.inf
-    probability = _gamma_q(min(shape, _MAX_EVIDENCE), rate * min(1.0, _MAX_EVIDENCE / shape)
-                           * p_needed) if shape > 0 and math.isfinite(p_needed) else 0.0
+    probability = (
+        _gamma_q(min(shape, _MAX_EVIDENCE), rate * min(1.0, _MAX_EVIDENCE / shape) * p_needed)
+        if shape > 0 and math.isfinite(p_needed)
+        else 0.0
+    )
     reasons.append(
         f"P(>= {threshold:g} within 24 h) {probability:.2f}; "
         f"needs branching {p_needed * n_star:.2f}"
@@ -448,12 +453,29 @@ def _chi2_quantile(prob: float, dof: float) -> float:
 
 def _normal_quantile(prob: float) -> float:
     """Acklam's rational approximation of the standard normal quantile."""
-    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687,
-         138.3577518672690, -30.66479806614716, 2.506628277459239)
-    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866,
-         66.80131188771972, -13.28068155288572)
-    c = (-0.007784894002430293, -0.3223964580411365, -2.400758277161838,
-         -2.549732539343734, 4.374664141464968, 2.938163982698783)
+    a = (
+        -39.69683028665376,
+        220.9460984245205,
+        -275.9285104469687,
+        138.3577518672690,
+        -30.66479806614716,
+        2.506628277459239,
+    )
+    b = (
+        -54.47609879822406,
+        161.5858368580409,
+        -155.6989798598866,
+        66.80131188771972,
+        -13.28068155288572,
+    )
+    c = (
+        -0.007784894002430293,
+        -0.3223964580411365,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    )
     d = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
     lo = 0.02425
     if prob < lo:
@@ -465,6 +487,8 @@ def _normal_quantile(prob: float) -> float:
         return -_normal_quantile(1 - prob)
     q = prob - 0.5
     r = q * q
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
-        ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1
+    return (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
     )

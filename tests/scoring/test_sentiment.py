@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from emberwatch.scoring.sentiment import EMOJI_TEXT, SentimentModel, _Analyzer, fuse_rating
+
+MODEL = SentimentModel()
+
+
+def _ground_truth(path):
+    rows = path.read_text(encoding="utf-8-sig").splitlines()
+    parts = [row.split("\t", 2) for row in rows if row.strip()]
+    return [float(p[1]) for p in parts], [p[2] for p in parts]
+
+
+def _paper_f1(gold, pred):
+    def cls(x):
+        return 1 if x >= 0.05 else -1 if x <= -0.05 else 0
+
+    tp = predicted = actual = 0
+    for g, p in zip(gold, pred, strict=True):
+        predicted += cls(p) != 0
+        actual += cls(g) != 0
+        tp += cls(g) != 0 and cls(g) == cls(p)
+    precision, recall = tp / predicted, tp / actual
+    return 2 * precision * recall / (precision + recall)
+
+
+def test_the_issues_calm_complaint_is_not_read_as_praise():
+    assert MODEL.compound("ordered three weeks ago, still nothing, two emails unanswered") < 0
+
+
+@pytest.mark.parametrize("word", ["unanswered", "overcharged", "ripoff", "unhelpful"])
+def test_service_lexicon_words_are_negative(word):
+    assert MODEL.compound(f"the service was {word}") < -0.05
+
+
+def test_brand_override_turns_sick_into_praise():
+    assert SentimentModel({"Sick": 2.5}).compound("these shoes are sick") > 0.3
+    assert MODEL.compound("these shoes are sick") < 0
+
+
+@pytest.mark.parametrize("emoji", ["😡", "🤬", "👎", "💩", "😤", "🙄", "🖕"])
+def test_complaint_emoji_are_negative_alone_and_next_to_words(emoji):
+    assert MODEL.compound(emoji) < -0.05
+    assert MODEL.compound(f"my order{emoji}") < -0.05
+
+
+def test_emoji_only_text_is_scored():
+    assert MODEL.compound("😡😡😡") < MODEL.compound("😡") < 0
+    assert MODEL.compound("😍😍") > 0
+
+
+@pytest.mark.parametrize(
+    ("compound", "rating", "check"),
+    [
+        (0.9, 1, lambda v: v <= -0.25),
+        (0.9, 2, lambda v: v <= -0.25),
+        (0.0, 5, lambda v: v >= 0.5),
+        (-0.9, 5, lambda v: v >= 0.05),
+        (0.0, 3, lambda v: v == 0.0),
+        (0.5, None, lambda v: v == 0.5),
+        (0.0, 0, lambda v: v <= -0.25),
+        (0.0, 50, lambda v: v >= 0.5),
+    ],
+)
+def test_star_rating_fusion(compound, rating, check):
+    value, reasons = fuse_rating(compound, rating)
+    assert check(value)
+    assert -1 <= value <= 1
+    assert len(reasons) == (1 if rating is None else 2)
+
+
+def test_one_star_review_is_negative_whatever_its_words():
+    assert MODEL.score("Absolutely wonderful, I love it!", rating=1).value < 0
+
+
+def test_fast_analyzer_matches_stock_vader():
+    stock = SentimentIntensityAnalyzer()
+    stock.emojis.update(EMOJI_TEXT)
+    fast = _Analyzer()
+    texts = [
+        "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
+        "The book was only kind of good.",
+        "At least it isn't a horrible book.",
+        "Sentiment analysis has never been this good!",
+        "Without a doubt, an excellent idea.",
+        "Not bad at all",
+        "Catch utf-8 emoji such as 💘 and 💋 and😁",
+        "late😡! 🤬🤬",
+        " 😂 leading space",
+        "The plot was good, but the characters are uncompelling and the dialog is not great.",
+        "yeah right, the shit, kiss of death, sort of ok",
+    ]
+    for text in texts:
+        assert fast.polarity_scores(text) == stock.polarity_scores(text), text
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "\u200b"])
+def test_empty_text_is_neutral(text):
+    assert MODEL.compound(text) == 0.0
+
+
+def test_a_100_kb_text_is_scored_quickly_and_in_range():
+    text = ("The delivery was late and the box was damaged but the staff were kind. " * 1500)[
+        :100_000
+    ]
+    started = time.perf_counter()
+    value = MODEL.compound(text)
+    assert time.perf_counter() - started < 2.0
+    assert -1 <= value <= 1
+
+
+def test_mixed_scripts_do_not_break_scoring():
+    value = MODEL.compound("Доставка опоздала 配達が遅い the order is late 😡 مرحبا")
+    assert -1 <= value < 0
+
+
+def test_it_keeps_vader_quality_on_the_papers_tweets(shared_data):
+    gold, texts = _ground_truth(shared_data / "sentiment" / "tweets_GroundTruth.txt")
+    scores = [MODEL.compound(t) for t in texts]
+    assert statistics.correlation(gold, scores) >= 0.87
+    assert _paper_f1(gold, scores) >= 0.95
+
+
+@pytest.mark.parametrize(
+    "name", ["movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets"]
+)
+def test_it_does_not_fall_below_raw_vader_on_other_ground_truth(shared_data, name):
+    gold, texts = _ground_truth(shared_data / "sentiment" / f"{name}_GroundTruth.txt")
+    texts, gold = texts[::4], gold[::4]
+    stock = SentimentIntensityAnalyzer()
+    raw = [stock.polarity_scores(t)["compound"] for t in texts]
+    ours = [MODEL.compound(t) for t in texts]
+    assert statistics.correlation(gold, ours) >= statistics.correlation(gold, raw) - 0.005
