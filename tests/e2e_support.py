@@ -12,6 +12,9 @@ from pathlib import Path
 from emberwatch.demo.servers import HTTPServer, MailCatcher, Reply, SlackReceiver
 from tests.helpers import ANGRY, HAPPY, hn_hit, hn_page
 
+# A second, unrelated complaint, so the two land in separate incidents.
+OTHER_ANGRY = "Acme support ignored three emails about my broken kettle. Awful, useless service."
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -20,7 +23,7 @@ class Feeds:
     """A loopback Algolia + RSS server whose content tests change between polls."""
 
     hits: list[dict] = field(default_factory=lambda: [hn_hit("101", ANGRY), hn_hit("102", HAPPY)])
-    rss_items: list[tuple[str, str]] = field(default_factory=lambda: [("g1", ANGRY + " again")])
+    rss_items: list[tuple[str, str]] = field(default_factory=lambda: [("g1", OTHER_ANGRY)])
     requests: list[str] = field(default_factory=list)
 
     def handle(self, method: str, path: str, body: bytes) -> Reply:
@@ -68,6 +71,11 @@ recipients = ["marketing@acme.example"]
 
 [channels.slack]
 webhook_url = "${{E2E_SLACK_WEBHOOK}}"
+
+[[routes]]
+name = "everything"
+receivers = ["slack", "email", "digest"]
+group_wait = "1s"
 
 [delivery]
 interval = "0.5s"

@@ -1,4 +1,3 @@
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -6,7 +5,15 @@ from sqlmodel import Session, select
 
 from emberwatch.errors import DeliveryError
 from emberwatch.models import Delivery
-from emberwatch.outbox import claim_due, enqueue, mark_failed, mark_sent, retry_delay
+from emberwatch.outbox import (
+    BROKEN_RECEIVER_RETRY,
+    claim_due,
+    enqueue,
+    mark_expired,
+    mark_failed,
+    mark_sent,
+    retry_delay,
+)
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -75,11 +82,28 @@ def test_invalid_blocks_are_retried_at_once_as_plain_text_and_only_once(engine):
 def test_a_permanent_failure_is_kept_as_failed_not_deleted(engine):
     add(engine)
     (claimed,) = claim_due(engine, NOW, LEASE)
-    error = DeliveryError("slack: 404 no_service", permanent=True, receiver_broken=True)
+    error = DeliveryError("slack: 400 invalid_token", permanent=True)
     assert mark_failed(engine, claimed, error, NOW, 8) == "failed"
     kept = row(engine)
-    assert kept.status == "failed" and "no_service" in kept.last_error
-    assert json.loads(kept.payload)["receiver_broken"] is True
+    assert kept.status == "failed" and "invalid_token" in kept.last_error
+
+
+def test_a_broken_receiver_keeps_its_deliveries_and_retries_them_later(engine):
+    add(engine)
+    (claimed,) = claim_due(engine, NOW, LEASE)
+    error = DeliveryError("slack: 404 no_service", permanent=True, receiver_broken=True)
+    assert mark_failed(engine, claimed, error, NOW, max_attempts=1) == "pending"
+    kept = row(engine)
+    assert kept.next_attempt_at == NOW + BROKEN_RECEIVER_RETRY and "no_service" in kept.last_error
+
+
+def test_a_delivery_past_its_deadline_is_marked_expired_and_kept(engine):
+    with Session(engine) as session:
+        enqueue(session, dedup_key="late", channel="slack", now=NOW, deadline=timedelta(minutes=5))
+        session.commit()
+    (claimed,) = claim_due(engine, NOW + timedelta(minutes=10), LEASE)
+    mark_expired(engine, claimed, NOW + timedelta(minutes=10))
+    assert row(engine, "late").status == "expired"
 
 
 def test_it_gives_up_after_max_attempts(engine):

@@ -5,7 +5,15 @@ import pytest
 import respx
 from sqlmodel import Session, func, select
 
-from emberwatch.models import AlertRecord, Delivery, EngagementSnapshot, MentionRecord, SourceState
+from emberwatch.alerts.pipeline import evaluate
+from emberwatch.models import (
+    AlertRecord,
+    Delivery,
+    EngagementSnapshot,
+    Incident,
+    MentionRecord,
+    SourceState,
+)
 from emberwatch.pipeline import Runtime, backoff_delay, poll_all, poll_source
 from tests.helpers import ANGRY, HAPPY, HN_API, hn_hit, hn_page, make_config
 
@@ -37,6 +45,10 @@ async def test_a_poll_stores_matched_mentions_once_and_alerts_on_the_angry_one(e
     assert (second.new, second.updated, second.alerts) == (0, 0, 0)
     assert count(engine, MentionRecord) == 2
     assert count(engine, AlertRecord) == 1
+    assert count(engine, Incident) == 1
+    # A poll only records; the alert policy decides when each receiver hears.
+    assert count(engine, Delivery) == 0
+    evaluate(engine, config, NOW, flush=True)
     assert count(engine, Delivery, Delivery.channel == "slack") == 1
     with Session(engine) as session:
         angry = session.exec(select(MentionRecord).where(MentionRecord.external_id == "1")).one()
@@ -125,10 +137,14 @@ async def test_a_rising_severity_notifies_again_once(engine):
         rt = Runtime.build(config, engine, http, clock=lambda: NOW)
         for _ in range(3):
             await poll_source(rt, config.sources[0])
+            evaluate(engine, config, NOW)
     assert count(engine, AlertRecord) == 1
     with Session(engine) as session:
+        incident = session.exec(select(Incident)).one()
         keys = sorted(d.dedup_key for d in session.exec(select(Delivery)))
-    assert keys == ["alert:1:slack:critical", "alert:1:slack:warning"]
+    assert incident.severity == "critical"
+    # The first poll's warning waits out group_wait; the rise to critical cuts through.
+    assert keys == ["notify:1:1:slack:1"]
 
 
 @pytest.mark.parametrize(

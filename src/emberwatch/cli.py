@@ -220,12 +220,15 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
 
 
 async def _poll_once(config: Config, engine: Any, source_name: str | None) -> Any:
+    from emberwatch.alerts.pipeline import evaluate
     from emberwatch.outbox import DeliveryReport, deliver_due
     from emberwatch.pipeline import Runtime, poll_all
 
     async with httpx.AsyncClient(follow_redirects=True) as http:
         rt = Runtime.build(config, engine, http)
         reports = await poll_all(rt, source_name, force=True)
+        # One run cannot wait out group_wait, so it notifies what it raised right away.
+        await anyio.to_thread.run_sync(lambda: evaluate(engine, config, rt.clock(), flush=True))
         total = DeliveryReport()
         while True:
             step = await deliver_due(config, engine, http, rt.clock())
@@ -330,54 +333,250 @@ def mentions(
     _print_rows(rows, fmt, columns)
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @config_option
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @format_option
+@click.pass_context
 @handles_errors
-def alerts(config_path: str, limit: int, fmt: str) -> None:
-    """List alerts, newest first, with why each fired.
+def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
+    """List alerts, newest first, with why each fired and the incident each belongs to.
+
+    Related alerts are grouped into incidents; act on an incident with the subcommands
+    (or the links in Slack and email). Every action is recorded with who and when.
 
     \b
     Example:
       emberwatch alerts --format jsonl
+      emberwatch alerts ack 12 --by "sam@acme.example"
+      emberwatch alerts snooze 12 --for 2h
+      emberwatch alerts resolve 12
     """
-    from emberwatch.models import AlertRecord, MentionRecord
+    if ctx.invoked_subcommand is not None:
+        return
+    from emberwatch.models import AlertRecord, Incident, MentionRecord
 
     config = _load(config_path)
     engine = _runtime_engine(config, config_path)
     with Session(engine) as session:
         query = (
-            select(AlertRecord, MentionRecord)
+            select(AlertRecord, MentionRecord, Incident)
             .join(MentionRecord, AlertRecord.mention_id == MentionRecord.id)  # type: ignore[arg-type]
+            .outerjoin(Incident, AlertRecord.incident_id == Incident.id)  # type: ignore[arg-type]
             .order_by(AlertRecord.id.desc())  # type: ignore[union-attr]
             .limit(limit)
         )
         rows = [
             {
                 "id": a.id,
+                "incident": a.incident_id,
+                "status": "silenced" if a.silenced_by else (i.status if i else ""),
                 "created_at": a.created_at,
                 "brand": a.brand,
                 "source_name": a.source_name,
                 "severity": a.severity,
                 "category": a.category,
-                "status": a.status,
                 "reason": a.reason,
                 "url": m.url,
                 "text": m.text,
             }
-            for a, m in session.exec(query)
+            for a, m, i in session.exec(query)
         ]
     columns = [
         ("id", 5),
+        ("incident", 8),
+        ("status", 12),
         ("brand", 10),
         ("severity", 8),
         ("category", 14),
-        ("status", 10),
         ("source_name", 14),
-        ("reason", 60),
+        ("reason", 50),
     ]
     _print_rows(rows, fmt, columns)
+
+
+def _incident_action(action: str, config_path: str, incident: int, by: str, snooze: Any) -> None:
+    from emberwatch.alerts.lifecycle import UnknownIncident, act
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    try:
+        outcome = act(
+            engine,
+            incident,
+            action,
+            actor=by,
+            via="cli",
+            now=datetime.now(UTC),
+            snooze_for=snooze,
+        )
+    except UnknownIncident as exc:
+        _fail(str(exc))
+    click.echo(outcome.message)
+
+
+def _default_actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+by_option = click.option(
+    "--by", default=_default_actor, show_default="your login name", help="Who is acting."
+)
+
+
+@alerts.command("ack")
+@click.argument("incident", type=int)
+@config_option
+@by_option
+@handles_errors
+def alerts_ack(incident: int, config_path: str, by: str) -> None:
+    """Acknowledge an incident: someone is on it. Stops repeats and escalation.
+
+    \b
+    Example:
+      emberwatch alerts ack 12 --by sam
+    """
+    _incident_action("ack", config_path, incident, by, None)
+
+
+@alerts.command("snooze")
+@click.argument("incident", type=int)
+@config_option
+@by_option
+@click.option("--for", "duration", default="1h", show_default=True, help="e.g. 30m, 2h, 1d.")
+@handles_errors
+def alerts_snooze(incident: int, config_path: str, by: str, duration: str) -> None:
+    """Acknowledge an incident for a while; it re-triggers when the snooze ends.
+
+    \b
+    Example:
+      emberwatch alerts snooze 12 --for 2h
+    """
+    from emberwatch.sources._settings import parse_duration
+
+    try:
+        span = parse_duration(duration)
+    except ValueError as exc:
+        _fail(f"--for: {exc}", EXIT_CONFIG)
+    _incident_action("snooze", config_path, incident, by, span)
+
+
+@alerts.command("resolve")
+@click.argument("incident", type=int)
+@config_option
+@by_option
+@handles_errors
+def alerts_resolve(incident: int, config_path: str, by: str) -> None:
+    """Resolve an incident. A related alert after this opens a new episode.
+
+    \b
+    Example:
+      emberwatch alerts resolve 12 --by sam
+    """
+    _incident_action("resolve", config_path, incident, by, None)
+
+
+@cli.group()
+def silence() -> None:
+    """Mute notifications for matching alerts for a while (alerts are still stored)."""
+
+
+@silence.command("add")
+@config_option
+@click.option("--match", "match", required=True, help="brand=…,source=…,category=…,severity=…")
+@click.option("--for", "duration", required=True, help="How long, e.g. 2h or 1d.")
+@click.option("--comment", required=True, help="Why (required: silences must explain).")
+@by_option
+@handles_errors
+def silence_add(config_path: str, match: str, duration: str, comment: str, by: str) -> None:
+    """Add a silence. It needs a comment and an end time; the digest lists it.
+
+    \b
+    Example:
+      emberwatch silence add --match brand=acme,source=reddit --for 2h \\
+        --comment "known outage, statement posted"
+    """
+    from emberwatch.alerts.silences import add_silence, parse_matchers
+    from emberwatch.sources._settings import parse_duration
+
+    try:
+        matchers = parse_matchers(match)
+        span = parse_duration(duration)
+    except ValueError as exc:
+        _fail(f"silence: {exc}", EXIT_CONFIG)
+    if not comment.strip():
+        _fail("silence: --comment must say why", EXIT_CONFIG)
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        created = add_silence(session, matchers, now + span, comment, by, now)
+        session.commit()
+        click.echo(f"silence {created.id} until {created.ends_at:%Y-%m-%d %H:%M}Z: {match}")
+
+
+@silence.command("list")
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Include expired silences.")
+@format_option
+@handles_errors
+def silence_list(config_path: str, show_all: bool, fmt: str) -> None:
+    """List silences (active ones unless --all).
+
+    \b
+    Example:
+      emberwatch silence list
+    """
+    from emberwatch.models import Silence
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        query = select(Silence).order_by(Silence.id)  # type: ignore[arg-type]
+        if not show_all:
+            query = query.where(Silence.ends_at > now)  # type: ignore[operator]
+        rows = [
+            {
+                "id": s.id,
+                "match": ",".join(f"{k}={v}" for k, v in json.loads(s.matchers).items()),
+                "ends_at": s.ends_at,
+                "by": s.created_by,
+                "comment": s.comment,
+            }
+            for s in session.exec(query)
+        ]
+    _print_rows(rows, fmt, [("id", 4), ("match", 30), ("ends_at", 25), ("by", 12), ("comment", 40)])
+
+
+@silence.command("expire")
+@click.argument("silence_id", type=int)
+@config_option
+@handles_errors
+def silence_expire(silence_id: int, config_path: str) -> None:
+    """End a silence now.
+
+    \b
+    Example:
+      emberwatch silence expire 3
+    """
+    from emberwatch.models import Silence
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    with Session(engine) as session:
+        found = session.get(Silence, silence_id)
+        if found is None:
+            _fail(f"no silence {silence_id}")
+        found.ends_at = min(found.ends_at, datetime.now(UTC))
+        session.add(found)
+        session.commit()
+    click.echo(f"silence {silence_id} expired")
 
 
 @cli.group()

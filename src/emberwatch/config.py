@@ -58,6 +58,9 @@ class EmailChannel(StrictModel):
     sender: str
     recipients: list[str] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
+    max_per_hour: int = Field(
+        default=20, ge=1, description="noise budget: past this, messages roll up into summaries"
+    )
 
 
 class SlackChannel(StrictModel):
@@ -65,6 +68,9 @@ class SlackChannel(StrictModel):
 
     webhook_url: SecretStr
     timeout: Duration = timedelta(seconds=10)
+    max_per_hour: int = Field(
+        default=30, ge=1, description="noise budget: past this, messages roll up into summaries"
+    )
 
 
 class DigestChannel(StrictModel):
@@ -117,6 +123,111 @@ class Delivery(StrictModel):
     interval: Duration = timedelta(seconds=2)
     max_attempts: int = Field(default=8, ge=1)
     lease: Duration = timedelta(seconds=60)
+    slack_deadline: Duration = timedelta(hours=2)
+    email_deadline: Duration = timedelta(hours=12)
+    digest_deadline: Duration = timedelta(hours=20)
+    slack_min_gap: Duration = Field(
+        default=timedelta(seconds=1), description="Slack allows about one message a second"
+    )
+
+    def deadline(self, channel: str) -> timedelta:
+        return {
+            "slack": self.slack_deadline,
+            "email": self.email_deadline,
+            "digest": self.digest_deadline,
+        }.get(channel, self.email_deadline)
+
+
+Receiver = Literal["slack", "email", "digest"]
+
+
+class QuietHours(StrictModel):
+    """A nightly window when only ``breakthrough`` severity (and above) notifies at once."""
+
+    start: time
+    end: time
+    timezone: str = "UTC"
+    breakthrough: Severity = "critical"
+
+    _known_zone = field_validator("timezone")(DigestChannel._known_zone.__func__)  # type: ignore[attr-defined]
+
+
+class RouteMatch(StrictModel):
+    """Which alerts a route takes; every listed key must match (empty lists match all)."""
+
+    brand: list[str] = Field(default_factory=list)
+    source: list[str] = Field(default_factory=list)
+    category: list[str] = Field(default_factory=list)
+    min_severity: Severity = "info"
+
+
+class Route(StrictModel):
+    """Where matching alerts go, and how often."""
+
+    name: str = Field(min_length=1)
+    match: RouteMatch = RouteMatch()
+    receivers: list[Receiver] = Field(min_length=1)
+    group_wait: Duration = timedelta(seconds=30)
+    group_interval: Duration = timedelta(minutes=5)
+    repeat_interval: Duration = timedelta(hours=4)
+    quiet_hours: QuietHours | None = None
+    continue_matching: bool = Field(default=False, description="also try the routes after this one")
+
+
+class Escalation(StrictModel):
+    """Unacknowledged warning/critical incidents are reposted to on-call and emailed."""
+
+    after: Duration = timedelta(minutes=15)
+    max_times: int = Field(default=3, ge=0)
+    slack_mention: str | None = Field(
+        default=None,
+        pattern=r"^(subteam:S[A-Z0-9]+|user:[UW][A-Z0-9]+|here|channel)$",
+        description="who to ping: subteam:S0123ABC, user:U0123ABC, here or channel",
+    )
+    emails: list[str] = Field(default_factory=list)
+    retrigger_after: Duration = Field(
+        default=timedelta(hours=4), description="acknowledged but unresolved this long: re-trigger"
+    )
+
+
+class Refresh(StrictModel):
+    """Re-reading young mentions' engagement, so virality sees the trajectory."""
+
+    interval: Duration = timedelta(minutes=15)
+    window: Duration = Field(
+        default=timedelta(hours=24), description="mentions younger than this are re-read"
+    )
+
+
+class Grouping(StrictModel):
+    """How related mentions become one incident."""
+
+    window: Duration = timedelta(hours=24)
+    similarity: float = Field(
+        default=88.0, ge=50, le=100, description="rapidfuzz token-set ratio for near-duplicates"
+    )
+
+
+class Http(StrictModel):
+    """The small HTTP endpoint in ``emberwatch run``: action links, health, metrics."""
+
+    bind: str = Field(default="127.0.0.1:8787", pattern=r"^[^:\s]*:\d{1,5}$")
+    secret: SecretStr = Field(description="signs acknowledge/snooze/resolve links")
+    public_url: str = Field(
+        default="http://127.0.0.1:8787", description="how people reach this endpoint"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.bind.rpartition(":")
+        return host or "0.0.0.0", int(port)
 
 
 class Config(StrictModel):
@@ -128,8 +239,19 @@ class Config(StrictModel):
     channels: Channels = Channels()
     thresholds: Thresholds = Thresholds()
     delivery: Delivery = Delivery()
+    routes: list[Route] = Field(default_factory=list)
+    escalation: Escalation = Escalation()
+    grouping: Grouping = Grouping()
+    refresh: Refresh = Refresh()
+    http: Http | None = None
     poll_jitter: Duration = timedelta(seconds=5)
     max_concurrent_polls: int = Field(default=20, ge=1)
+    evaluate_interval: Duration = Field(
+        default=timedelta(seconds=10), description="how often alert timers are checked"
+    )
+    unhealthy_after_intervals: float = Field(
+        default=3.0, gt=1, description="a source silent or failing this many intervals alerts"
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -143,7 +265,36 @@ class Config(StrictModel):
                         f"source {source.name!r} serves undefined brand {brand!r}; "
                         f"defined brands: {', '.join(brand_names)}"
                     )
+        _require_unique("route", [r.name for r in self.routes])
+        configured = {"digest"} | {
+            name for name in ("slack", "email") if getattr(self.channels, name) is not None
+        }
+        source_names = [s.name for s in self.sources]
+        for route in self.routes:
+            for receiver in route.receivers:
+                if receiver not in configured:
+                    raise ValueError(
+                        f"route {route.name!r} uses receiver {receiver!r}, but "
+                        f"[channels.{receiver}] is not configured"
+                    )
+            for brand in route.match.brand:
+                if brand not in brand_names:
+                    raise ValueError(f"route {route.name!r} matches undefined brand {brand!r}")
+            for source in route.match.source:
+                if source not in source_names:
+                    raise ValueError(f"route {route.name!r} matches undefined source {source!r}")
+        if self.escalation.emails and self.channels.email is None:
+            raise ValueError("escalation.emails needs [channels.email] for SMTP")
         return self
+
+    def effective_routes(self) -> list[Route]:
+        """The configured routes, or one default route to every configured receiver."""
+        if self.routes:
+            return self.routes
+        receivers: list[Receiver] = [
+            name for name in ("slack", "email") if getattr(self.channels, name) is not None
+        ]
+        return [Route(name="default", receivers=[*receivers, "digest"])]
 
     def brand(self, name: str) -> Brand | None:
         return next((b for b in self.brands if b.name == name), None)

@@ -54,6 +54,7 @@ class SourceState(SQLModel, table=True):
     next_poll_after: datetime | None = _ts()  # type: ignore[assignment]
     items_last_poll: int = 0
     polls_total: int = 0
+    unhealthy_since: datetime | None = _ts()  # type: ignore[assignment]
 
 
 class MentionRecord(SQLModel, table=True):
@@ -109,6 +110,112 @@ class EngagementSnapshot(SQLModel, table=True):
     replies: int = 0
 
 
+class Incident(SQLModel, table=True):
+    """One story: related alerts grouped together, with a lifecycle.
+
+    ``status`` is ``triggered``, ``acknowledged`` (optionally snoozed until
+    ``snoozed_until``) or ``resolved``. A trigger after resolve opens a new ``episode`` of
+    the same incident. Severity only rises automatically.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (sa.Index("ix_incidents_brand_status", "brand", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    brand: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    source_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    title: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default="triggered", sa_column=sa.Column(sa.String(20), nullable=False))
+    episode: int = 1
+    severity: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    category: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    opened_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime = _ts(nullable=False, index=True)  # type: ignore[assignment]
+    acknowledged_at: datetime | None = _ts()  # type: ignore[assignment]
+    acknowledged_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    snoozed_until: datetime | None = _ts()  # type: ignore[assignment]
+    resolved_at: datetime | None = _ts()  # type: ignore[assignment]
+    resolved_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    escalations: int = 0
+    last_escalated_at: datetime | None = _ts()  # type: ignore[assignment]
+    alert_count: int = 0
+    engagement: int = 0
+    silenced: bool = False
+
+
+class IncidentKey(SQLModel, table=True):
+    """A grouping key (URL, thread, author) that leads new alerts to an incident."""
+
+    __tablename__ = "incident_keys"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "key", name="uq_incident_keys"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    key: str = Field(sa_column=sa.Column(sa.String(600), nullable=False, index=True))
+    seen_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
+class IncidentAction(SQLModel, table=True):
+    """Who did what to an incident, and when: acks, snoozes, resolves, escalations."""
+
+    __tablename__ = "incident_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("incidents.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    episode: int = 1
+    action: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    actor: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    via: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    at: datetime = _ts(nullable=False, index=True)  # type: ignore[assignment]
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class NotificationState(SQLModel, table=True):
+    """What a receiver was last told about an incident: the timers' memory, kept durable."""
+
+    __tablename__ = "notification_state"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "receiver", name="uq_notification_state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    receiver: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
+    episode: int = 1
+    notified_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    severity: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    alert_count: int = 0
+    engagement: int = 0
+    count: int = 0
+
+
+class Silence(SQLModel, table=True):
+    """Mute alerts matching brand/source/category/severity until ``ends_at``."""
+
+    __tablename__ = "silences"
+
+    id: int | None = Field(default=None, primary_key=True)
+    matchers: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    starts_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    ends_at: datetime = _ts(nullable=False, index=True)  # type: ignore[assignment]
+    comment: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
 class AlertRecord(SQLModel, table=True):
     """One alert per mention; its severity may rise as the mention spreads."""
 
@@ -117,6 +224,12 @@ class AlertRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mention_id: int = Field(
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("mentions.id"), nullable=False, unique=True)
+    )
+    incident_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("incidents.id"), index=True)
+    )
+    silenced_by: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("silences.id"))
     )
     brand: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     source_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
@@ -142,9 +255,15 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedup_key: str = Field(sa_column=sa.Column(sa.String(300), unique=True, nullable=False))
     channel: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    kind: str = Field(default="alert", sa_column=sa.Column(sa.String(30), nullable=False))
+    recipient: str | None = Field(default=None, sa_column=sa.Column(sa.String(300)))
     alert_id: int | None = Field(
         default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("alerts.id"), index=True)
     )
+    incident_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("incidents.id"), index=True)
+    )
+    expires_at: datetime | None = _ts()  # type: ignore[assignment]
     payload: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
     status: str = Field(default="pending", sa_column=sa.Column(sa.String(20), nullable=False))
     attempts: int = 0
@@ -154,6 +273,37 @@ class Delivery(SQLModel, table=True):
     leased_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     sent_at: datetime | None = _ts()  # type: ignore[assignment]
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Rollup(SQLModel, table=True):
+    """A notification a receiver's noise budget held back, to be summed up, never dropped."""
+
+    __tablename__ = "rollups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    receiver: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
+    incident_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("incidents.id"), nullable=False)
+    )
+    brand: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    source_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    category: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    delivery_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("deliveries.id"), index=True)
+    )
+
+
+class ReceiverHealth(SQLModel, table=True):
+    """A receiver found broken (Slack 403/404/410): said loudly once per broken spell."""
+
+    __tablename__ = "receiver_health"
+
+    id: int | None = Field(default=None, primary_key=True)
+    receiver: str = Field(sa_column=sa.Column(sa.String(50), unique=True, nullable=False))
+    broken_since: datetime | None = _ts()  # type: ignore[assignment]
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    notified: bool = False
 
 
 def utcnow() -> datetime:

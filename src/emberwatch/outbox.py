@@ -15,7 +15,8 @@ import logging
 import os
 import random
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,23 +26,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from emberwatch import metrics
 from emberwatch.config import Config
 from emberwatch.errors import DeliveryError
-from emberwatch.models import AlertRecord, Delivery
+from emberwatch.models import Delivery, ReceiverHealth
 
 log = logging.getLogger("emberwatch.outbox")
 
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 MAX_RETRY_DELAY = timedelta(minutes=30)
-
-
-def alert_channels(config: Config) -> list[str]:
-    channels = []
-    if config.channels.slack is not None:
-        channels.append("slack")
-    if config.channels.email is not None:
-        channels.append("email")
-    return channels
+BROKEN_RECEIVER_RETRY = timedelta(minutes=10)
 
 
 def enqueue(
@@ -50,7 +44,11 @@ def enqueue(
     dedup_key: str,
     channel: str,
     now: datetime,
+    deadline: timedelta | None = None,
+    kind: str = "alert",
+    recipient: str | None = None,
     alert_id: int | None = None,
+    incident_id: int | None = None,
     payload: dict[str, Any] | None = None,
 ) -> bool:
     """Add one outbox row unless one with the same key exists; True when added."""
@@ -61,73 +59,107 @@ def enqueue(
         Delivery(
             dedup_key=dedup_key,
             channel=channel,
+            kind=kind,
+            recipient=recipient,
             alert_id=alert_id,
+            incident_id=incident_id,
             payload=json.dumps(payload or {}),
             created_at=now,
             next_attempt_at=now,
+            expires_at=None if deadline is None else now + deadline,
         )
     )
     return True
 
 
-def enqueue_alert(session: Session, config: Config, alert: AlertRecord, now: datetime) -> None:
-    """One delivery per alert channel; a severity rise gets its own, so it is told again."""
-    assert alert.id is not None
-    for channel in alert_channels(config):
+def enqueue_message(
+    session: Session,
+    config: Config,
+    *,
+    channel: str,
+    key: str,
+    now: datetime,
+    kind: str,
+    recipients: list[str] | None = None,
+    **fields: Any,
+) -> int:
+    """Queue one message on a channel: one row for Slack, one per recipient for email.
+
+    Email gets a row per recipient so that a recipient's permanent refusal fails only
+    that row, and a temporary one retries only that recipient.
+    """
+    deadline = config.delivery.deadline(channel)
+    if channel != "email":
+        added = enqueue(
+            session, dedup_key=key, channel=channel, now=now, deadline=deadline, kind=kind, **fields
+        )
+        return int(added)
+    mail = config.channels.email
+    targets = recipients if recipients is not None else (mail.recipients if mail else [])
+    return sum(
         enqueue(
             session,
-            dedup_key=f"alert:{alert.id}:{channel}:{alert.severity}",
-            channel=channel,
-            alert_id=alert.id,
+            dedup_key=f"{key}:{address}",
+            channel="email",
             now=now,
+            deadline=deadline,
+            kind=kind,
+            recipient=address,
+            **fields,
         )
+        for address in targets
+    )
 
 
 @dataclass(frozen=True)
 class Claimed:
     id: int
     channel: str
+    kind: str
+    recipient: str | None
     alert_id: int | None
+    incident_id: int | None
     payload: dict[str, Any]
     attempts: int
+    expires_at: datetime | None
 
 
 def claim_due(
     engine: Engine, now: datetime, lease: timedelta, limit: int = 20, worker: str = WORKER_ID
 ) -> list[Claimed]:
     """Lease up to ``limit`` due rows for this worker."""
+    free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)  # type: ignore[union-attr,operator]
     claimed: list[Claimed] = []
     with Session(engine) as session:
         due = (
             select(Delivery)
-            .where(
-                Delivery.status == "pending",
-                Delivery.next_attempt_at <= now,  # type: ignore[operator]
-                sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),  # type: ignore[union-attr,operator]
-            )
-            .order_by(Delivery.id)  # type: ignore[arg-type]
+            .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, free)  # type: ignore[operator]
+            .order_by(Delivery.next_attempt_at, Delivery.id)  # type: ignore[arg-type]
             .limit(limit)
         )
         if engine.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        rows = session.exec(due).all()
-        for row in rows:
+        for row in session.exec(due).all():
             # Conditional on the lease still being free: on SQLite this is the lock.
             result = session.execute(
                 sa.update(Delivery)
-                .where(
-                    Delivery.id == row.id,  # type: ignore[arg-type]
-                    Delivery.status == "pending",
-                    sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),  # type: ignore[union-attr,operator]
-                )
+                .where(Delivery.id == row.id, Delivery.status == "pending", free)  # type: ignore[arg-type]
                 .values(lease_until=now + lease, leased_by=worker, attempts=Delivery.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(
                     Claimed(
-                        row.id, row.channel, row.alert_id, json.loads(row.payload), row.attempts + 1
-                    )  # type: ignore[arg-type]
+                        id=row.id,  # type: ignore[arg-type]
+                        channel=row.channel,
+                        kind=row.kind,
+                        recipient=row.recipient,
+                        alert_id=row.alert_id,
+                        incident_id=row.incident_id,
+                        payload=json.loads(row.payload),
+                        attempts=row.attempts + 1,
+                        expires_at=row.expires_at,
+                    )
                 )
         session.commit()
     return claimed
@@ -142,14 +174,25 @@ def retry_delay(attempts: int, retry_after: float | None) -> timedelta:
     return delay
 
 
-def mark_sent(engine: Engine, delivery_id: int, now: datetime) -> None:
+def _finish(engine: Engine, delivery_id: int, **values: Any) -> None:
     with Session(engine) as session:
         session.execute(
             sa.update(Delivery)
             .where(Delivery.id == delivery_id)  # type: ignore[arg-type]
-            .values(status="sent", sent_at=now, lease_until=None, last_error=None)
+            .values(lease_until=None, **values)
         )
         session.commit()
+
+
+def mark_sent(engine: Engine, delivery_id: int, now: datetime) -> None:
+    _finish(engine, delivery_id, status="sent", sent_at=now, last_error=None)
+
+
+def mark_expired(engine: Engine, item: Claimed, now: datetime) -> None:
+    log.error(
+        "delivery %s (%s %s): deadline passed; marked expired", item.id, item.channel, item.kind
+    )
+    _finish(engine, item.id, status="expired", last_error=f"expired at {now:%Y-%m-%d %H:%M}Z")
 
 
 def mark_failed(
@@ -160,25 +203,21 @@ def mark_failed(
     if error.plain_text_fallback and not payload.get("plain"):
         payload["plain"] = True
         status, next_at = "pending", now
+    elif error.receiver_broken:
+        # Keep it: the receiver may be fixed before the deadline. Try again now and then.
+        status, next_at = "pending", now + BROKEN_RECEIVER_RETRY
     elif error.permanent or item.attempts >= max_attempts:
         status, next_at = "failed", now
     else:
         status, next_at = "pending", now + retry_delay(item.attempts, error.retry_after)
-    if error.receiver_broken:
-        payload["receiver_broken"] = True
-    with Session(engine) as session:
-        session.execute(
-            sa.update(Delivery)
-            .where(Delivery.id == item.id)  # type: ignore[arg-type]
-            .values(
-                status=status,
-                next_attempt_at=next_at,
-                lease_until=None,
-                last_error=str(error)[:500],
-                payload=json.dumps(payload),
-            )
-        )
-        session.commit()
+    _finish(
+        engine,
+        item.id,
+        status=status,
+        next_attempt_at=next_at,
+        last_error=str(error)[:500],
+        payload=json.dumps(payload),
+    )
     level = logging.ERROR if status == "failed" else logging.WARNING
     log.log(level, "delivery %s (%s): %s; now %s", item.id, item.channel, error, status)
     return status
@@ -189,6 +228,27 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    expired: int = 0
+
+
+@dataclass
+class _Pacer:
+    """Slack takes about one message a second per webhook; space sends out, don't drop."""
+
+    gap: float
+    last: dict[str, float] = field(default_factory=dict)
+
+    async def wait(self, channel: str) -> None:
+        if channel != "slack":
+            return
+        ready = self.last.get(channel, 0.0) + self.gap
+        delay = ready - time.monotonic()
+        if delay > 0:
+            await anyio.sleep(delay)
+        self.last[channel] = time.monotonic()
+
+
+_PACERS: dict[int, _Pacer] = {}
 
 
 async def deliver_due(
@@ -198,22 +258,78 @@ async def deliver_due(
     from emberwatch.channels import dispatch  # late: channels import the alert views
 
     report = DeliveryReport()
+    pacer = _PACERS.setdefault(id(engine), _Pacer(config.delivery.slack_min_gap.total_seconds()))
     claimed = await anyio.to_thread.run_sync(claim_due, engine, now, config.delivery.lease)
     for item in claimed:
+        if item.expires_at is not None and now > item.expires_at:
+            await anyio.to_thread.run_sync(mark_expired, engine, item, now)
+            report.expired += 1
+            continue
+        await pacer.wait(item.channel)
         try:
-            await dispatch.send(config, engine, http, item)
+            await dispatch.send(config, engine, http, item, now)
         except DeliveryError as error:
             status = await anyio.to_thread.run_sync(
                 mark_failed, engine, item, error, now, config.delivery.max_attempts
             )
+            if error.receiver_broken:
+                await anyio.to_thread.run_sync(
+                    receiver_broken, engine, config, item.channel, str(error), now
+                )
+            metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome=status).inc()
             if status == "failed":
                 report.failed += 1
             else:
                 report.retrying += 1
             continue
         await anyio.to_thread.run_sync(mark_sent, engine, item.id, now)
+        metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome="sent").inc()
+        if item.channel == "slack":
+            await anyio.to_thread.run_sync(receiver_healthy, engine, item.channel)
         report.sent += 1
     return report
+
+
+def receiver_broken(
+    engine: Engine, config: Config, receiver: str, error: str, now: datetime
+) -> None:
+    """Say loudly, once per broken spell, through another channel: email."""
+    with Session(engine) as session:
+        health = session.exec(
+            select(ReceiverHealth).where(ReceiverHealth.receiver == receiver).with_for_update()
+        ).first()
+        if health is None:
+            health = ReceiverHealth(receiver=receiver)
+        if health.broken_since is None:
+            health.broken_since, health.notified = now, False
+        health.last_error = error[:500]
+        if not health.notified and config.channels.email is not None:
+            recipients = sorted({*config.channels.email.recipients, *config.escalation.emails})
+            enqueue_message(
+                session,
+                config,
+                channel="email",
+                key=f"receiver-broken:{receiver}:{now:%Y%m%dT%H%M%S}",
+                now=now,
+                kind="receiver_broken",
+                recipients=recipients,
+                payload={"receiver": receiver, "error": error[:300]},
+            )
+            health.notified = True
+        session.add(health)
+        session.commit()
+
+
+def receiver_healthy(engine: Engine, receiver: str) -> None:
+    with Session(engine) as session:
+        health = session.exec(
+            select(ReceiverHealth).where(ReceiverHealth.receiver == receiver)
+        ).first()
+        if health is not None and health.broken_since is not None:
+            health.broken_since, health.notified, health.last_error = None, False, None
+            session.add(health)
+            session.commit()
+            log.warning("receiver %s works again", receiver)
 
 
 def pending_count(engine: Engine) -> int:

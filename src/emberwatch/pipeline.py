@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,13 +27,15 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from emberwatch import metrics
 from emberwatch.alerts.decide import decide
+from emberwatch.alerts.incidents import attach
+from emberwatch.alerts.silences import AlertFacts, active_silence
 from emberwatch.config import Config
 from emberwatch.errors import FetchError, SourceError
 from emberwatch.matching import BrandMatcher, build_matchers
 from emberwatch.mention import Mention
 from emberwatch.models import AlertRecord, EngagementSnapshot, MentionRecord, SourceState, utcnow
-from emberwatch.outbox import enqueue_alert
 from emberwatch.scoring import Scorer, Scores, Snapshot
 from emberwatch.sources import connector
 from emberwatch.sources._settings import SourceSettings
@@ -110,6 +113,7 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
             settings.name, skipped=f"backing off until {state.next_poll_after:%H:%M:%S}Z"
         )
     module = connector(settings.type)
+    started = time.monotonic()
     try:
         fetched = await module.fetch(rt.http, settings, state.cursor, now)
     except SourceError as exc:
@@ -122,6 +126,9 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
     report = await anyio.to_thread.run_sync(
         _commit_poll, rt, settings, matched, fetched.cursor, fetched.pages, now
     )
+    metrics.POLLS.labels(source=settings.name, outcome="ok").inc()
+    metrics.POLL_SECONDS.labels(source=settings.name).observe(time.monotonic() - started)
+    metrics.MENTIONS.labels(source=settings.name).inc(report.new)
     return PollReport(**{**report.__dict__, "notes": fetched.notes})
 
 
@@ -177,6 +184,7 @@ def backoff_delay(failures: int, interval: timedelta, retry_after: float | None)
 def _record_failure(
     rt: Runtime, settings: SourceSettings, error: SourceError, now: datetime
 ) -> PollReport:
+    metrics.POLLS.labels(source=settings.name, outcome="error").inc()
     status = getattr(error, "status", None)
     excerpt = getattr(error, "snippet", "")
     log.warning(
@@ -212,6 +220,8 @@ def _commit_poll(
     cursor: str | None,
     pages: int,
     now: datetime,
+    *,
+    bookkeeping: bool = True,
 ) -> PollReport:
     new = updated = alerts = 0
     with Session(rt.engine) as session:
@@ -240,15 +250,16 @@ def _commit_poll(
             _apply_scores(record, scores)
             session.add(record)
             alerts += _decide_and_enqueue(session, rt.config, record, scores, now)
-        if cursor is not None:
-            state.cursor = cursor
-        state.last_poll_at = now
-        state.last_success_at = now
-        state.consecutive_failures = 0
-        state.next_poll_after = None
-        state.items_last_poll = len(matched)
-        state.polls_total += 1
-        session.add(state)
+        if bookkeeping:
+            if cursor is not None:
+                state.cursor = cursor
+            state.last_poll_at = now
+            state.last_success_at = now
+            state.consecutive_failures = 0
+            state.next_poll_after = None
+            state.items_last_poll = len(matched)
+            state.polls_total += 1
+            session.add(state)
         session.commit()
     log.info("source %s: %d new, %d updated, %d alerts", settings.name, new, updated, alerts)
     return PollReport(settings.name, new=new, updated=updated, alerts=alerts, pages=pages)
@@ -352,6 +363,11 @@ def _apply_scores(record: MentionRecord, scores: Scores) -> None:
 def _decide_and_enqueue(
     session: Session, config: Config, record: MentionRecord, scores: Scores, now: datetime
 ) -> int:
+    """Raise or raise the severity of this mention's alert, then file it in an incident.
+
+    Nothing is sent here: the alert policy (``emberwatch.alerts.pipeline``) decides when
+    each receiver hears, from what this transaction commits.
+    """
     alert = session.exec(select(AlertRecord).where(AlertRecord.mention_id == record.id)).first()
     decision = decide(scores, config.thresholds, alert.severity if alert else None)
     if decision.action == "none":
@@ -370,11 +386,66 @@ def _decide_and_enqueue(
     else:
         alert.severity, alert.category = scores.severity, scores.category
         alert.reason, alert.updated_at = decision.reason, now
+    facts = AlertFacts(
+        record.brand, record.source_name, record.source, alert.category, alert.severity
+    )
+    silence = active_silence(session, facts, now)
+    if silence is not None:
+        alert.silenced_by = silence.id
     session.add(alert)
     session.flush()
-    enqueue_alert(session, config, alert, now)
-    log.info("alert %s (%s): %s", alert.id, decision.action, decision.reason)
+    metrics.ALERTS.labels(severity=alert.severity).inc()
+    if silence is None:
+        incident = attach(session, alert, record, config.grouping, now)
+        log.info(
+            "alert %s (%s) in incident %s: %s",
+            alert.id,
+            decision.action,
+            incident.id,
+            decision.reason,
+        )
+    else:
+        log.info("alert %s silenced by silence %s", alert.id, silence.id)
     return 1
+
+
+async def refresh_source(rt: Runtime, settings: SourceSettings) -> PollReport:
+    """Re-read the engagement of this source's young mentions with the API's batch lookup.
+
+    Updated counts go through the same store → score → decide path as a poll, so a post
+    that starts spreading raises or escalates its alert. The cursor is left alone.
+    """
+    module = connector(settings.type)
+    refresh = getattr(module, "refresh", None)
+    if refresh is None:
+        return PollReport(settings.name, skipped="no batch lookup for this source type")
+    now = rt.clock()
+    ids = await anyio.to_thread.run_sync(
+        _young_ids, rt.engine, settings.name, now - rt.config.refresh.window
+    )
+    if not ids:
+        return PollReport(settings.name, skipped="nothing young to refresh")
+    try:
+        mentions = await refresh(rt.http, settings, ids, now)
+    except SourceError as exc:
+        log.warning("source %s: refresh failed: %s", settings.name, exc)
+        return PollReport(settings.name, error=str(exc))
+    matched = match_stage(mentions, rt.matchers, settings)
+    return await anyio.to_thread.run_sync(
+        lambda: _commit_poll(rt, settings, matched, None, 1, now, bookkeeping=False)
+    )
+
+
+def _young_ids(engine: Engine, source_name: str, since: datetime) -> list[str]:
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(MentionRecord.external_id).where(
+                    MentionRecord.source_name == source_name,
+                    MentionRecord.first_seen_at >= since,  # type: ignore[operator]
+                )
+            ).all()
+        )
 
 
 async def poll_all(

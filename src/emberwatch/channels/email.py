@@ -57,15 +57,50 @@ def build_message(
     return message
 
 
-def alert_message(view: AlertView, channel: EmailChannel) -> EmailMessage:
-    subject = f"[Emberwatch] {view.severity.upper()} {view.category} about {view.brand}"
+def incident_thread_id(incident_id: int, sender: str) -> str:
+    """The Message-ID an incident's first email carries; follow-ups reply to it."""
+    domain = sender.rpartition("@")[2].strip("> ") or "emberwatch.local"
+    return f"<emberwatch-incident-{incident_id}@{domain}>"
+
+
+def alert_message(
+    view: AlertView,
+    channel: EmailChannel,
+    recipients: list[str] | None = None,
+    first: bool = True,
+) -> EmailMessage:
+    """An alert email; every email about one incident threads under its first one."""
+    escalated = f"ESCALATION {view.escalation_level}: " if view.escalation_level else ""
+    subject = f"[Emberwatch] {escalated}{view.severity.upper()} {view.category} about {view.brand}"
+    if view.incident_id is not None:
+        subject += f" (incident #{view.incident_id})"
     context = {"alert": view}
+    thread = (
+        incident_thread_id(view.incident_id, channel.sender)
+        if view.incident_id is not None
+        else None
+    )
     return build_message(
         sender=channel.sender,
-        recipients=channel.recipients,
+        recipients=recipients or channel.recipients,
         subject=subject,
         text=render_template("alert.txt", **context),
         html=render_template("alert.html", **context),
+        message_id=thread if first else None,
+        thread_id=None if first else thread,
+    )
+
+
+def notice_message(
+    channel: EmailChannel, recipients: list[str], subject: str, lines: list[str]
+) -> EmailMessage:
+    """A short notice Emberwatch wrote itself (rollups, broken receivers, source health)."""
+    return build_message(
+        sender=channel.sender,
+        recipients=recipients,
+        subject=subject,
+        text="\n".join(lines) + "\n",
+        html=render_template("notice.html", subject=subject, lines=lines),
     )
 
 

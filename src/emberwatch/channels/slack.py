@@ -27,11 +27,12 @@ SEVERITY_ICON = {
 
 
 def render(view: AlertView, *, plain: bool = False) -> dict[str, Any]:
-    """The webhook payload: Block Kit plus a plain ``text`` fallback (all text escaped)."""
+    """The webhook payload: Block Kit plus a plain ``text`` fallback (all mention text escaped)."""
     fallback = _fallback_text(view)
     if plain:
         return {"text": fallback}
-    header = cut(f"{view.severity.upper()} · {view.brand} · {view.category}", HEADER_LIMIT)
+    prefix = f"ESCALATION {view.escalation_level} · " if view.escalation_level else ""
+    header = cut(f"{prefix}{view.severity.upper()} · {view.brand} · {view.category}", HEADER_LIMIT)
     quote = slack_mrkdwn(cut(_mention_text(view), SECTION_LIMIT - 20))
     quoted = "\n".join(f">{line}" for line in quote.splitlines() or [""])
     reach = (
@@ -45,23 +46,49 @@ def render(view: AlertView, *, plain: bool = False) -> dict[str, Any]:
         f"*Source:* {slack_mrkdwn(view.source_name)} · engagement {view.engagement}",
         f"*Why:* {slack_mrkdwn(cut('; '.join(view.reasons), 900))}",
     ]
+    if view.incident_id is not None:
+        facts.append(
+            f"*Incident #{view.incident_id}* · {view.alert_count} related "
+            f"mention{'s' if view.alert_count != 1 else ''}"
+            + (f" · now: {slack_mrkdwn(view.notify_reason)}" if view.notify_reason else "")
+        )
     steps = "\n".join(f"• {slack_mrkdwn(s)}" for s in view.playbook[:3])
     todo = f"*Respond by {view.respond_by:%H:%M} UTC*\n{steps}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": cut(quoted, SECTION_LIMIT)}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": cut("\n".join(facts), SECTION_LIMIT)},
-        },
-        {"type": "section", "text": {"type": "mrkdwn", "text": cut(todo, SECTION_LIMIT)}},
     ]
-    link = slack_url(view.url)
-    if link:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the post>"}]}
-        )
+    if view.escalation_level:
+        ping = f"{view.ping} " if view.ping else ""
+        blocks.append(_section(f"{ping}:rotating_light: {slack_mrkdwn(view.notify_reason)}"))
+    blocks += [_section(quoted), _section("\n".join(facts)), _section(todo)]
+    links = _links(view)
+    if links:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
     return {"text": fallback, "blocks": blocks}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
+
+
+def _links(view: AlertView) -> str:
+    parts = []
+    post = slack_url(view.url)
+    if post:
+        parts.append(f"<{post}|Open the post>")
+    labels = {"ack": "Acknowledge", "snooze": "Snooze 1 h", "resolve": "Resolve"}
+    for action, label in labels.items():
+        url = slack_url(view.links.get(action))
+        if url:
+            parts.append(f"<{url}|{label}>")
+    if view.incident_id is not None and not view.links:
+        parts.append(f"Acknowledge: `emberwatch alerts ack {view.incident_id}`")
+    return " · ".join(parts)
+
+
+def render_text(text: str) -> dict[str, Any]:
+    """A plain notice (rollups, source health) whose text Emberwatch wrote itself."""
+    return {"text": text}
 
 
 def _mention_text(view: AlertView) -> str:

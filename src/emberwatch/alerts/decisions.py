@@ -1,0 +1,134 @@
+"""The alert policy's timers as pure decisions: each takes an injected ``now`` and returns
+whether to act and why (the reason goes into logs, the message and the digest).
+
+Alertmanager's ``needsUpdate`` is the model; two things go further here:
+
+- new information cuts through batching: a severity rise, or engagement at least doubling
+  within 30 minutes, notifies at once instead of waiting for the next interval;
+- a new critical incident skips ``group_wait``: the first spark is what we are here for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from emberwatch.alerts.routing import breaks_through, in_quiet_hours, quiet_hours_end
+from emberwatch.config import SEVERITY_RANK, Escalation, Route
+
+SPREAD_WINDOW = timedelta(minutes=30)
+# Doubling from 1 to 2 likes is noise; the spread rule starts counting at this engagement.
+SPREAD_FLOOR = 10
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    id: int
+    episode: int
+    status: str
+    severity: str
+    opened_at: datetime
+    alert_count: int
+    engagement: int
+    engagement_30m_ago: int
+    acknowledged_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    escalations: int = 0
+    last_escalated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Notified:
+    """What a receiver was last told (this episode)."""
+
+    at: datetime
+    severity: str
+    alert_count: int
+    engagement: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    act: bool
+    reason: str
+    cut_through: bool = False
+
+
+def needs_notify(
+    incident: IncidentFacts, last: Notified | None, route: Route, now: datetime
+) -> Verdict:
+    verdict = _timers(incident, last, route, now)
+    quiet = route.quiet_hours
+    if verdict.act and quiet and in_quiet_hours(now, quiet):
+        if not breaks_through(incident.severity, quiet):
+            until = quiet_hours_end(now, quiet)
+            return Verdict(False, f"quiet hours until {until:%H:%M} {quiet.timezone}")
+        return Verdict(True, f"{verdict.reason} (breaks through quiet hours)", verdict.cut_through)
+    return verdict
+
+
+def _timers(incident: IncidentFacts, last: Notified | None, route: Route, now: datetime) -> Verdict:
+    if incident.status == "resolved":
+        return Verdict(False, "resolved")
+    if incident.status == "acknowledged":
+        return Verdict(False, "acknowledged")
+    if last is None:
+        if incident.severity == "critical":
+            return Verdict(True, "new critical incident", cut_through=True)
+        due = incident.opened_at + route.group_wait
+        if now >= due:
+            return Verdict(True, "new incident")
+        return Verdict(False, f"group wait until {due:%H:%M:%S}Z")
+    if SEVERITY_RANK[incident.severity] > SEVERITY_RANK[last.severity]:
+        return Verdict(True, f"severity rose from {last.severity} to {incident.severity}", True)
+    if spreading(incident, last):
+        return Verdict(
+            True,
+            f"engagement doubled within 30 min ({incident.engagement_30m_ago} → "
+            f"{incident.engagement})",
+            True,
+        )
+    if incident.alert_count > last.alert_count and now >= last.at + route.group_interval:
+        new = incident.alert_count - last.alert_count
+        return Verdict(True, f"{new} new related mention{'s' if new != 1 else ''}")
+    if now >= last.at + route.repeat_interval:
+        return Verdict(True, "still open and unacknowledged")
+    return Verdict(False, "nothing new")
+
+
+def spreading(incident: IncidentFacts, last: Notified) -> bool:
+    """Engagement at least doubled within the last 30 minutes, and since last told."""
+    baseline = max(incident.engagement_30m_ago, SPREAD_FLOOR)
+    return incident.engagement >= 2 * baseline and incident.engagement >= 2 * max(
+        last.engagement, 1
+    )
+
+
+def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime) -> Verdict:
+    if incident.status != "triggered":
+        return Verdict(False, incident.status)
+    if SEVERITY_RANK[incident.severity] < SEVERITY_RANK["warning"]:
+        return Verdict(False, "info incidents are not escalated")
+    if incident.escalations >= policy.max_times:
+        return Verdict(False, f"already escalated {incident.escalations} times")
+    since = incident.last_escalated_at or incident.opened_at
+    due = since + policy.after
+    if now < due:
+        return Verdict(False, f"escalates at {due:%H:%M}Z if not acknowledged")
+    minutes = int((now - incident.opened_at).total_seconds() // 60)
+    return Verdict(
+        True, f"not acknowledged after {minutes} min (escalation {incident.escalations + 1})"
+    )
+
+
+def needs_retrigger(incident: IncidentFacts, policy: Escalation, now: datetime) -> Verdict:
+    if incident.status != "acknowledged":
+        return Verdict(False, incident.status)
+    if incident.snoozed_until is not None:
+        if now >= incident.snoozed_until:
+            return Verdict(True, "snooze ended")
+        return Verdict(False, f"snoozed until {incident.snoozed_until:%H:%M}Z")
+    if incident.acknowledged_at and now >= incident.acknowledged_at + policy.retrigger_after:
+        hours = policy.retrigger_after.total_seconds() / 3600
+        return Verdict(True, f"acknowledged but unresolved after {hours:g} h")
+    return Verdict(False, "acknowledged")

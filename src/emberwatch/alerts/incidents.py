@@ -1,0 +1,135 @@
+"""Attach an alert to its incident, inside the poll's transaction.
+
+An alert joins the most recently updated incident of its brand that shares a grouping key
+(URL, thread, author) or whose text it nearly duplicates within the grouping window;
+otherwise it opens a new incident. Joining a resolved incident opens its next episode.
+Severity only rises automatically.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from emberwatch.alerts.grouping import grouping_keys, near_duplicate
+from emberwatch.channels._escape import cut
+from emberwatch.config import SEVERITY_RANK, Grouping
+from emberwatch.models import (
+    AlertRecord,
+    Incident,
+    IncidentAction,
+    IncidentKey,
+    MentionRecord,
+    NotificationState,
+)
+
+
+def attach(
+    session: Session, alert: AlertRecord, mention: MentionRecord, grouping: Grouping, now: datetime
+) -> Incident:
+    keys = grouping_keys(mention.source, mention.url, mention.author)
+    incident = _find(session, mention, keys, grouping, now)
+    if incident is None:
+        incident = Incident(
+            brand=alert.brand,
+            source_name=alert.source_name,
+            title=cut(" ".join((mention.title or mention.text).split()), 140),
+            severity=alert.severity,
+            category=alert.category,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(incident)
+        session.flush()
+    elif incident.status == "resolved":
+        _open_next_episode(session, incident, alert, now)
+    else:
+        raise_severity(incident, alert.severity, alert.category)
+    if alert.incident_id != incident.id:
+        incident.alert_count += 1
+        alert.incident_id = incident.id
+    incident.updated_at = now
+    session.add(incident)
+    session.add(alert)
+    existing = set(
+        session.exec(select(IncidentKey.key).where(IncidentKey.incident_id == incident.id)).all()
+    )
+    for key in keys:
+        if key not in existing:
+            session.add(IncidentKey(incident_id=incident.id, key=key, seen_at=now))  # type: ignore[arg-type]
+    return incident
+
+
+def raise_severity(incident: Incident, severity: str, category: str) -> bool:
+    if SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]:
+        incident.severity, incident.category = severity, category
+        return True
+    return False
+
+
+def _find(
+    session: Session, mention: MentionRecord, keys: list[str], grouping: Grouping, now: datetime
+) -> Incident | None:
+    since = now - grouping.window
+    if keys:
+        found = session.exec(
+            select(Incident)
+            .join(IncidentKey, IncidentKey.incident_id == Incident.id)  # type: ignore[arg-type]
+            .where(
+                Incident.brand == mention.brand,
+                IncidentKey.key.in_(keys),  # type: ignore[attr-defined]
+                Incident.updated_at >= since,  # type: ignore[operator]
+            )
+            .order_by(Incident.updated_at.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        ).first()
+        if found is not None:
+            return found
+    rows = session.exec(
+        select(AlertRecord.incident_id, MentionRecord.title, MentionRecord.text)
+        .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+        .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
+        .where(
+            Incident.brand == mention.brand,
+            Incident.updated_at >= since,  # type: ignore[operator]
+            MentionRecord.id != mention.id,
+        )
+        .order_by(sa.desc(AlertRecord.id))
+        .limit(500)
+    ).all()
+    candidates = {i: f"{title or ''} {text}" for i, (_, title, text) in enumerate(rows)}
+    best = near_duplicate(f"{mention.title or ''} {mention.text}", candidates, grouping.similarity)
+    if best is None:
+        return None
+    return session.get(Incident, rows[best][0])
+
+
+def _open_next_episode(
+    session: Session, incident: Incident, alert: AlertRecord, now: datetime
+) -> None:
+    incident.episode += 1
+    incident.status = "triggered"
+    incident.severity, incident.category = alert.severity, alert.category
+    incident.opened_at = now
+    incident.acknowledged_at = incident.acknowledged_by = None
+    incident.resolved_at = incident.resolved_by = None
+    incident.snoozed_until = None
+    incident.escalations, incident.last_escalated_at = 0, None
+    incident.alert_count = 0
+    for state in session.exec(
+        select(NotificationState).where(NotificationState.incident_id == incident.id)
+    ):
+        session.delete(state)
+    session.add(
+        IncidentAction(
+            incident_id=incident.id,  # type: ignore[arg-type]
+            episode=incident.episode,
+            action="reopen",
+            actor="emberwatch",
+            via="pipeline",
+            at=now,
+            note="a related alert arrived after the incident was resolved",
+        )
+    )

@@ -1,0 +1,152 @@
+"""Acknowledge, snooze and resolve incidents; every action is recorded with who and when.
+
+Repeating an action is harmless: it changes nothing and says so. An action aimed at an
+episode that has closed (a link from an old message) is refused as expired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from emberwatch.models import Incident, IncidentAction, NotificationState
+
+ACTIONS = ("ack", "snooze", "resolve")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    changed: bool
+    message: str
+    expired: bool = False
+
+
+class UnknownIncident(LookupError):
+    pass
+
+
+def act(
+    engine: Engine,
+    incident_id: int,
+    action: str,
+    *,
+    actor: str,
+    via: str,
+    now: datetime,
+    episode: int | None = None,
+    snooze_for: timedelta | None = None,
+) -> Outcome:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; use {', '.join(ACTIONS)}")
+    with Session(engine) as session:
+        incident = session.exec(
+            select(Incident).where(Incident.id == incident_id).with_for_update()
+        ).first()
+        if incident is None:
+            raise UnknownIncident(f"no incident #{incident_id}")
+        if episode is not None and (episode != incident.episode or incident.status == "resolved"):
+            if (
+                incident.status == "resolved"
+                and episode == incident.episode
+                and action == "resolve"
+            ):
+                return Outcome(False, _already_resolved(incident))
+            return Outcome(
+                False,
+                f"this link has expired: incident #{incident_id} episode {episode} is closed",
+                expired=True,
+            )
+        outcome = _apply(session, incident, action, actor, now, snooze_for)
+        if outcome.changed:
+            session.add(
+                IncidentAction(
+                    incident_id=incident_id,
+                    episode=incident.episode,
+                    action=action,
+                    actor=actor,
+                    via=via,
+                    at=now,
+                    note=f"for {snooze_for}" if action == "snooze" and snooze_for else None,
+                )
+            )
+            session.add(incident)
+            session.commit()
+        return outcome
+
+
+def _already_resolved(incident: Incident) -> str:
+    return (
+        f"incident #{incident.id} was already resolved by {incident.resolved_by} "
+        f"at {incident.resolved_at:%Y-%m-%d %H:%M}Z"
+    )
+
+
+def _apply(
+    session: Session,
+    incident: Incident,
+    action: str,
+    actor: str,
+    now: datetime,
+    snooze_for: timedelta | None,
+) -> Outcome:
+    if incident.status == "resolved":
+        if action == "resolve":
+            return Outcome(False, _already_resolved(incident))
+        return Outcome(False, f"incident #{incident.id} is resolved; nothing to {action}")
+    if action == "resolve":
+        incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, actor
+        incident.snoozed_until = None
+        return Outcome(True, f"incident #{incident.id} resolved by {actor}")
+    if action == "ack":
+        if incident.status == "acknowledged" and incident.snoozed_until is None:
+            return Outcome(
+                False,
+                f"incident #{incident.id} was already acknowledged by "
+                f"{incident.acknowledged_by} at {incident.acknowledged_at:%H:%M}Z",
+            )
+        _acknowledge(incident, actor, now)
+        incident.snoozed_until = None
+        return Outcome(True, f"incident #{incident.id} acknowledged by {actor}")
+    until = now + (snooze_for or timedelta(hours=1))
+    if incident.snoozed_until is not None and incident.snoozed_until >= until - timedelta(
+        minutes=1
+    ):
+        return Outcome(
+            False,
+            f"incident #{incident.id} is already snoozed until {incident.snoozed_until:%H:%M}Z",
+        )
+    _acknowledge(incident, actor, now)
+    incident.snoozed_until = until
+    return Outcome(True, f"incident #{incident.id} snoozed by {actor} until {until:%H:%M}Z")
+
+
+def _acknowledge(incident: Incident, actor: str, now: datetime) -> None:
+    incident.status = "acknowledged"
+    if incident.acknowledged_at is None:  # time to acknowledge counts the first ack
+        incident.acknowledged_at, incident.acknowledged_by = now, actor
+
+
+def retrigger(session: Session, incident: Incident, reason: str, now: datetime) -> None:
+    """Back to ``triggered`` (snooze over, or acknowledged too long): notify afresh."""
+    incident.status = "triggered"
+    incident.snoozed_until = None
+    incident.updated_at = now
+    for state in session.exec(
+        select(NotificationState).where(NotificationState.incident_id == incident.id)
+    ):
+        session.delete(state)
+    session.add(
+        IncidentAction(
+            incident_id=incident.id,  # type: ignore[arg-type]
+            episode=incident.episode,
+            action="retrigger",
+            actor="emberwatch",
+            via="timer",
+            at=now,
+            note=reason,
+        )
+    )
+    session.add(incident)

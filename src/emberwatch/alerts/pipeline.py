@@ -1,0 +1,415 @@
+"""The alert policy, stage by stage, in the order it runs.
+
+Each stage is a function ``(session, config, now) -> int`` (how many things it did) that
+reads state from the database, asks a pure decision in :mod:`emberwatch.alerts.decisions`,
+and writes its effects, outbox rows included, in the same transaction. Everything a timer
+needs is in the database, so a restart resumes exactly where the last process stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from emberwatch.alerts.decisions import (
+    SPREAD_WINDOW,
+    IncidentFacts,
+    Notified,
+    needs_escalation,
+    needs_notify,
+    needs_retrigger,
+)
+from emberwatch.alerts.lifecycle import retrigger
+from emberwatch.alerts.routing import Facts, receivers_for
+from emberwatch.config import SEVERITY_RANK, Config
+from emberwatch.models import (
+    AlertRecord,
+    Delivery,
+    EngagementSnapshot,
+    Incident,
+    IncidentAction,
+    MentionRecord,
+    NotificationState,
+    Rollup,
+    SourceState,
+)
+from emberwatch.outbox import enqueue_message
+
+log = logging.getLogger("emberwatch.alerts")
+
+ROLLUP_EVERY = timedelta(minutes=15)
+BUDGET_WINDOW = timedelta(hours=1)
+NOTIFYING_RECEIVERS = ("slack", "email")
+
+Stage = Callable[[Session, Config, datetime], int]
+
+
+@dataclass(frozen=True)
+class _Lead:
+    """The alert that speaks for an incident in a message: its most severe, newest one."""
+
+    alert: AlertRecord
+    mention: MentionRecord
+
+
+def evaluate(
+    engine: Engine, config: Config, now: datetime, *, flush: bool = False
+) -> dict[str, int]:
+    """Run every stage once, each in its own transaction; returns what each did.
+
+    ``flush`` (for ``poll --once``, which cannot wait) notifies without group wait.
+    """
+    if flush:
+        routes = [
+            r.model_copy(update={"group_wait": timedelta(0)}) for r in config.effective_routes()
+        ]
+        config = config.model_copy(update={"routes": routes})
+    done: dict[str, int] = {}
+    for stage in STAGES:
+        with Session(engine) as session:
+            done[stage.__name__] = stage(session, config, now)
+            session.commit()
+    return done
+
+
+# -- stages ------------------------------------------------------------------------------
+
+
+def retrigger_stage(session: Session, config: Config, now: datetime) -> int:
+    """Snoozes that ended and acknowledgements left unresolved too long re-trigger."""
+    count = 0
+    for incident in _incidents(session, "acknowledged"):
+        verdict = needs_retrigger(_facts(session, incident, now), config.escalation, now)
+        if verdict.act:
+            retrigger(session, incident, verdict.reason, now)
+            log.info("incident %s re-triggered: %s", incident.id, verdict.reason)
+            count += 1
+    return count
+
+
+def escalate_stage(session: Session, config: Config, now: datetime) -> int:
+    """Unacknowledged warning/critical incidents go to on-call again, pinging someone."""
+    count = 0
+    policy = config.escalation
+    for incident in _incidents(session, "triggered"):
+        verdict = needs_escalation(_facts(session, incident, now), policy, now)
+        if not verdict.act:
+            continue
+        lead = _lead(session, incident)
+        if lead is None:
+            continue
+        level = incident.escalations + 1
+        key = f"escalate:{incident.id}:{incident.episode}:{level}"
+        fields = {
+            "alert_id": lead.alert.id,
+            "incident_id": incident.id,
+            "payload": {"reason": verdict.reason, "level": level},
+        }
+        if config.channels.slack is not None:
+            enqueue_message(
+                session, config, channel="slack", key=key, now=now, kind="escalation", **fields
+            )
+        if policy.emails:
+            enqueue_message(
+                session,
+                config,
+                channel="email",
+                key=key,
+                now=now,
+                kind="escalation",
+                recipients=policy.emails,
+                **fields,
+            )
+        incident.escalations, incident.last_escalated_at = level, now
+        session.add(incident)
+        session.add(
+            IncidentAction(
+                incident_id=incident.id,
+                episode=incident.episode,
+                action="escalate",  # type: ignore[arg-type]
+                actor="emberwatch",
+                via="timer",
+                at=now,
+                note=verdict.reason,
+            )
+        )
+        log.warning("incident %s escalated: %s", incident.id, verdict.reason)
+        count += 1
+    return count
+
+
+def notify_stage(session: Session, config: Config, now: datetime) -> int:
+    """Tell each routed receiver what is new, as the timers and budgets allow."""
+    count = 0
+    routes = config.effective_routes()
+    for incident in _incidents(session, "triggered"):
+        lead = _lead(session, incident)
+        if lead is None:
+            continue
+        facts = _facts(session, incident, now)
+        if incident.engagement != facts.engagement:
+            incident.engagement = facts.engagement
+            session.add(incident)
+        routing = Facts(
+            incident.brand,
+            lead.alert.source_name,
+            lead.mention.source,
+            incident.category,
+            incident.severity,
+        )
+        for receiver, route in receivers_for(routes, routing).items():
+            if receiver not in NOTIFYING_RECEIVERS or getattr(config.channels, receiver) is None:
+                continue
+            state = session.exec(
+                select(NotificationState).where(
+                    NotificationState.incident_id == incident.id,
+                    NotificationState.receiver == receiver,
+                )
+            ).first()
+            last = None
+            if state is not None and state.episode == incident.episode:
+                last = Notified(
+                    state.notified_at, state.severity, state.alert_count, state.engagement
+                )
+            verdict = needs_notify(facts, last, route, now)
+            if not verdict.act:
+                continue
+            if state is None:
+                state = NotificationState(
+                    incident_id=incident.id,
+                    receiver=receiver,  # type: ignore[arg-type]
+                    notified_at=now,
+                    severity=incident.severity,
+                )
+            if state.episode != incident.episode:
+                state.episode, state.count = incident.episode, 0
+            number = state.count + 1
+            budget = getattr(config.channels, receiver).max_per_hour
+            if not verdict.cut_through and _sent_last_hour(session, receiver, now) >= budget:
+                session.add(
+                    Rollup(
+                        receiver=receiver,
+                        incident_id=incident.id,  # type: ignore[arg-type]
+                        brand=incident.brand,
+                        source_name=lead.alert.source_name,
+                        category=incident.category,
+                        created_at=now,
+                    )
+                )
+                log.info("incident %s: %s over its budget; rolled up", incident.id, receiver)
+            else:
+                enqueue_message(
+                    session,
+                    config,
+                    channel=receiver,
+                    now=now,
+                    kind="alert",
+                    key=f"notify:{incident.id}:{incident.episode}:{receiver}:{number}",
+                    alert_id=lead.alert.id,
+                    incident_id=incident.id,
+                    payload={
+                        "reason": verdict.reason,
+                        "number": number,
+                        "episode": incident.episode,
+                    },
+                )
+            state.notified_at, state.severity = now, incident.severity
+            state.alert_count, state.engagement, state.count = (
+                incident.alert_count,
+                facts.engagement,
+                number,
+            )
+            session.add(state)
+            count += 1
+    return count
+
+
+def rollup_stage(session: Session, config: Config, now: datetime) -> int:
+    """Sum up what budgets held back: one summary per receiver, never dropped."""
+    count = 0
+    for receiver in NOTIFYING_RECEIVERS:
+        pending = session.exec(
+            select(Rollup)
+            .where(Rollup.receiver == receiver, Rollup.delivery_id.is_(None))  # type: ignore[union-attr]
+            .order_by(Rollup.id)  # type: ignore[arg-type]
+        ).all()
+        if not pending or now - pending[0].created_at < ROLLUP_EVERY:
+            continue
+        tally = Counter((r.brand, r.source_name, r.category) for r in pending)
+        lines = [
+            f"{n} more {_plural(category, n)} about {brand} on {source}"
+            for (brand, source, category), n in tally.most_common()
+        ]
+        key = f"rollup:{receiver}:{pending[0].id}-{pending[-1].id}"
+        enqueue_message(
+            session,
+            config,
+            channel=receiver,
+            key=key,
+            now=now,
+            kind="rollup",
+            payload={"lines": lines, "total": len(pending)},
+        )
+        delivery_id = session.exec(
+            select(Delivery.id).where(Delivery.dedup_key.like(f"{key}%"))  # type: ignore[attr-defined]
+        ).first()
+        for row in pending:
+            row.delivery_id = delivery_id
+            session.add(row)
+        count += 1
+    return count
+
+
+def source_health_stage(session: Session, config: Config, now: datetime) -> int:
+    """A source silent or failing too long alerts on-call once, and again when it heals."""
+    count = 0
+    states = {s.name: s for s in session.exec(select(SourceState))}
+    channel = "slack" if config.channels.slack is not None else "email"
+    if getattr(config.channels, channel) is None:
+        return 0
+    for source in config.sources:
+        state = states.get(source.name)
+        if not source.enabled or state is None or state.last_poll_at is None:
+            continue
+        limit = source.interval * config.unhealthy_after_intervals
+        last_good = state.last_success_at
+        silent = last_good is None or now - last_good > limit
+        if silent and state.unhealthy_since is None:
+            state.unhealthy_since = now
+            reason = state.last_error or "no successful poll"
+            enqueue_message(
+                session,
+                config,
+                channel=channel,
+                now=now,
+                kind="source_unhealthy",
+                key=f"source:{source.name}:unhealthy:{now:%Y%m%dT%H%M%S}",
+                payload={
+                    "source": source.name,
+                    "since": (last_good or state.last_poll_at).isoformat(),
+                    "error": reason[:300],
+                    "failures": state.consecutive_failures,
+                },
+            )
+            count += 1
+        elif not silent and state.unhealthy_since is not None:
+            enqueue_message(
+                session,
+                config,
+                channel=channel,
+                now=now,
+                kind="source_recovered",
+                key=f"source:{source.name}:recovered:{state.unhealthy_since:%Y%m%dT%H%M%S}",
+                payload={"source": source.name, "since": state.unhealthy_since.isoformat()},
+            )
+            state.unhealthy_since = None
+            count += 1
+        session.add(state)
+    return count
+
+
+# The order is the policy: a snooze that ended re-triggers before escalation looks at it,
+# escalation sees the incident before this round's notification, and rollups sum up
+# what notification held back.
+STAGES: tuple[Stage, ...] = (
+    retrigger_stage,
+    escalate_stage,
+    notify_stage,
+    rollup_stage,
+    source_health_stage,
+)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _plural(category: str, n: int) -> str:
+    word = {
+        "complaint": "negative mention",
+        "legal_threat": "legal threat",
+        "freebie_seeking": "freebie request",
+        "abuse": "abusive mention",
+    }.get(category, "mention")
+    return word + ("s" if n != 1 else "")
+
+
+def _incidents(session: Session, status: str) -> list[Incident]:
+    return list(
+        session.exec(select(Incident).where(Incident.status == status).order_by(Incident.id)).all()
+    )  # type: ignore[arg-type]
+
+
+def _lead(session: Session, incident: Incident) -> _Lead | None:
+    rows = session.exec(
+        select(AlertRecord, MentionRecord)
+        .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+        .where(AlertRecord.incident_id == incident.id)
+    ).all()
+    if not rows:
+        return None
+    alert, mention = max(rows, key=lambda r: (SEVERITY_RANK[r[0].severity], r[0].id))
+    return _Lead(alert, mention)
+
+
+def _facts(session: Session, incident: Incident, now: datetime) -> IncidentFacts:
+    mention_ids = session.exec(
+        select(AlertRecord.mention_id).where(AlertRecord.incident_id == incident.id)
+    ).all()
+    engagement = session.exec(
+        select(sa.func.coalesce(sa.func.sum(MentionRecord.engagement), 0)).where(
+            MentionRecord.id.in_(mention_ids)
+        )  # type: ignore[union-attr]
+    ).one()
+    return IncidentFacts(
+        id=incident.id,  # type: ignore[arg-type]
+        episode=incident.episode,
+        status=incident.status,
+        severity=incident.severity,
+        opened_at=incident.opened_at,
+        alert_count=incident.alert_count,
+        engagement=int(engagement),
+        engagement_30m_ago=_engagement_at(session, list(mention_ids), now - SPREAD_WINDOW),
+        acknowledged_at=incident.acknowledged_at,
+        snoozed_until=incident.snoozed_until,
+        escalations=incident.escalations,
+        last_escalated_at=incident.last_escalated_at,
+    )
+
+
+def _engagement_at(session: Session, mention_ids: list[int], moment: datetime) -> int:
+    """Total engagement of these mentions as last seen at or before ``moment``."""
+    if not mention_ids:
+        return 0
+    rows = session.exec(
+        select(EngagementSnapshot)
+        .where(
+            EngagementSnapshot.mention_id.in_(mention_ids),  # type: ignore[attr-defined]
+            EngagementSnapshot.seen_at <= moment,
+        )  # type: ignore[operator]
+        .order_by(EngagementSnapshot.seen_at)  # type: ignore[arg-type]
+    ).all()
+    latest: dict[int, int] = {}
+    for row in rows:
+        latest[row.mention_id] = row.likes + row.reposts + row.replies
+    return sum(latest.values())
+
+
+def _sent_last_hour(session: Session, receiver: str, now: datetime) -> int:
+    """Messages sent to a receiver in the last hour (an email to N people counts once)."""
+    rows = session.exec(
+        select(Delivery.dedup_key).where(
+            Delivery.channel == receiver,
+            Delivery.kind.in_(("alert", "rollup")),  # type: ignore[attr-defined]
+            Delivery.created_at >= now - BUDGET_WINDOW,  # type: ignore[operator]
+        )
+    ).all()
+    if receiver == "email":
+        return len({key.rsplit(":", 1)[0] for key in rows})
+    return len(rows)
