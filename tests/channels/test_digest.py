@@ -1,6 +1,113 @@
-from datetime import UTC, date, datetime
+import base64
+import email as email_lib
+import itertools
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from email import policy
 
-from emberwatch.channels.digest import build_digest, day_bounds, digest_day, enqueue_digest, render
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from emberwatch.channels.digest import (
+    build_digest,
+    day_bounds,
+    digest_day,
+    digest_due,
+    digest_message,
+    enqueue_digest,
+    last_queued_day,
+    render,
+    send_stored,
+)
+from emberwatch.config import validate_config
+from emberwatch.demo.servers import MailCatcher
+from emberwatch.models import (
+    AlertRecord,
+    Delivery,
+    Incident,
+    IncidentAction,
+    MentionRecord,
+    ReceiverHealth,
+    Rollup,
+    Silence,
+    SourceState,
+)
+from emberwatch.outbox import claim_due
+
+DAY = date(2026, 11, 19)
+ZONE = "Europe/Berlin"  # UTC+1 in November: local days start at 23:00 UTC the day before
+NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)  # 08:00 in Berlin, when the digest goes out
+_ids = itertools.count(1)
+
+
+def at(days: int = 0, hours: float = 12) -> datetime:
+    """A moment ``hours`` into the local day ``DAY + days``."""
+    return day_bounds(DAY + timedelta(days=days), ZONE)[0] + timedelta(hours=hours)
+
+
+def mention(
+    session: Session,
+    seen: datetime,
+    brand: str = "acme",
+    source: str = "hn",
+    sentiment: float | None = 0.0,
+    **fields: object,
+) -> MentionRecord:
+    record = MentionRecord(
+        source="hackernews",
+        external_id=f"m{next(_ids)}",
+        source_name=source,
+        brand=brand,
+        first_seen_at=seen,
+        sentiment=sentiment,
+        **fields,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def incident(session: Session, opened: datetime, **fields: object) -> Incident:
+    values: dict[str, object] = {
+        "brand": "acme",
+        "source_name": "hn",
+        "title": "Order lost",
+        "severity": "warning",
+        "category": "complaint",
+        "opened_at": opened,
+        "updated_at": opened,
+    }
+    values.update(fields)
+    record = Incident(**values)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def delivery(session: Session, created: datetime, **fields: object) -> Delivery:
+    values: dict[str, object] = {
+        "dedup_key": f"d{next(_ids)}",
+        "channel": "slack",
+        "created_at": created,
+        "next_attempt_at": created,
+    }
+    values.update(fields)
+    record = Delivery(**values)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def digest_of(engine, now: datetime = NOW):
+    return build_digest(engine, DAY, ZONE, now=now)
+
+
+def by_name(rows):
+    return {row.name: row for row in rows}
+
+
+# -- days and scheduling ------------------------------------------------------------------
 
 
 def test_a_local_day_spans_23_hours_when_clocks_spring_forward():
@@ -23,6 +130,89 @@ def test_the_digest_reports_on_the_previous_local_day():
     )
 
 
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "send_at", "zone", "last_queued", "expected"),
+    [
+        # An ordinary day in London (GMT): due from 08:00, once.
+        (utc(2026, 11, 20, 7, 59), time(8), "Europe/London", None, None),
+        (utc(2026, 11, 20, 8, 0), time(8), "Europe/London", None, date(2026, 11, 19)),
+        (utc(2026, 11, 20, 8, 1), time(8), "Europe/London", date(2026, 11, 19), None),
+        # Restarts: down at send time, back later the same day -> queued then; the next
+        # morning before send time -> nothing yet.
+        (
+            utc(2026, 11, 20, 15, 0),
+            time(8),
+            "Europe/London",
+            date(2026, 11, 18),
+            date(2026, 11, 19),
+        ),
+        (utc(2026, 11, 20, 23, 59), time(8), "Europe/London", None, date(2026, 11, 19)),
+        (utc(2026, 11, 21, 0, 1), time(8), "Europe/London", date(2026, 11, 19), None),
+        # A day already queued by hand (the demo queues today's) is never queued again.
+        (utc(2026, 11, 20, 9, 0), time(8), "Europe/London", date(2026, 11, 20), None),
+        # Spring forward, 2026-03-29: 01:00 GMT jumps to 02:00 BST, so 01:30 never shows.
+        # It fires at the jump, once.
+        (utc(2026, 3, 29, 0, 59), time(1, 30), "Europe/London", None, None),
+        (utc(2026, 3, 29, 1, 0), time(1, 30), "Europe/London", None, date(2026, 3, 28)),
+        (utc(2026, 3, 29, 1, 30), time(1, 30), "Europe/London", date(2026, 3, 28), None),
+        (utc(2026, 3, 29, 6, 59), time(8), "Europe/London", None, None),
+        (utc(2026, 3, 29, 7, 0), time(8), "Europe/London", None, date(2026, 3, 28)),
+        # Fall back, 2026-10-25: 02:00 BST goes back to 01:00 GMT, so 01:30 shows twice.
+        # It fires at the first, not again at the second, and a restart inside the
+        # repeated hour does not wait for the second.
+        (utc(2026, 10, 25, 0, 29), time(1, 30), "Europe/London", None, None),
+        (utc(2026, 10, 25, 0, 30), time(1, 30), "Europe/London", None, date(2026, 10, 24)),
+        (utc(2026, 10, 25, 1, 30), time(1, 30), "Europe/London", date(2026, 10, 24), None),
+        (utc(2026, 10, 25, 1, 10), time(1, 30), "Europe/London", None, date(2026, 10, 24)),
+        (utc(2026, 10, 25, 7, 59), time(8), "Europe/London", None, None),
+        (utc(2026, 10, 25, 8, 0), time(8), "Europe/London", None, date(2026, 10, 24)),
+        # New York (EST, UTC-5): the local day, not the UTC day, decides.
+        (utc(2026, 11, 20, 12, 59), time(8), "America/New_York", None, None),
+        (utc(2026, 11, 20, 13, 0), time(8), "America/New_York", None, date(2026, 11, 19)),
+        (
+            utc(2026, 11, 21, 3, 0),
+            time(8),
+            "America/New_York",
+            date(2026, 11, 18),
+            date(2026, 11, 19),
+        ),
+        # New York springs forward on 2026-03-08: 02:00 EST jumps to 03:00 EDT.
+        (utc(2026, 3, 8, 6, 59), time(2, 30), "America/New_York", None, None),
+        (utc(2026, 3, 8, 7, 0), time(2, 30), "America/New_York", None, date(2026, 3, 7)),
+    ],
+)
+def test_digest_due_fires_once_a_local_day_at_send_time(now, send_at, zone, last_queued, expected):
+    assert digest_due(now, send_at, zone, last_queued) == expected
+
+
+@pytest.mark.parametrize(
+    ("send_at", "zone", "start"),
+    [
+        (time(1, 30), "Europe/London", utc(2026, 3, 28, 12)),
+        (time(1, 30), "Europe/London", utc(2026, 10, 24, 12)),
+        (time(8), "Europe/London", utc(2026, 10, 24, 12)),
+        (time(2, 30), "America/New_York", utc(2026, 3, 7, 12)),
+    ],
+)
+def test_polling_every_minute_across_a_clock_change_queues_each_day_exactly_once(
+    send_at, zone, start
+):
+    queued: list[date] = []
+    for minute in range(2 * 24 * 60):
+        day = digest_due(
+            start + timedelta(minutes=minute), send_at, zone, max(queued, default=None)
+        )
+        if day is not None:
+            queued.append(day)
+    # Started at noon: the day before is queued at once, then one a day at send time.
+    first = start.date() - timedelta(days=1)
+    assert queued == [first + timedelta(days=n) for n in range(3)]
+
+
 def test_each_day_is_queued_exactly_once(engine):
     now = datetime(2026, 11, 20, 8, tzinfo=UTC)
     assert enqueue_digest(engine, date(2026, 11, 19), now) is True
@@ -30,6 +220,445 @@ def test_each_day_is_queued_exactly_once(engine):
     assert enqueue_digest(engine, date(2026, 11, 20), now) is True
 
 
+def test_the_last_queued_day_is_the_newest_digest_in_the_outbox(engine):
+    assert last_queued_day(engine) is None
+    with Session(engine) as session:
+        delivery(session, NOW, dedup_key="digest:not-a-date", channel="digest")
+        session.commit()
+    assert last_queued_day(engine) is None
+    enqueue_digest(engine, date(2026, 11, 18), NOW)
+    enqueue_digest(engine, date(2026, 11, 19), NOW)
+    enqueue_digest(engine, date(2026, 11, 9), NOW)
+    assert last_queued_day(engine) == date(2026, 11, 19)
+
+
+# -- what it says -------------------------------------------------------------------------
+
+
 def test_a_quiet_day_still_renders_a_digest_that_says_so(engine):
     subject, text, html = render(build_digest(engine, date(2026, 11, 19), "UTC"))
     assert "0 mentions" in subject and "quiet day" in text and "quiet day" in html
+    assert "All clear" in text and "All clear" in html
+
+
+def test_counts_compare_with_the_day_before_and_the_7_day_average(engine):
+    with Session(engine) as session:
+        mention(session, at(0, 0.5), sentiment=-0.05)  # negative, at its threshold
+        mention(session, at(0, 10), sentiment=-0.9)
+        mention(session, at(0, 23.5), sentiment=0.05)  # positive, at its threshold
+        mention(session, at(0), brand="globex", source="reddit", sentiment=None)
+        mention(session, at(1, 0.5), sentiment=-0.9)  # the next local day: not counted
+        for days in range(-7, 0):  # one a day in the 7 days before: the average is 1
+            mention(session, at(days), sentiment=0.0)
+        for _ in range(5):  # 8 days before: in the chart, not in the average
+            mention(session, at(-8), sentiment=-0.5)
+        session.commit()
+    digest = digest_of(engine)
+
+    assert digest.mentions == 4
+    assert (digest.total.previous, digest.total.week_average, digest.total.delta) == (1, 1.0, "+3")
+    assert digest.total.trend == "↑"
+    acme = by_name(digest.by_brand)["acme"]
+    assert (acme.today, acme.previous, acme.week_average, acme.delta) == (3, 1, 1.0, "+2")
+    globex = by_name(digest.by_brand)["globex"]
+    assert (globex.today, globex.previous, globex.week_average) == (1, 0, 0.0)
+    assert [c.name for c in digest.by_source] == ["hn", "reddit"]
+    sentiment = by_name(digest.by_sentiment)
+    assert [c.name for c in digest.by_sentiment] == ["negative", "neutral", "positive", "unscored"]
+    assert (sentiment["negative"].today, sentiment["negative"].previous) == (2, 0)
+    assert (sentiment["neutral"].today, sentiment["neutral"].week_average) == (0, 1.0)
+    assert sentiment["neutral"].delta == "−1"
+    assert sentiment["positive"].today == 1 and sentiment["unscored"].today == 1
+
+    assert len(digest.daily) == 14 and digest.daily[-1].day == DAY
+    assert [v.mentions for v in digest.daily[-9:]] == [5, 1, 1, 1, 1, 1, 1, 1, 4]
+    assert digest.daily[-9].negative_share == 1.0 and digest.daily[-1].negative_share == 0.5
+    assert digest.daily[0].negative_share is None
+
+    subject, text, _html = render(digest)
+    assert "4 mentions" in subject
+    assert "Mentions: 4 (+3 vs 1 the day before, ↑ 7-day average 1.0)" in text
+    assert re.search(r"acme\s+3\s+1\s+\+2\s+1\.0 ↑", text)
+
+
+def test_the_chart_is_a_png_embedded_as_a_data_uri_for_files(engine):
+    with Session(engine) as session:
+        mention(session, at(0), sentiment=-0.5)
+        session.commit()
+    _subject, _text, html = render(digest_of(engine))
+    encoded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert encoded is not None
+    assert base64.b64decode(encoded.group(1)).startswith(b"\x89PNG")
+
+
+def test_the_email_carries_the_chart_inline_by_content_id(engine):
+    message = digest_message(
+        digest_of(engine), sender="ew@acme.example", recipients=["ops@acme.example"]
+    )
+    html = message.get_body(("html",)).get_content()
+    [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert image.get_content().startswith(b"\x89PNG")
+    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
+    assert "data:image" not in html
+
+
+def test_open_incidents_are_listed_with_their_age(engine):
+    with Session(engine) as session:
+        incident(session, NOW - timedelta(hours=26), severity="warning", title="Kettle recall")
+        incident(
+            session,
+            NOW - timedelta(minutes=90),
+            severity="critical",
+            title="Viral thread",
+            status="acknowledged",
+            acknowledged_at=NOW - timedelta(minutes=80),
+        )
+        incident(session, at(-3), status="resolved", resolved_at=at(-2), title="Old news")
+        session.commit()
+    digest = digest_of(engine)
+    assert [(i.title, i.severity, i.age) for i in digest.open_incidents] == [
+        ("Viral thread", "critical", timedelta(minutes=90)),
+        ("Kettle recall", "warning", timedelta(hours=26)),
+    ]
+    subject, text, html = render(digest)
+    assert "2 open incidents" in subject
+    assert "WARNING acme: Kettle recall (triggered, open 1d 2h)" in text
+    assert "1h 30m" in html and "Old news" not in text
+
+
+def test_time_to_acknowledge_and_to_resolve_are_median_and_worst_of_the_day(engine):
+    with Session(engine) as session:
+        for minutes in (10, 20, 60):
+            opened = at(0, 9)
+            incident(session, opened, acknowledged_at=opened + timedelta(minutes=minutes))
+        opened = at(0, 1)
+        incident(
+            session,
+            opened,
+            status="resolved",
+            acknowledged_at=opened + timedelta(minutes=5),
+            resolved_at=opened + timedelta(hours=2),
+        )
+        # Acknowledged the day before and resolved the next day: neither counts.
+        opened = at(-1, 20)
+        incident(
+            session,
+            opened,
+            status="resolved",
+            acknowledged_at=opened + timedelta(hours=1),
+            resolved_at=at(1, 2),
+        )
+        session.commit()
+    digest = digest_of(engine)
+    ack, resolve = digest.time_to_acknowledge, digest.time_to_resolve
+    assert (ack.count, ack.median, ack.worst) == (4, timedelta(minutes=15), timedelta(hours=1))
+    assert (resolve.count, resolve.median, resolve.worst) == (
+        1,
+        timedelta(hours=2),
+        timedelta(hours=2),
+    )
+    _subject, text, _html = render(digest)
+    assert "Time to acknowledge: median 15m, worst 1h 00m over 4" in text
+    assert "Time to resolve:     median 2h 00m, worst 2h 00m over 1" in text
+
+
+def test_escalations_of_the_day_are_listed(engine):
+    with Session(engine) as session:
+        incident(
+            session, at(-1), title="Escalated by count", escalations=2, last_escalated_at=at(0)
+        )
+        by_action = incident(session, at(0, 2), title="Escalated by action")
+        session.add(
+            IncidentAction(
+                incident_id=by_action.id, action="escalate", actor="timer", via="timer", at=at(0, 3)
+            )
+        )
+        incident(
+            session,
+            at(-5),
+            title="Escalated long ago",
+            status="resolved",
+            resolved_at=at(-4),
+            escalations=1,
+            last_escalated_at=at(-5, 13),
+        )
+        session.commit()
+    digest = digest_of(engine)
+    assert sorted((e.title, e.escalations) for e in digest.escalated) == [
+        ("Escalated by action", 1),
+        ("Escalated by count", 2),
+    ]
+    _subject, text, _html = render(digest)
+    assert "Escalated (2)" in text and "escalated x2" in text
+
+
+def test_failed_and_expired_deliveries_and_broken_receivers_are_said_loudly_first(engine):
+    with Session(engine) as session:
+        delivery(
+            session,
+            at(0, 8),
+            status="failed",
+            kind="alert",
+            recipient="#brand-alerts",
+            attempts=8,
+            last_error="slack: post webhook: HTTP 500",
+        )
+        delivery(
+            session,
+            at(-1, 20),
+            expires_at=at(0, 2),  # retried the day before, given up at its deadline
+            status="expired",
+            channel="email",
+            kind="escalation",
+            recipient="oncall@acme.example",
+            last_error="email: send: SMTP 451 try later",
+        )
+        delivery(session, at(-3), status="failed", last_error="long ago")
+        delivery(session, at(0), status="sent")
+        session.add(
+            ReceiverHealth(
+                receiver="slack", broken_since=at(0, 6), last_error="slack: HTTP 404 no_service"
+            )
+        )
+        session.add(ReceiverHealth(receiver="email", broken_since=None))
+        session.commit()
+    digest = digest_of(engine)
+    assert [(f.status, f.channel, f.kind, f.recipient) for f in digest.failed_deliveries] == [
+        ("failed", "slack", "alert", "#brand-alerts"),
+        ("expired", "email", "escalation", "oncall@acme.example"),
+    ]
+    assert [r.receiver for r in digest.broken_receivers] == ["slack"]
+
+    subject, text, html = render(digest)
+    assert "BROKEN RECEIVER: slack" in subject
+    assert text.index("NEEDS ATTENTION") < text.index("Mentions:")
+    assert "receiver slack is BROKEN since 2026-11-19 06:00: slack: HTTP 404 no_service" in text
+    assert "2 deliveries failed or expired" in text
+    assert "expired: email escalation to oncall@acme.example after 0 attempts" in text
+    assert "SMTP 451 try later" in text and "long ago" not in text
+    assert html.index("Needs attention") < html.index("mentions (")
+    assert "slack: post webhook: HTTP 500" in html
+
+
+def test_silenced_and_rolled_up_counts_are_shown(engine):
+    with Session(engine) as session:
+        silence = Silence(
+            matchers='{"brand": "acme"}',
+            starts_at=at(-1),
+            ends_at=at(2),
+            comment="planned outage",
+            created_by="ops",
+            created_at=at(-1),
+        )
+        session.add(silence)
+        story = incident(session, at(0, 1))
+        session.flush()
+        for n in range(3):
+            record = mention(session, at(0, 2 + n))
+            session.add(
+                AlertRecord(
+                    mention_id=record.id,
+                    incident_id=story.id,
+                    silenced_by=silence.id if n < 2 else None,
+                    brand="acme",
+                    source_name="hn",
+                    category="complaint",
+                    severity="warning",
+                    reason="test",
+                    created_at=at(0, 2 + n),
+                    updated_at=at(0, 2 + n),
+                )
+            )
+        for receiver, when in [
+            ("slack", 3),
+            ("slack", 4),
+            ("slack", 5),
+            ("email", 6),
+            ("slack", -3),
+        ]:
+            session.add(
+                Rollup(
+                    receiver=receiver,
+                    incident_id=story.id,
+                    brand="acme",
+                    source_name="hn",
+                    category="complaint",
+                    created_at=at(0, when),
+                )
+            )
+        session.commit()
+    digest = digest_of(engine)
+    assert digest.silenced == 2 and len(digest.alerts) == 3
+    assert digest.rolled_up == {"email": 1, "slack": 3}
+    _subject, text, html = render(digest)
+    assert "Silenced alerts: 2" in text and "Rolled up: email 1, slack 3" in text
+    assert "Silenced alerts: <strong>2</strong>" in html
+
+
+def test_unhealthy_sources_are_listed_with_their_last_error(engine):
+    with Session(engine) as session:
+        session.add(
+            SourceState(
+                name="reddit",
+                type="reddit",
+                consecutive_failures=3,
+                last_success_at=at(0, 1),
+                last_error="reddit: fetch: HTTP 503",
+            )
+        )
+        session.add(SourceState(name="rss", type="rss", last_success_at=at(-2)))
+        session.add(SourceState(name="hn", type="hackernews", last_success_at=at(0, 20)))
+        session.commit()
+    digest = digest_of(engine)
+    assert [(s.name, s.consecutive_failures) for s in digest.unhealthy_sources] == [
+        ("reddit", 3),
+        ("rss", 0),
+    ]
+    _subject, text, _html = render(digest)
+    assert "reddit (reddit): 3 failures in a row" in text and "HTTP 503" in text
+    assert "2 sources unhealthy" in text
+
+
+def test_vip_mentions_of_the_day_are_listed(engine):
+    with Session(engine) as session:
+        mention(
+            session,
+            at(0, 9),
+            vip=True,
+            author="@bigbuyer",
+            text="Second time this month the Acme order is late. " + "Really. " * 40,
+            url="https://hn.example/item?id=1",
+            sentiment=-0.6,
+        )
+        mention(session, at(0, 10), vip=True, author="@fan", text="Love it", url="javascript:x")
+        mention(session, at(-1), vip=True, author="@yesterday", text="old")
+        mention(session, at(0), author="@nobody", text="not a vip")
+        session.commit()
+    digest = digest_of(engine)
+    assert [(v.author, v.sentiment) for v in digest.vip_mentions] == [
+        ("@bigbuyer", "negative"),
+        ("@fan", "neutral"),
+    ]
+    big = digest.vip_mentions[0]
+    assert big.excerpt.startswith("Second time this month") and len(big.excerpt) <= 160
+    _subject, text, html = render(digest)
+    assert "@bigbuyer about acme on hn (negative): Second time" in text
+    assert "https://hn.example/item?id=1" in text
+    assert 'href="https://hn.example/item?id=1"' in html and "javascript:x" not in html
+
+
+def test_top_complaint_themes_come_with_an_example_and_a_lesson(engine):
+    texts = [
+        ("My Acme parcel never arrived, still waiting", -0.6, "complaint"),
+        ("Where is my order? Two weeks late", -0.4, "complaint"),
+        ("Order is late again and support never replied", -0.7, "complaint"),
+        ("The kettle arrived smashed", -0.5, "complaint"),
+        ("Charged twice for one kettle, want a refund", 0.0, "complaint"),
+        ("I am upset", -0.5, "other"),  # negative but no theme
+        ("Delivery was late but the kettle is great", 0.8, "praise"),  # not a complaint
+    ]
+    with Session(engine) as session:
+        for i, (text, sentiment, category) in enumerate(texts):
+            mention(
+                session,
+                at(0, 1 + i),
+                text=text,
+                sentiment=sentiment,
+                category=category,
+                engagement=100 - i,
+            )
+        mention(session, at(-1), text="late late late", sentiment=-0.9, category="complaint")
+        session.commit()
+    digest = digest_of(engine)
+    assert digest.complaints == 6
+    assert [(t.theme, t.count) for t in digest.themes] == [
+        ("late or missing delivery", 3),
+        ("damaged or broken product", 1),
+        ("refund or billing", 1),
+        ("no answer from support", 1),
+    ]
+    late = digest.themes[0]
+    assert late.example == "My Acme parcel never arrived, still waiting"  # the most engaged
+    assert "tell customers proactively" in late.lesson
+    _subject, text, html = render(digest)
+    assert "3 x late or missing delivery" in text
+    assert 'e.g. "My Acme parcel never arrived, still waiting"' in text
+    assert "Lesson: check courier hand-offs" in html
+
+
+def test_mention_text_is_escaped_in_html_and_plain_in_text(engine):
+    evil = "<script>alert(1)</script> & my order never arrived"
+    with Session(engine) as session:
+        mention(session, at(0), vip=True, author="<b>x</b>", text=evil, sentiment=-0.5)
+        incident(session, at(0), title="<img src=x onerror=alert(1)>")
+        session.commit()
+    _subject, text, html = render(digest_of(engine))
+    assert "<script>" not in html and "<b>x</b>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; my order never arrived" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert evil in text and "<img src=x onerror=alert(1)>" in text
+
+
+def test_building_the_digest_takes_a_handful_of_queries(engine):
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        digest_of(engine)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= 10
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catcher():
+    server = MailCatcher().start()
+    yield server
+    server.stop()
+
+
+async def test_a_queued_digest_is_sent_with_text_html_and_an_inline_chart(engine, catcher):
+    config = validate_config(
+        {
+            "brands": [{"name": "acme", "include": ["Acme"]}],
+            "channels": {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": catcher.port,
+                    "security": "none",
+                    "sender": "ew@acme.example",
+                    "recipients": ["marketing@acme.example"],
+                },
+                "digest": {"recipients": ["ops@acme.example"], "timezone": ZONE},
+            },
+        },
+        "t.toml",
+        {},
+    )
+    with Session(engine) as session:
+        mention(session, at(0), text="<script>x</script> parcel never arrived", sentiment=-0.5)
+        session.commit()
+    assert enqueue_digest(engine, DAY, NOW) is True
+    [item] = claim_due(engine, NOW, timedelta(minutes=5))
+    assert item.channel == "digest" and item.payload == {"date": "2026-11-19"}
+
+    await send_stored(config, engine, item)
+
+    [raw] = catcher.messages
+    received = email_lib.message_from_bytes(raw, policy=policy.default)
+    assert received["To"] == "ops@acme.example"
+    assert received["Subject"].startswith("[Emberwatch] Daily digest for 2026-11-19: 1 mentions")
+    assert received.is_multipart()
+    text = received.get_body(("plain",)).get_content()
+    html = received.get_body(("html",)).get_content()
+    assert "late or missing delivery" in text and "&lt;script&gt;" in html
+    [image] = [part for part in received.walk() if part.get_content_type() == "image/png"]
+    assert image.get_content().startswith(b"\x89PNG")
+    cid = image["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
