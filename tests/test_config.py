@@ -121,6 +121,7 @@ def test_the_demo_config_is_valid():
         "DEMO_FEEDS": "http://127.0.0.1:1",
         "DEMO_SMTP_PORT": "25",
         "DEMO_SLACK_WEBHOOK": "http://127.0.0.1:2/hook",
+        "DEMO_HTTP_PORT": "8787",
     }
     config = load_config(REPO / "config" / "demo.toml", environ=env)
     assert config.channels.email.port == 25

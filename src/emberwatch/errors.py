@@ -61,6 +61,9 @@ class FetchError(SourceError):
 
     ``retryable`` says whether trying again later may help (429, 5xx, timeouts);
     ``retry_after`` is the server's requested wait in seconds, when it gave one.
+    ``snippet`` is a short, one-line excerpt of the response body, for log lines;
+    ``detail`` is the start of the body (up to 2,000 characters) for a connector to read an
+    API's error reason from. Neither ever holds the request's URL or headers.
     """
 
     message: str
@@ -68,6 +71,7 @@ class FetchError(SourceError):
     retryable: bool = True
     retry_after: float | None = None
     snippet: str = ""
+    detail: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -9,9 +9,12 @@ import httpx
 import pytest
 import respx
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    keyed_json,
+)
 
-from emberwatch.errors import FetchError, ParseError
+from emberwatch.errors import ParseError
 from emberwatch.mention import Mention
 from emberwatch.sources import appstore
 
@@ -140,35 +143,13 @@ def test_it_raises_parse_error_on_garbage_html_truncation_and_schema_drift(body:
         appstore.parse(body)
 
 
-@settings(max_examples=200)
-@given(st.binary())
-def test_parse_of_arbitrary_bytes_returns_mentions_or_raises_parse_error(body: bytes) -> None:
-    try:
-        result = appstore.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
 KEYS = "feed entry id label im:rating updated content attributes type author name title link"
-JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(KEYS.split()), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 
 
 @settings(max_examples=200)
-@given(JSONISH)
-def test_parse_of_arbitrary_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
-    try:
-        result = appstore.parse(json.dumps(data).encode())
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
+@given(keyed_json(KEYS))
+def test_parse_of_api_shaped_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
+    assert_parse_returns_mentions_or_raises_parse_error(appstore, json.dumps(data).encode())
 
 
 # settings
@@ -255,43 +236,3 @@ async def test_it_keeps_the_watermark_and_resumes_when_max_pages_stops_it_short(
 
     assert [m.external_id for m in second.mentions] == [f"r{i}" for i in range(100, 121)]
     assert json.loads(second.cursor or "") == {"newest": NOW.isoformat(), "ids": ["r0"]}
-
-
-@respx.mock
-async def test_it_raises_a_retryable_fetch_error_with_retry_after_on_429() -> None:
-    respx.get(page_url(1)).mock(return_value=httpx.Response(429, headers={"Retry-After": "120"}))
-
-    with pytest.raises(FetchError) as caught:
-        await appstore.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-    assert caught.value.retry_after == 120.0
-
-
-@respx.mock
-async def test_it_raises_a_retryable_fetch_error_on_503() -> None:
-    respx.get(page_url(1)).mock(return_value=httpx.Response(503, text="Service Unavailable"))
-
-    with pytest.raises(FetchError) as caught:
-        await appstore.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-    assert caught.value.status == 503
-
-
-@respx.mock
-async def test_it_turns_a_timeout_into_a_fetch_error() -> None:
-    respx.get(page_url(1)).mock(side_effect=httpx.ReadTimeout("slow"))
-
-    with pytest.raises(FetchError, match="timed out"):
-        await appstore.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-
-@respx.mock
-async def test_it_raises_parse_error_on_an_html_page_with_status_200() -> None:
-    respx.get(page_url(1)).mock(
-        return_value=httpx.Response(200, content=fixture("error_page.html"))
-    )
-
-    with pytest.raises(ParseError):
-        await appstore.fetch(httpx.AsyncClient(), make_settings(), None, NOW)

@@ -13,6 +13,10 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    json_values,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -144,13 +148,6 @@ def test_it_raises_parse_error_on_bodies_it_cannot_read(body: bytes) -> None:
         bluesky.parse(body)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
 post_like = st.fixed_dictionaries(
     {"uri": st.text(max_size=40) | st.just("at://did:plc:a/app.bsky.feed.post/b")},
     optional={
@@ -167,24 +164,10 @@ post_like = st.fixed_dictionaries(
 )
 
 
-def _parse_or_parse_error(body: bytes) -> None:
-    try:
-        result = bluesky.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary())
-def test_parse_never_raises_anything_but_parse_error_on_bytes(body: bytes) -> None:
-    _parse_or_parse_error(body)
-
-
 @settings(max_examples=200, deadline=None)
 @given(json_values | st.fixed_dictionaries({"posts": st.lists(post_like, max_size=4)}))
 def test_parse_never_raises_anything_but_parse_error_on_json(value: Any) -> None:
-    _parse_or_parse_error(json.dumps(value).encode())
+    assert_parse_returns_mentions_or_raises_parse_error(bluesky, json.dumps(value).encode())
 
 
 # -- fetch ---------------------------------------------------------------------------------
@@ -310,37 +293,6 @@ async def test_an_expired_token_is_dropped_so_the_next_poll_signs_in_again() -> 
     assert session.call_count == 2
 
 
-async def test_it_raises_fetch_error_with_retry_after_on_429() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=PUBLIC) as mock:
-            mock.get(SEARCH).mock(
-                return_value=httpx.Response(
-                    429,
-                    headers={"Retry-After": "60"},
-                    json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
-                )
-            )
-            with pytest.raises(FetchError) as caught:
-                await bluesky.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.retry_after == 60.0
-    assert caught.value.retryable is True
-
-
-async def test_it_marks_server_errors_retryable() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=PUBLIC) as mock:
-            mock.get(SEARCH).mock(
-                return_value=httpx.Response(
-                    500, json={"error": "InternalServerError", "message": "Internal Server Error"}
-                )
-            )
-            with pytest.raises(FetchError) as caught:
-                await bluesky.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.retryable is True
-
-
 async def test_it_treats_a_disabled_public_search_as_permanent() -> None:
     async with httpx.AsyncClient() as client:
         with respx.mock(base_url=PUBLIC) as mock:
@@ -350,22 +302,6 @@ async def test_it_treats_a_disabled_public_search_as_permanent() -> None:
 
     assert caught.value.status == 403
     assert caught.value.retryable is False
-
-
-async def test_it_turns_a_timeout_into_fetch_error() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=PUBLIC) as mock:
-            mock.get(SEARCH).mock(side_effect=httpx.ReadTimeout("slow"))
-            with pytest.raises(FetchError, match="timed out"):
-                await bluesky.fetch(client, make_settings(), None, NOW)
-
-
-async def test_it_raises_parse_error_on_an_html_page_served_as_200() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=PUBLIC) as mock:
-            mock.get(SEARCH).mock(return_value=httpx.Response(200, text="<html>maintenance</html>"))
-            with pytest.raises(ParseError):
-                await bluesky.fetch(client, make_settings(), None, NOW)
 
 
 # -- refresh -------------------------------------------------------------------------------

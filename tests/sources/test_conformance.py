@@ -5,44 +5,26 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from emberwatch.errors import ParseError
-from emberwatch.mention import Mention
-from emberwatch.sources import CONNECTORS
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=20,
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    json_values,
 )
 
-
-def _parse_only_returns_mentions_or_raises_parse_error(module, body: bytes) -> None:
-    try:
-        result = module.parse(body)
-    except ParseError:
-        return
-    assert isinstance(result, list)
-    assert all(isinstance(m, Mention) for m in result)
-    for m in result:
-        assert m.source == module.TYPE and isinstance(m.external_id, str)
-        assert m.published_at is None or m.published_at.utcoffset().total_seconds() == 0
+from emberwatch.sources import CONNECTORS
 
 
 @pytest.mark.parametrize("source_type", sorted(CONNECTORS))
-@settings(max_examples=150, deadline=None)
-@given(body=st.binary(max_size=300))
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary())
 def test_parse_on_arbitrary_bytes_returns_mentions_or_raises_parse_error(source_type, body):
-    _parse_only_returns_mentions_or_raises_parse_error(CONNECTORS[source_type], body)
+    assert_parse_returns_mentions_or_raises_parse_error(CONNECTORS[source_type], body)
 
 
 @pytest.mark.parametrize("source_type", sorted(CONNECTORS))
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(data=json_values)
 def test_parse_on_arbitrary_json_returns_mentions_or_raises_parse_error(source_type, data):
-    _parse_only_returns_mentions_or_raises_parse_error(
+    assert_parse_returns_mentions_or_raises_parse_error(
         CONNECTORS[source_type], json.dumps(data).encode()
     )
 

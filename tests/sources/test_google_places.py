@@ -9,8 +9,11 @@ import httpx
 import pytest
 import respx
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    keyed_json,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -162,36 +165,16 @@ def test_it_raises_parse_error_on_garbage_html_truncation_and_schema_drift(body:
         google_places.parse(body)
 
 
-@settings(max_examples=200)
-@given(st.binary())
-def test_parse_of_arbitrary_bytes_returns_mentions_or_raises_parse_error(body: bytes) -> None:
-    try:
-        result = google_places.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
 KEYS = "reviews name text originalText authorAttribution displayName publishTime rating"
 KEYS += " status result author_url author_name time url googleMapsUri"
-JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(KEYS.split()), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 
 
 @settings(max_examples=200)
-@given(JSONISH)
-def test_parse_of_arbitrary_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
-    try:
-        result = google_places.parse(json.dumps(data).encode())
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
+@given(keyed_json(KEYS))
+def test_parse_of_api_shaped_json_returns_mentions_or_raises_parse_error(
+    data: Any,
+) -> None:
+    assert_parse_returns_mentions_or_raises_parse_error(google_places, json.dumps(data).encode())
 
 
 # settings
@@ -259,43 +242,6 @@ async def test_it_raises_a_permanent_fetch_error_when_the_new_api_denies_access(
     assert not caught.value.retryable
 
 
-@respx.mock
-async def test_it_raises_a_retryable_fetch_error_with_retry_after_on_429() -> None:
-    respx.get(NEW_URL).mock(return_value=httpx.Response(429, headers={"Retry-After": "30"}))
-
-    with pytest.raises(FetchError) as caught:
-        await google_places.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-    assert caught.value.retry_after == 30.0
-
-
-@respx.mock
-async def test_it_raises_a_retryable_fetch_error_on_502() -> None:
-    respx.get(NEW_URL).mock(return_value=httpx.Response(502, text="<html>Bad Gateway</html>"))
-
-    with pytest.raises(FetchError) as caught:
-        await google_places.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-
-
-@respx.mock
-async def test_it_turns_a_timeout_into_a_fetch_error() -> None:
-    respx.get(NEW_URL).mock(side_effect=httpx.ReadTimeout("slow"))
-
-    with pytest.raises(FetchError, match="timed out"):
-        await google_places.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-
-@respx.mock
-async def test_it_raises_parse_error_on_an_html_body() -> None:
-    respx.get(NEW_URL).mock(return_value=httpx.Response(200, text="<html>captcha</html>"))
-
-    with pytest.raises(ParseError):
-        await google_places.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-
 # fetch: legacy
 
 
@@ -335,4 +281,4 @@ async def test_it_classifies_a_legacy_non_ok_status_sent_with_http_200(
 
     assert caught.value.retryable is retryable
     assert label in str(caught.value)
-    assert "test-key" not in str(caught.value) + caught.value.snippet
+    assert "test-key" not in str(caught.value) + caught.value.snippet + caught.value.detail

@@ -13,6 +13,10 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    json_values,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -148,13 +152,6 @@ def test_it_raises_parse_error_on_bodies_it_cannot_read(body: bytes) -> None:
         mastodon.parse(body)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
 status_like = st.dictionaries(
     st.sampled_from(
         [
@@ -167,24 +164,10 @@ status_like = st.dictionaries(
 )
 
 
-def _parse_or_parse_error(body: bytes) -> None:
-    try:
-        result = mastodon.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary())
-def test_parse_never_raises_anything_but_parse_error_on_bytes(body: bytes) -> None:
-    _parse_or_parse_error(body)
-
-
 @settings(max_examples=200, deadline=None)
 @given(json_values | st.lists(status_like, max_size=4))
 def test_parse_never_raises_anything_but_parse_error_on_json(value: Any) -> None:
-    _parse_or_parse_error(json.dumps(value).encode())
+    assert_parse_returns_mentions_or_raises_parse_error(mastodon, json.dumps(value).encode())
 
 
 # -- fetch: hashtag ------------------------------------------------------------------------
@@ -307,32 +290,6 @@ async def test_search_cut_short_keeps_its_cursor() -> None:
 # -- fetch: failures -----------------------------------------------------------------------
 
 
-async def test_it_raises_fetch_error_with_retry_after_on_429() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=INSTANCE) as mock:
-            mock.get(TAG_PATH).mock(
-                return_value=httpx.Response(
-                    429, headers={"Retry-After": "120"}, json={"error": "Too many requests"}
-                )
-            )
-            with pytest.raises(FetchError) as caught:
-                await mastodon.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.retry_after == 120.0
-    assert caught.value.retryable is True
-
-
-async def test_it_marks_server_errors_retryable() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=INSTANCE) as mock:
-            mock.get(TAG_PATH).mock(return_value=httpx.Response(502, text="<h1>Bad Gateway</h1>"))
-            with pytest.raises(FetchError) as caught:
-                await mastodon.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.status == 502
-    assert caught.value.retryable is True
-
-
 async def test_it_reports_a_rejected_token_as_permanent_without_the_token() -> None:
     async with httpx.AsyncClient() as client:
         with respx.mock(base_url=INSTANCE) as mock:
@@ -344,22 +301,6 @@ async def test_it_reports_a_rejected_token_as_permanent_without_the_token() -> N
 
     assert caught.value.retryable is False
     assert "sekrit" not in str(caught.value)
-
-
-async def test_it_turns_a_timeout_into_fetch_error() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=INSTANCE) as mock:
-            mock.get(TAG_PATH).mock(side_effect=httpx.ReadTimeout("slow"))
-            with pytest.raises(FetchError, match="timed out"):
-                await mastodon.fetch(client, make_settings(), None, NOW)
-
-
-async def test_it_raises_parse_error_on_an_html_page_served_as_200() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=INSTANCE) as mock:
-            mock.get(TAG_PATH).mock(return_value=httpx.Response(200, text="<html>Login</html>"))
-            with pytest.raises(ParseError):
-                await mastodon.fetch(client, make_settings(), None, NOW)
 
 
 # -- refresh -------------------------------------------------------------------------------

@@ -13,6 +13,10 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    json_values,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -161,13 +165,6 @@ def test_it_raises_parse_error_on_bodies_it_cannot_read(body: bytes) -> None:
         reddit.parse(body)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
 thing_data = st.dictionaries(
     st.sampled_from(
         [
@@ -191,24 +188,10 @@ listings = st.builds(
 )
 
 
-def _parse_or_parse_error(body: bytes) -> None:
-    try:
-        result = reddit.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary())
-def test_parse_never_raises_anything_but_parse_error_on_bytes(body: bytes) -> None:
-    _parse_or_parse_error(body)
-
-
 @settings(max_examples=200, deadline=None)
 @given(json_values | listings)
 def test_parse_never_raises_anything_but_parse_error_on_json(value: Any) -> None:
-    _parse_or_parse_error(json.dumps(value).encode())
+    assert_parse_returns_mentions_or_raises_parse_error(reddit, json.dumps(value).encode())
 
 
 # -- fetch ---------------------------------------------------------------------------------
@@ -365,22 +348,6 @@ async def test_it_reports_a_refused_token_without_the_secret() -> None:
     assert "s3cret" not in str(caught.value)
 
 
-async def test_it_raises_fetch_error_with_retry_after_on_429() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=SITE) as mock:
-            mock.get("/search.json").mock(
-                return_value=httpx.Response(
-                    429, headers={"Retry-After": "30"}, text="<html>Too Many Requests</html>"
-                )
-            )
-            with pytest.raises(FetchError) as caught:
-                await reddit.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.status == 429
-    assert caught.value.retry_after == 30.0
-    assert caught.value.retryable is True
-
-
 async def test_it_reads_reddits_ratelimit_reset_seconds_on_429() -> None:
     headers = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "100", "x-ratelimit-reset": "42"}
     async with httpx.AsyncClient() as client:
@@ -390,35 +357,6 @@ async def test_it_reads_reddits_ratelimit_reset_seconds_on_429() -> None:
                 await reddit.fetch(client, make_settings(), None, NOW)
 
     assert caught.value.retry_after == 42.0
-
-
-async def test_it_marks_server_errors_retryable() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=SITE) as mock:
-            mock.get("/search.json").mock(return_value=httpx.Response(503, text="upstream"))
-            with pytest.raises(FetchError) as caught:
-                await reddit.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.status == 503
-    assert caught.value.retryable is True
-
-
-async def test_it_turns_a_timeout_into_fetch_error() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=SITE) as mock:
-            mock.get("/search.json").mock(side_effect=httpx.ReadTimeout("slow"))
-            with pytest.raises(FetchError, match="timed out"):
-                await reddit.fetch(client, make_settings(), None, NOW)
-
-
-async def test_it_raises_parse_error_on_an_html_page_served_as_200() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=SITE) as mock:
-            mock.get("/search.json").mock(
-                return_value=httpx.Response(200, text="<!doctype html><title>reddit</title>")
-            )
-            with pytest.raises(ParseError):
-                await reddit.fetch(client, make_settings(), None, NOW)
 
 
 # -- refresh -------------------------------------------------------------------------------

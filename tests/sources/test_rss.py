@@ -83,17 +83,6 @@ async def test_first_fetch_backfills_only_the_configured_window():
 
 
 @respx.mock
-async def test_a_429_carries_retry_after():
-    respx.get("https://feeds.example/acme.xml").mock(
-        return_value=httpx.Response(429, headers={"Retry-After": "120"})
-    )
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(FetchError) as caught:
-            await rss.fetch(client, settings(), None, NOW)
-    assert caught.value.retry_after == 120 and caught.value.retryable and caught.value.status == 429
-
-
-@respx.mock
 async def test_a_timeout_is_a_retryable_fetch_error():
     respx.get("https://feeds.example/acme.xml").mock(side_effect=httpx.ReadTimeout("slow"))
     async with httpx.AsyncClient() as client:

@@ -9,8 +9,11 @@ import httpx
 import pytest
 import respx
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    keyed_json,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -116,35 +119,15 @@ def test_it_raises_parse_error_on_garbage_html_truncation_and_schema_drift(body:
         trustpilot.parse(body)
 
 
-@settings(max_examples=200)
-@given(st.binary())
-def test_parse_of_arbitrary_bytes_returns_mentions_or_raises_parse_error(body: bytes) -> None:
-    try:
-        result = trustpilot.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
 KEYS = "reviews links id stars title text createdAt consumer displayName numberOfLikes"
-JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(KEYS.split()), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 
 
 @settings(max_examples=200)
-@given(JSONISH)
-def test_parse_of_arbitrary_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
-    try:
-        result = trustpilot.parse(json.dumps(data).encode())
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
+@given(keyed_json(KEYS))
+def test_parse_of_api_shaped_json_returns_mentions_or_raises_parse_error(
+    data: Any,
+) -> None:
+    assert_parse_returns_mentions_or_raises_parse_error(trustpilot, json.dumps(data).encode())
 
 
 # settings
@@ -251,17 +234,6 @@ async def test_it_resumes_at_the_next_page_when_max_pages_stops_it_short() -> No
 
 
 @respx.mock
-async def test_it_raises_a_retryable_fetch_error_with_retry_after_on_429() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(429, headers={"Retry-After": "60"}))
-
-    with pytest.raises(FetchError) as caught:
-        await trustpilot.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-    assert caught.value.retry_after == 60.0
-
-
-@respx.mock
 async def test_it_raises_a_permanent_fetch_error_on_a_bad_key() -> None:
     respx.get(URL).mock(
         return_value=httpx.Response(401, content=fixture("error_unauthorized.json"))
@@ -271,30 +243,4 @@ async def test_it_raises_a_permanent_fetch_error_on_a_bad_key() -> None:
         await trustpilot.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
 
     assert not caught.value.retryable
-    assert "test-key" not in str(caught.value) + caught.value.snippet
-
-
-@respx.mock
-async def test_it_raises_a_retryable_fetch_error_on_503() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(503))
-
-    with pytest.raises(FetchError) as caught:
-        await trustpilot.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-
-
-@respx.mock
-async def test_it_turns_a_timeout_into_a_fetch_error() -> None:
-    respx.get(URL).mock(side_effect=httpx.ReadTimeout("slow"))
-
-    with pytest.raises(FetchError, match="timed out"):
-        await trustpilot.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-
-@respx.mock
-async def test_it_raises_parse_error_on_garbage() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(200, content=b"\x00\xffnot json"))
-
-    with pytest.raises(ParseError):
-        await trustpilot.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
+    assert "test-key" not in str(caught.value) + caught.value.snippet + caught.value.detail

@@ -14,6 +14,10 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    json_values,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -145,13 +149,6 @@ def test_it_raises_parse_error_on_bodies_it_cannot_read(body: bytes) -> None:
         x.parse(body)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
 metrics = st.fixed_dictionaries(
     {},
     optional={
@@ -179,24 +176,10 @@ body_like = st.fixed_dictionaries(
 )
 
 
-def _parse_or_parse_error(body: bytes) -> None:
-    try:
-        result = x.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary())
-def test_parse_never_raises_anything_but_parse_error_on_bytes(body: bytes) -> None:
-    _parse_or_parse_error(body)
-
-
 @settings(max_examples=200, deadline=None)
 @given(json_values | body_like)
 def test_parse_never_raises_anything_but_parse_error_on_json(value: Any) -> None:
-    _parse_or_parse_error(json.dumps(value).encode())
+    assert_parse_returns_mentions_or_raises_parse_error(x, json.dumps(value).encode())
 
 
 # -- fetch ---------------------------------------------------------------------------------
@@ -290,21 +273,6 @@ async def test_a_cursor_older_than_the_search_window_restarts_at_its_edge() -> N
     assert fetched.notes
 
 
-async def test_it_raises_fetch_error_with_retry_after_on_429() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=API) as mock:
-            mock.get(SEARCH).mock(
-                return_value=httpx.Response(
-                    429, headers={"Retry-After": "15"}, content=fixture("error_429.json")
-                )
-            )
-            with pytest.raises(FetchError) as caught:
-                await x.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.retry_after == 15.0
-    assert caught.value.retryable is True
-
-
 async def test_it_reads_the_rate_limit_reset_header_on_429() -> None:
     reset = int(time.time()) + 600
     headers = {
@@ -336,38 +304,6 @@ async def test_it_reports_an_invalid_request_as_permanent_with_the_problem_text(
     assert caught.value.retryable is False
     assert "since_id" in caught.value.snippet
     assert "AAAA-bearer" not in str(caught.value)
-
-
-async def test_it_marks_server_errors_retryable() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=API) as mock:
-            mock.get(SEARCH).mock(
-                return_value=httpx.Response(
-                    503, json={"title": "Service Unavailable", "type": "about:blank"}
-                )
-            )
-            with pytest.raises(FetchError) as caught:
-                await x.fetch(client, make_settings(), None, NOW)
-
-    assert caught.value.retryable is True
-
-
-async def test_it_turns_a_timeout_into_fetch_error() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=API) as mock:
-            mock.get(SEARCH).mock(side_effect=httpx.ReadTimeout("slow"))
-            with pytest.raises(FetchError, match="timed out"):
-                await x.fetch(client, make_settings(), None, NOW)
-
-
-async def test_it_raises_parse_error_on_an_html_page_served_as_200() -> None:
-    async with httpx.AsyncClient() as client:
-        with respx.mock(base_url=API) as mock:
-            mock.get(SEARCH).mock(
-                return_value=httpx.Response(200, text="<html>Over capacity</html>")
-            )
-            with pytest.raises(ParseError):
-                await x.fetch(client, make_settings(), None, NOW)
 
 
 # -- refresh -------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ import httpx
 import pytest
 import respx
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    keyed_json,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -135,35 +138,13 @@ def test_it_raises_parse_error_on_garbage_html_truncation_and_schema_drift(body:
         yelp.parse(body)
 
 
-@settings(max_examples=200)
-@given(st.binary())
-def test_parse_of_arbitrary_bytes_returns_mentions_or_raises_parse_error(body: bytes) -> None:
-    try:
-        result = yelp.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
 KEYS = "reviews total id url text rating time_created user name"
-JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(KEYS.split()), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 
 
 @settings(max_examples=200)
-@given(JSONISH)
-def test_parse_of_arbitrary_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
-    try:
-        result = yelp.parse(json.dumps(data).encode())
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
+@given(keyed_json(KEYS))
+def test_parse_of_api_shaped_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
+    assert_parse_returns_mentions_or_raises_parse_error(yelp, json.dumps(data).encode())
 
 
 # settings
@@ -249,21 +230,6 @@ async def test_it_pages_by_offset_and_resumes_where_max_pages_stopped_it() -> No
 
 
 @respx.mock
-async def test_it_raises_a_retryable_fetch_error_with_retry_after_on_429() -> None:
-    respx.get(URL).mock(
-        return_value=httpx.Response(
-            429, headers={"Retry-After": "2"}, content=fixture("error_too_many_requests.json")
-        )
-    )
-
-    with pytest.raises(FetchError) as caught:
-        await yelp.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-    assert caught.value.retryable
-    assert caught.value.retry_after == 2.0
-
-
-@respx.mock
 async def test_it_raises_a_permanent_fetch_error_for_an_unknown_business() -> None:
     respx.get(URL).mock(
         return_value=httpx.Response(404, content=fixture("error_business_not_found.json"))
@@ -273,30 +239,45 @@ async def test_it_raises_a_permanent_fetch_error_for_an_unknown_business() -> No
         await yelp.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
 
     assert not caught.value.retryable
-    assert "test-key" not in str(caught.value) + caught.value.snippet
+    assert "test-key" not in str(caught.value) + caught.value.snippet + caught.value.detail
 
 
 @respx.mock
-async def test_it_raises_a_retryable_fetch_error_on_500() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(500, json={"error": {"code": "INTERNAL"}}))
+async def test_it_waits_for_the_daily_reset_when_the_daily_allowance_is_spent() -> None:
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=5)
+    respx.get(URL).mock(
+        return_value=httpx.Response(
+            429,
+            headers={
+                "RateLimit-DailyLimit": "300",
+                "RateLimit-Remaining": "0",
+                "RateLimit-ResetTime": reset.isoformat(),
+            },
+            content=fixture("error_access_limit_reached.json"),
+        )
+    )
 
     with pytest.raises(FetchError) as caught:
         await yelp.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
 
     assert caught.value.retryable
+    assert caught.value.retry_after is not None
+    assert 5 * 3600 - 60 < caught.value.retry_after <= 5 * 3600
 
 
 @respx.mock
-async def test_it_turns_a_timeout_into_a_fetch_error() -> None:
-    respx.get(URL).mock(side_effect=httpx.ReadTimeout("slow"))
+async def test_it_leaves_the_wait_to_the_scheduler_on_a_per_second_429() -> None:
+    respx.get(URL).mock(
+        return_value=httpx.Response(
+            429,
+            headers={"RateLimit-Remaining": "250", "RateLimit-ResetTime": NOW.isoformat()},
+            content=fixture("error_too_many_requests.json"),
+        )
+    )
 
-    with pytest.raises(FetchError, match="timed out"):
+    with pytest.raises(FetchError) as caught:
         await yelp.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
 
-
-@respx.mock
-async def test_it_raises_parse_error_on_an_html_body() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(200, text="<html>maintenance</html>"))
-
-    with pytest.raises(ParseError):
-        await yelp.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
+    assert caught.value.retryable
+    assert caught.value.retry_after is None
+    assert "TOO_MANY_REQUESTS_PER_SECOND" in caught.value.detail

@@ -9,8 +9,11 @@ import httpx
 import pytest
 import respx
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.sources._properties import (
+    assert_parse_returns_mentions_or_raises_parse_error,
+    keyed_json,
+)
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention
@@ -141,36 +144,14 @@ def test_it_raises_parse_error_on_garbage_html_truncation_and_schema_drift(body:
         youtube.parse(body)
 
 
-@settings(max_examples=200)
-@given(st.binary())
-def test_parse_of_arbitrary_bytes_returns_mentions_or_raises_parse_error(body: bytes) -> None:
-    try:
-        result = youtube.parse(body)
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
-
-
 KEYS = "items id snippet topLevelComment videoId textDisplay textOriginal likeCount"
 KEYS += " publishedAt totalReplyCount authorDisplayName nextPageToken"
-JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(KEYS.split()), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 
 
 @settings(max_examples=200)
-@given(JSONISH)
-def test_parse_of_arbitrary_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
-    try:
-        result = youtube.parse(json.dumps(data).encode())
-    except ParseError:
-        return
-    assert all(isinstance(m, Mention) for m in result)
+@given(keyed_json(KEYS))
+def test_parse_of_api_shaped_json_returns_mentions_or_raises_parse_error(data: Any) -> None:
+    assert_parse_returns_mentions_or_raises_parse_error(youtube, json.dumps(data).encode())
 
 
 # settings
@@ -308,57 +289,73 @@ async def test_it_treats_quota_exceeded_as_retryable_until_midnight_pacific() ->
     assert caught.value.retry_after == 16 * 3600
 
 
+def google_error(reason: str, message: str = "Request failed.") -> dict[str, Any]:
+    return {
+        "error": {
+            "code": 403,
+            "message": message,
+            "errors": [{"message": message, "domain": "youtube", "reason": reason}],
+        }
+    }
+
+
 @respx.mock
-async def test_it_keeps_other_403s_permanent() -> None:
+async def test_it_reports_disabled_comments_as_permanent_and_not_as_an_auth_failure() -> None:
     respx.get(URL).mock(
-        side_effect=[
-            httpx.Response(403, content=fixture("error_forbidden.json")),
-            httpx.Response(403, content=fixture("error_comments_disabled.json")),
-        ]
+        return_value=httpx.Response(403, content=fixture("error_comments_disabled.json"))
     )
 
-    for _ in range(2):
-        with pytest.raises(FetchError) as caught:
-            await youtube.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-        assert not caught.value.retryable
-        assert "test-key" not in str(caught.value) + caught.value.snippet
+    with pytest.raises(FetchError) as caught:
+        await youtube.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
+
+    assert not caught.value.retryable
+    assert str(caught.value).endswith("HTTP 403 (comments disabled)")
+    assert "auth failed" not in str(caught.value)
+    assert "test-key" not in str(caught.value) + caught.value.snippet + caught.value.detail
 
 
 @respx.mock
-async def test_it_raises_a_retryable_fetch_error_with_retry_after_on_429() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(429, headers={"Retry-After": "5"}))
+async def test_it_keeps_a_forbidden_403_an_auth_failure() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(403, content=fixture("error_forbidden.json")))
 
     with pytest.raises(FetchError) as caught:
         await youtube.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
 
-    assert caught.value.retryable
-    assert caught.value.retry_after == 5.0
+    assert not caught.value.retryable
+    assert "auth failed" in str(caught.value)
+    assert "test-key" not in str(caught.value) + caught.value.snippet + caught.value.detail
 
 
+@pytest.mark.parametrize(
+    ("body", "suffix", "retryable", "retry_after"),
+    [
+        # The reason decides, wherever it stands in the body and whatever the message says.
+        (google_error("quotaExceeded", "x" * 500), "(quota exceeded)", True, 16 * 3600),
+        (google_error("dailyLimitExceeded"), "(quota exceeded)", True, 16 * 3600),
+        (google_error("rateLimitExceeded"), "(rate limited)", True, None),
+        (google_error("userRateLimitExceeded"), "(rate limited)", True, None),
+        (google_error("commentsDisabled", "x" * 500), "(comments disabled)", False, None),
+        (
+            google_error("forbidden", "you have exceeded your rate limit"),
+            "(auth failed)",
+            False,
+            None,
+        ),
+        ({"error": "not Google's shape"}, "(auth failed)", False, None),
+    ],
+)
 @respx.mock
-async def test_it_raises_a_retryable_fetch_error_on_500() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(500, json={"error": {"code": 500}}))
+async def test_it_classifies_a_403_by_the_error_reason(
+    body: dict[str, Any], suffix: str, retryable: bool, retry_after: float | None
+) -> None:
+    respx.get(URL).mock(return_value=httpx.Response(403, json=body))
 
     with pytest.raises(FetchError) as caught:
         await youtube.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
 
-    assert caught.value.retryable
-
-
-@respx.mock
-async def test_it_turns_a_timeout_into_a_fetch_error() -> None:
-    respx.get(URL).mock(side_effect=httpx.ReadTimeout("slow"))
-
-    with pytest.raises(FetchError, match="timed out"):
-        await youtube.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
-
-
-@respx.mock
-async def test_it_raises_parse_error_on_an_html_body() -> None:
-    respx.get(URL).mock(return_value=httpx.Response(200, text="<html>unusual traffic</html>"))
-
-    with pytest.raises(ParseError):
-        await youtube.fetch(httpx.AsyncClient(), make_settings(), None, NOW)
+    assert str(caught.value).endswith(f"HTTP 403 {suffix}")
+    assert caught.value.retryable is retryable
+    assert caught.value.retry_after == retry_after
 
 
 # refresh

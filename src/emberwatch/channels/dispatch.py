@@ -30,9 +30,7 @@ from emberwatch.outbox import Claimed
 def _notice(config: Config, engine: Engine, item: Claimed) -> AlertView | None:
     who = item.recipient or item.channel
     with Session(engine) as session:
-        return load_notice(
-            session, config, item.alert_id or 0, item.incident_id, item.payload, who
-        )
+        return load_notice(session, config, item.alert_id or 0, item.incident_id, item.payload, who)
 
 
 def notice_lines(item: Claimed) -> tuple[str, list[str]]:

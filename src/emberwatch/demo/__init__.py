@@ -20,7 +20,7 @@ from emberwatch import db as database
 from emberwatch.channels._escape import terminal
 from emberwatch.channels.digest import build_digest, enqueue_digest, render
 from emberwatch.config import load_config
-from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver
+from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
 from emberwatch.demo.story import StoryFeeds
 from emberwatch.outbox import deliver_due, pending_count
 from emberwatch.pipeline import PollReport, Runtime
@@ -51,6 +51,7 @@ def run_demo(output: Path, duration: float, config_path: Path = DEMO_CONFIG) -> 
             DEMO_FEEDS=feeds.base_url,
             DEMO_SLACK_WEBHOOK=slack.webhook_url,
             DEMO_SMTP_PORT=str(mail.port),
+            DEMO_HTTP_PORT=str(free_port()),
         )
         config = load_config(config_path)
         engine = database.create_db_engine(config.database_url)

@@ -128,7 +128,7 @@ class _MailHandler:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -145,7 +145,7 @@ class MailCatcher:
         self.messages: list[bytes] = []
         self.refuse: dict[str, int] = {}
         # aiosmtpd connects to its own port to check it is up, so it needs a real one.
-        self._controller = Controller(_MailHandler(self), hostname="127.0.0.1", port=_free_port())
+        self._controller = Controller(_MailHandler(self), hostname="127.0.0.1", port=free_port())
 
     @property
     def port(self) -> int:

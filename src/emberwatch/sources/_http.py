@@ -19,6 +19,7 @@ from emberwatch.errors import FetchError, ParseError
 from emberwatch.sources._text import snippet
 
 USER_AGENT = "emberwatch/0.1 (+https://github.com/emberwatch/emberwatch)"
+DETAIL_LIMIT = 2000
 
 
 async def get(
@@ -71,10 +72,15 @@ async def request(
 
 
 def raise_for_status(response: httpx.Response, *, source: str, step: str) -> None:
+    """Return on 2xx and 304; otherwise raise a FetchError classified by status.
+
+    The error keeps the body, never the request: a one-line ``snippet`` for logs and the
+    first ``DETAIL_LIMIT`` characters as ``detail`` for connectors that read error reasons.
+    """
     status = response.status_code
     if status < 300 or status == 304:
         return
-    excerpt = snippet(response.content)
+    excerpt, detail = snippet(response.content), _detail(response.content)
     message = f"{source}: {step}: HTTP {status}"
     if status == 429:
         raise FetchError(
@@ -82,18 +88,29 @@ def raise_for_status(response: httpx.Response, *, source: str, step: str) -> Non
             status=status,
             retry_after=retry_after_seconds(response.headers),
             snippet=excerpt,
+            detail=detail,
         )
     if status in (401, 403):
-        raise FetchError(f"{message} (auth failed)", status, retryable=False, snippet=excerpt)
+        raise FetchError(
+            f"{message} (auth failed)", status, retryable=False, snippet=excerpt, detail=detail
+        )
     if status == 404:
-        raise FetchError(f"{message} (not found)", status, retryable=False, snippet=excerpt)
+        raise FetchError(
+            f"{message} (not found)", status, retryable=False, snippet=excerpt, detail=detail
+        )
     raise FetchError(
         message,
         status=status,
         retryable=status >= 500 or status == 408,
         retry_after=retry_after_seconds(response.headers),
         snippet=excerpt,
+        detail=detail,
     )
+
+
+def _detail(content: bytes) -> str:
+    # UTF-8 takes at most 4 bytes a character, so this slice holds DETAIL_LIMIT of them.
+    return content[: DETAIL_LIMIT * 4].decode("utf-8", "replace")[:DETAIL_LIMIT]
 
 
 def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
@@ -108,11 +125,18 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
             return max(0.0, parsedate_to_datetime(value).timestamp() - now)
         except (TypeError, ValueError, IndexError):
             pass
-    # X: x-rate-limit-*, Reddit and Mastodon: x-ratelimit-*, Bluesky: ratelimit-*.
+    # X: x-rate-limit-*, Reddit and Mastodon: x-ratelimit-*, Bluesky: ratelimit-*, Yelp:
+    # RateLimit-Remaining with RateLimit-ResetTime (ISO 8601; the daily allowance's reset).
     remaining = _first(
         headers, "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining"
     )
-    reset = _first(headers, "x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
+    reset = _first(
+        headers,
+        "x-ratelimit-reset",
+        "x-rate-limit-reset",
+        "ratelimit-reset",
+        "ratelimit-resettime",
+    )
     if remaining is None or reset is None:
         return None
     try:
@@ -123,7 +147,7 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
     try:
         reset_value = float(reset)
     except ValueError:
-        # Mastodon sends the reset as an ISO 8601 time.
+        # Mastodon and Yelp send the reset as an ISO 8601 time.
         try:
             moment = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
         except ValueError:

@@ -42,11 +42,12 @@ seen when it is older than ``newest``, or at ``newest`` with its id in ``ids`` (
 reviews are skipped without stopping, since ties come in any order). A first poll starts
 with the watermark at ``now - backfill``. If ``max_pages`` (at most 10, the feed's own
 limit) runs out before an old review is reached, the watermark is *not* moved: the cursor
-keeps it and adds ``"resume": {"page": next page, "top": ..., "top_ids": [...]}``, so the
+keeps it and adds ``"resume": {"at": next page, "top": ..., "top_ids": [...]}``, so the
 next poll continues down the backlog from that page (new reviews arriving meanwhile push
 the list down, which only re-reads a few, and the store drops repeats) and only moves the
 watermark to ``top`` once it reaches the old one; the poll after that collects what
 arrived during the catch-up. Past page 10 nothing older is reachable; that is noted.
+The watermark logic is shared by the review connectors: ``emberwatch.sources._watermark``.
 
 Rate limits: none published. The feed is CDN-cached and answers 403/503 when hit hard;
 an hourly interval per app and country is plenty.
@@ -55,7 +56,6 @@ an hourly interval per app and country is plenty.
 from __future__ import annotations
 
 import html
-import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -66,8 +66,10 @@ from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
+from emberwatch.sources._watermark import Walk
 
 TYPE = "appstore"
 PAGE_SIZE = 50
@@ -124,14 +126,12 @@ def _entry_to_mention(entry: dict[str, Any]) -> Mention:
     content_type = _attribute(content, "type")
     raw_text = _label(entry, "content") or ""
     text = html_to_text(raw_text) if content_type == "html" else html.unescape(raw_text).strip()
-    author = entry.get("author")
-    if author is not None and not isinstance(author, dict):
-        raise ParseError(f"appstore: review {external_id}: 'author' is not an object")
+    author = opt(entry, "author", dict, f"appstore: review {external_id}") or {}
     return Mention(
         source=TYPE,
         external_id=external_id,
         url=_attribute(entry.get("link"), "href"),
-        author=_label(author or {}, "name") or None,
+        author=_label(author, "name") or None,
         author_followers=None,
         title=html.unescape(_label(entry, "title") or "").strip() or None,
         text=text,
@@ -143,15 +143,8 @@ def _entry_to_mention(entry: dict[str, Any]) -> Mention:
 
 def _label(node: dict[str, Any], key: str) -> str | None:
     """The ``label`` of ``node[key]``; None when absent, ParseError when mistyped."""
-    value = node.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ParseError(f"appstore: {key!r} is not an object")
-    label = value.get("label")
-    if label is None or isinstance(label, str):
-        return label
-    raise ParseError(f"appstore: '{key}.label' is not a string")
+    value = opt(node, key, dict, TYPE)
+    return None if value is None else opt(value, "label", str, f"appstore: {key!r}")
 
 
 def _attribute(node: Any, name: str) -> str | None:
@@ -179,73 +172,11 @@ def _count(label: str | None, external_id: str) -> int | None:
         raise ParseError(f"appstore: review {external_id}: bad vote count") from None
 
 
-class _Walk:
-    """Newest-first reading down to a watermark, resumable; see the module docstring.
-
-    The same small state machine is used by every review connector: ``take`` each page in
-    order, then ``cursor`` says where the next poll starts.
-    """
-
-    def __init__(self, cursor: str | None, floor: datetime) -> None:
-        self.newest, self.ids = floor, []
-        self.resume_at: Any = None
-        self.notes: list[str] = []
-        if cursor:
-            try:
-                state = json.loads(cursor)
-                self.newest = _moment(state["newest"])
-                self.ids = [str(i) for i in state.get("ids", [])]
-                resume = state.get("resume")
-                if resume:
-                    self.resume_at = resume["at"]
-                    self.top, self.top_ids = _moment(resume["top"]), list(resume["top_ids"])
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self.newest, self.ids, self.resume_at = floor, [], None
-                self.notes.append("unreadable cursor; starting over from the backfill window")
-        if self.resume_at is None:
-            self.top, self.top_ids = self.newest, list(self.ids)
-        self.mentions: list[Mention] = []
-
-    def take(self, batch: list[Mention]) -> bool:
-        """Keep the unseen mentions of one page; True once one older than the watermark."""
-        for mention in batch:
-            when = mention.published_at
-            if when is not None and when < self.newest:
-                return True
-            if when == self.newest and mention.external_id in self.ids:
-                continue
-            self.mentions.append(mention)
-            if when is not None and when > self.top:
-                self.top, self.top_ids = when, [mention.external_id]
-            elif when == self.top and mention.external_id not in self.top_ids:
-                self.top_ids.append(mention.external_id)
-        return False
-
-    def cursor(self, *, caught_up: bool, resume_at: Any = None) -> str:
-        """Advance the watermark when caught up; otherwise keep it and resume later."""
-        if caught_up:
-            return json.dumps({"newest": self.top.isoformat(), "ids": self.top_ids})
-        return json.dumps(
-            {
-                "newest": self.newest.isoformat(),
-                "ids": self.ids,
-                "resume": {"at": resume_at, "top": self.top.isoformat(), "top_ids": self.top_ids},
-            }
-        )
-
-
-def _moment(value: Any) -> datetime:
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise ValueError("missing timestamp")
-    return moment
-
-
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One poll: newest-first pages down to the watermark; see the module docstring."""
-    walk = _Walk(cursor, now - settings.backfill)
+    walk = Walk(cursor, now - settings.backfill)
     page = int(walk.resume_at or 1)
     base = settings.base_url.rstrip("/")
     pages = 0

@@ -72,6 +72,7 @@ from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import Duration, SourceSettings
 
 TYPE = "bluesky"
@@ -115,24 +116,25 @@ def _page(body: bytes) -> tuple[list[tuple[datetime | None, Mention]], bool]:
     data = _http.load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("posts"), list):
         raise ParseError("bluesky: expected an object with a 'posts' list")
-    cursor = _opt(data, "cursor", str, "response")
+    cursor = opt(data, "cursor", str, "bluesky: response")
     return [_post(post) for post in data["posts"]], bool(cursor)
 
 
 def _post(post: Any) -> tuple[datetime | None, Mention]:
     if not isinstance(post, dict):
         raise ParseError("bluesky: a post is not an object")
-    uri = _opt(post, "uri", str, "post")
+    uri = opt(post, "uri", str, "bluesky: post")
     if not uri:
         raise ParseError("bluesky: a post lacks 'uri'")
-    author = _opt(post, "author", dict, uri) or {}
-    record = _opt(post, "record", dict, uri) or {}
-    did = _opt(author, "did", str, uri)
-    handle = _opt(author, "handle", str, uri)
-    created = _time(_opt(record, "createdAt", str, uri))
-    indexed = _time(_opt(post, "indexedAt", str, uri))
-    reposts = _opt(post, "repostCount", int, uri)
-    quotes = _opt(post, "quoteCount", int, uri)
+    where = f"bluesky: {uri}"
+    author = opt(post, "author", dict, where) or {}
+    record = opt(post, "record", dict, where) or {}
+    did = opt(author, "did", str, where)
+    handle = opt(author, "handle", str, where)
+    created = _time(opt(record, "createdAt", str, where))
+    indexed = _time(opt(post, "indexedAt", str, where))
+    reposts = opt(post, "repostCount", int, where)
+    quotes = opt(post, "quoteCount", int, where)
     if quotes is not None:
         reposts = (reposts or 0) + quotes
     known = [moment for moment in (created, indexed) if moment is not None]
@@ -143,11 +145,11 @@ def _post(post: Any) -> tuple[datetime | None, Mention]:
         author=handle if handle and handle != "handle.invalid" else did,
         author_followers=None,
         title=None,
-        text=_opt(record, "text", str, uri) or "",
+        text=opt(record, "text", str, where) or "",
         published_at=created or indexed,
-        likes=_opt(post, "likeCount", int, uri),
+        likes=opt(post, "likeCount", int, where),
         reposts=reposts,
-        replies=_opt(post, "replyCount", int, uri),
+        replies=opt(post, "replyCount", int, where),
     )
     return (min(known) if known else None), mention
 
@@ -166,16 +168,6 @@ def _permalink(uri: str, handle: str | None, did: str | None) -> str | None:
         return None
     who = handle if handle and handle != "handle.invalid" else (did or parts[0])
     return POST_URL.format(who, parts[2])
-
-
-def _opt(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    """``obj[key]`` if present and of ``kind``; None if absent or null; ParseError otherwise."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ParseError(f"bluesky: {where}: {key!r} has the wrong type")
-    return value
 
 
 def _iso(moment: datetime) -> str:

@@ -60,7 +60,7 @@ Incremental polling: the cursor is ``{"newest": <newest review time, ISO>, "ids"
 that instant]}`` (``now - backfill`` on a first poll). The 5 reviews are sorted newest
 first locally and kept down to the first one older than ``newest``. If all 5 are newer, a
 note warns that reviews may have been missed: nothing older can be asked for, so the
-watermark moves on.
+watermark moves on. (The watermark logic is shared: ``emberwatch.sources._watermark``.)
 
 Rate limits: per-minute request quotas per project and API method, shown and adjustable
 in the Google Cloud console; 429 (new) or ``OVER_QUERY_LIMIT`` (legacy) past them. Every
@@ -85,13 +85,16 @@ from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import snippet
+from emberwatch.sources._watermark import Walk
 
 TYPE = "google_places"
 MAX_REVIEWS = 5
 FIELD_MASK = "reviews,googleMapsUri"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+REVIEW = f"{TYPE}: a review"  # opens the messages about a review's fields
 
 # Legacy ``status`` values that are failures: (message suffix, retryable).
 _LEGACY_FAILURES = {
@@ -134,7 +137,7 @@ def _parse_new(data: dict[str, Any]) -> list[Mention]:
     reviews = data.get("reviews", [])
     if not isinstance(reviews, list):
         raise ParseError("google_places: 'reviews' is not a list")
-    place_url = _optional_str(data, "googleMapsUri")
+    place_url = opt(data, "googleMapsUri", str, TYPE)
     return [_new_review(review, place_url) for review in reviews]
 
 
@@ -142,7 +145,7 @@ def _new_review(review: Any, place_url: str | None) -> Mention:
     if not isinstance(review, dict) or not isinstance(review.get("name"), str):
         raise ParseError("google_places: a review lacks a string 'name'")
     name = review["name"]
-    author = _optional_dict(review, "authorAttribution")
+    author = opt(review, "authorAttribution", dict, TYPE) or {}
     text = _localized(review, "text") or _localized(review, "originalText") or ""
     try:
         published = _rfc3339(review.get("publishTime"))
@@ -151,8 +154,8 @@ def _new_review(review: Any, place_url: str | None) -> Mention:
     return Mention(
         source=TYPE,
         external_id=name,
-        url=_optional_str(review, "googleMapsUri") or place_url,
-        author=_optional_str(author, "displayName") or None,
+        url=opt(review, "googleMapsUri", str, TYPE) or place_url,
+        author=opt(author, "displayName", str, TYPE) or None,
         author_followers=None,
         title=None,
         text=html.unescape(text).strip(),
@@ -166,23 +169,21 @@ def _parse_legacy(data: dict[str, Any]) -> list[Mention]:
     if status != "OK":
         detail = data.get("error_message")
         raise ParseError(f"google_places: status {status!r}: {detail!r}")
-    result = _optional_dict(data, "result")
+    result = opt(data, "result", dict, TYPE) or {}
     reviews = result.get("reviews", [])
     if not isinstance(reviews, list):
         raise ParseError("google_places: 'result.reviews' is not a list")
-    place_url = _optional_str(result, "url")
+    place_url = opt(result, "url", str, TYPE)
     return [_legacy_review(review, place_url) for review in reviews]
 
 
 def _legacy_review(review: Any, place_url: str | None) -> Mention:
     if not isinstance(review, dict):
         raise ParseError("google_places: a review is not an object")
-    author_url = _optional_str(review, "author_url")
-    author = _optional_str(review, "author_name")
-    text = _optional_str(review, "text") or ""
-    when = review.get("time")
-    if when is not None and (not isinstance(when, int | float) or isinstance(when, bool)):
-        raise ParseError("google_places: a review's 'time' is not a number")
+    author_url = opt(review, "author_url", str, TYPE)
+    author = opt(review, "author_name", str, TYPE)
+    text = opt(review, "text", str, TYPE) or ""
+    when = opt(review, "time", (int, float), REVIEW)
     try:
         published = parse_timestamp(when)
     except (ValueError, OverflowError, OSError):
@@ -202,33 +203,13 @@ def _legacy_review(review: Any, place_url: str | None) -> Mention:
     )
 
 
-def _optional_str(node: dict[str, Any], key: str) -> str | None:
-    value = node.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ParseError(f"google_places: {key!r} is not a string")
-
-
-def _optional_dict(node: dict[str, Any], key: str) -> dict[str, Any]:
-    value = node.get(key)
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    raise ParseError(f"google_places: {key!r} is not an object")
-
-
 def _localized(review: dict[str, Any], key: str) -> str | None:
-    return _optional_str(_optional_dict(review, key), "text")
+    return opt(opt(review, key, dict, TYPE) or {}, "text", str, TYPE)
 
 
 def _rating(review: dict[str, Any]) -> float | None:
-    rating = review.get("rating")
-    if rating is None:
-        return None
-    if not isinstance(rating, int | float) or isinstance(rating, bool):
-        raise ParseError("google_places: a review's 'rating' is not a number")
-    return float(rating)
+    rating = opt(review, "rating", (int, float), REVIEW)
+    return float(rating) if rating is not None else None
 
 
 def _rfc3339(value: Any) -> datetime | None:
@@ -240,73 +221,11 @@ def _rfc3339(value: Any) -> datetime | None:
     return parse_timestamp(_FRACTION.sub(r"\1", value))
 
 
-class _Walk:
-    """Newest-first reading down to a watermark, resumable; see the module docstring.
-
-    The same small state machine is used by every review connector: ``take`` each page in
-    order, then ``cursor`` says where the next poll starts.
-    """
-
-    def __init__(self, cursor: str | None, floor: datetime) -> None:
-        self.newest, self.ids = floor, []
-        self.resume_at: Any = None
-        self.notes: list[str] = []
-        if cursor:
-            try:
-                state = json.loads(cursor)
-                self.newest = _moment(state["newest"])
-                self.ids = [str(i) for i in state.get("ids", [])]
-                resume = state.get("resume")
-                if resume:
-                    self.resume_at = resume["at"]
-                    self.top, self.top_ids = _moment(resume["top"]), list(resume["top_ids"])
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self.newest, self.ids, self.resume_at = floor, [], None
-                self.notes.append("unreadable cursor; starting over from the backfill window")
-        if self.resume_at is None:
-            self.top, self.top_ids = self.newest, list(self.ids)
-        self.mentions: list[Mention] = []
-
-    def take(self, batch: list[Mention]) -> bool:
-        """Keep the unseen mentions of one page; True once one older than the watermark."""
-        for mention in batch:
-            when = mention.published_at
-            if when is not None and when < self.newest:
-                return True
-            if when == self.newest and mention.external_id in self.ids:
-                continue
-            self.mentions.append(mention)
-            if when is not None and when > self.top:
-                self.top, self.top_ids = when, [mention.external_id]
-            elif when == self.top and mention.external_id not in self.top_ids:
-                self.top_ids.append(mention.external_id)
-        return False
-
-    def cursor(self, *, caught_up: bool, resume_at: Any = None) -> str:
-        """Advance the watermark when caught up; otherwise keep it and resume later."""
-        if caught_up:
-            return json.dumps({"newest": self.top.isoformat(), "ids": self.top_ids})
-        return json.dumps(
-            {
-                "newest": self.newest.isoformat(),
-                "ids": self.ids,
-                "resume": {"at": resume_at, "top": self.top.isoformat(), "top_ids": self.top_ids},
-            }
-        )
-
-
-def _moment(value: Any) -> datetime:
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise ValueError("missing timestamp")
-    return moment
-
-
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One Place Details call; keeps the reviews newer than the watermark."""
-    walk = _Walk(cursor, now - settings.backfill)
+    walk = Walk(cursor, now - settings.backfill)
     api_key = settings.api_key.get_secret_value() if settings.api_key else ""
     place = quote(settings.place_id, safe="")
     timeout = settings.timeout.total_seconds()

@@ -71,6 +71,7 @@ from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
 
@@ -122,43 +123,33 @@ def _statuses(body: bytes) -> list[tuple[str, Mention]]:
 def _status(status: Any) -> tuple[str, Mention]:
     if not isinstance(status, dict):
         raise ParseError("mastodon: a status is not an object")
-    status_id = _opt(status, "id", str, "status")
+    status_id = opt(status, "id", str, "mastodon: status")
     if not status_id:
         raise ParseError("mastodon: a status lacks 'id'")
-    where = f"status {status_id}"
+    where = f"mastodon: status {status_id}"
     try:
-        published = parse_timestamp(_opt(status, "created_at", str, where))
+        published = parse_timestamp(opt(status, "created_at", str, where))
     except ValueError:
-        raise ParseError(f"mastodon: {where}: bad created_at") from None
-    account = _opt(status, "account", dict, where) or {}
-    reposts = _opt(status, "reblogs_count", int, where)
-    quotes = _opt(status, "quotes_count", int, where)
+        raise ParseError(f"{where}: bad created_at") from None
+    account = opt(status, "account", dict, where) or {}
+    reposts = opt(status, "reblogs_count", int, where)
+    quotes = opt(status, "quotes_count", int, where)
     if quotes is not None:
         reposts = (reposts or 0) + quotes
     mention = Mention(
         source=TYPE,
         external_id=status_id,
-        url=_opt(status, "url", str, where) or _opt(status, "uri", str, where),
-        author=_opt(account, "acct", str, where) or None,
-        author_followers=_opt(account, "followers_count", int, where),
-        title=html_to_text(_opt(status, "spoiler_text", str, where)) or None,
-        text=html_to_text(_opt(status, "content", str, where)),
+        url=opt(status, "url", str, where) or opt(status, "uri", str, where),
+        author=opt(account, "acct", str, where) or None,
+        author_followers=opt(account, "followers_count", int, where),
+        title=html_to_text(opt(status, "spoiler_text", str, where)) or None,
+        text=html_to_text(opt(status, "content", str, where)),
         published_at=published,
-        likes=_opt(status, "favourites_count", int, where),
+        likes=opt(status, "favourites_count", int, where),
         reposts=reposts,
-        replies=_opt(status, "replies_count", int, where),
+        replies=opt(status, "replies_count", int, where),
     )
     return status_id, mention
-
-
-def _opt(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    """``obj[key]`` if present and of ``kind``; None if absent or null; ParseError otherwise."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ParseError(f"mastodon: {where}: {key!r} has the wrong type")
-    return value
 
 
 def _id_key(status_id: str) -> tuple[int, str]:

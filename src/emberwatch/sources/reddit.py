@@ -73,6 +73,7 @@ from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import Duration, SourceSettings
 
 TYPE = "reddit"
@@ -130,7 +131,7 @@ def _listing(body: bytes) -> tuple[list[_Item], str | None]:
     listing = data.get("data")
     if not isinstance(listing, dict) or not isinstance(listing.get("children"), list):
         raise ParseError("reddit: Listing lacks a 'data.children' list")
-    after = _opt(listing, "after", str, "listing")
+    after = opt(listing, "after", str, "reddit: listing")
     items: list[_Item] = []
     for child in listing["children"]:
         if not isinstance(child, dict) or not isinstance(child.get("data"), dict):
@@ -142,27 +143,29 @@ def _listing(body: bytes) -> tuple[list[_Item], str | None]:
 
 
 def _thing(kind: str, thing: dict[str, Any]) -> _Item:
-    thing_id = _opt(thing, "id", str, kind)
-    fullname = _opt(thing, "name", str, kind) or (f"{kind}_{thing_id}" if thing_id else None)
+    thing_id = opt(thing, "id", str, f"reddit: {kind}")
+    fullname = opt(thing, "name", str, f"reddit: {kind}") or (
+        f"{kind}_{thing_id}" if thing_id else None
+    )
     if not fullname:
         raise ParseError(f"reddit: a {kind} thing lacks 'name' and 'id'")
-    where = fullname
-    created = _opt(thing, "created_utc", (int, float), where)
+    where = f"reddit: {fullname}"
+    created = opt(thing, "created_utc", (int, float), where)
     try:
         published = parse_timestamp(created)
     except (ValueError, OverflowError, OSError):
-        raise ParseError(f"reddit: {where}: bad created_utc") from None
-    permalink = _opt(thing, "permalink", str, where)
-    author = _opt(thing, "author", str, where)
+        raise ParseError(f"{where}: bad created_utc") from None
+    permalink = opt(thing, "permalink", str, where)
+    author = opt(thing, "author", str, where)
     if kind == "t3":
-        title = _unescape(_opt(thing, "title", str, where))
-        text = _unescape(_opt(thing, "selftext", str, where))
-        reposts = _opt(thing, "num_crossposts", int, where)
-        replies = _opt(thing, "num_comments", int, where)
+        title = _unescape(opt(thing, "title", str, where))
+        text = _unescape(opt(thing, "selftext", str, where))
+        reposts = opt(thing, "num_crossposts", int, where)
+        replies = opt(thing, "num_comments", int, where)
     else:
-        link_title = _unescape(_opt(thing, "link_title", str, where))
+        link_title = _unescape(opt(thing, "link_title", str, where))
         title = f"Re: {link_title}" if link_title else None
-        text = _unescape(_opt(thing, "body", str, where))
+        text = _unescape(opt(thing, "body", str, where))
         reposts = replies = None
     mention = Mention(
         source=TYPE,
@@ -173,7 +176,7 @@ def _thing(kind: str, thing: dict[str, Any]) -> _Item:
         title=title or None,
         text="" if text in _REMOVED_TEXT else (text or ""),
         published_at=published,
-        likes=_opt(thing, "score", int, where),
+        likes=opt(thing, "score", int, where),
         reposts=reposts,
         replies=replies,
     )
@@ -183,16 +186,6 @@ def _thing(kind: str, thing: dict[str, Any]) -> _Item:
 def _unescape(value: str | None) -> str | None:
     # Reddit's JSON escapes &, < and > as HTML entities unless raw_json=1 is asked for.
     return html.unescape(value) if value else value
-
-
-def _opt(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    """``obj[key]`` if present and of ``kind``; None if absent or null; ParseError otherwise."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ParseError(f"reddit: {where}: {key!r} has the wrong type")
-    return value
 
 
 # -- HTTP ----------------------------------------------------------------------------------

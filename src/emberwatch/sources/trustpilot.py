@@ -41,7 +41,8 @@ and stops at the first review older than ``newest`` (listed ids at ``newest`` ar
 a first poll uses ``now - backfill``). When ``max_pages`` runs out first, the watermark
 stays put and the cursor adds ``"resume": {"at": <next page>, ...}``: the next poll goes
 on down the backlog from there (new reviews push the list down, so a few are re-read and
-dropped by the store) and moves the watermark only once it reaches the old one.
+dropped by the store) and moves the watermark only once it reaches the old one. The
+watermark logic is shared by the review connectors: ``emberwatch.sources._watermark``.
 
 Rate limits: Trustpilot asks clients to stay under 833 calls per 5 minutes and 10,000
 calls per hour per key; calls also count against the API module's yearly allowance.
@@ -50,7 +51,6 @@ calls per hour per key; calls also count against the API module's yearly allowan
 from __future__ import annotations
 
 import html
-import json
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -62,7 +62,9 @@ from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
+from emberwatch.sources._watermark import Walk
 
 TYPE = "trustpilot"
 REVIEW_URL = "https://www.trustpilot.com/reviews/{}"
@@ -92,9 +94,7 @@ def _page(body: bytes) -> dict[str, Any]:
     data = _http.load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("reviews"), list):
         raise ParseError("trustpilot: expected an object with a 'reviews' list")
-    links = data.get("links")
-    if links is not None and not isinstance(links, list):
-        raise ParseError("trustpilot: 'links' is not a list")
+    opt(data, "links", list, TYPE)
     return data
 
 
@@ -102,109 +102,35 @@ def _review_to_mention(review: Any) -> Mention:
     if not isinstance(review, dict) or not isinstance(review.get("id"), str) or not review["id"]:
         raise ParseError("trustpilot: a review lacks a string 'id'")
     review_id = review["id"]
-    consumer = review.get("consumer")
-    if consumer is not None and not isinstance(consumer, dict):
-        raise ParseError(f"trustpilot: review {review_id}: 'consumer' is not an object")
-    stars = review.get("stars")
-    if stars is not None and (not isinstance(stars, int | float) or isinstance(stars, bool)):
-        raise ParseError(f"trustpilot: review {review_id}: 'stars' is not a number")
-    likes = review.get("numberOfLikes")
-    if likes is not None and (not isinstance(likes, int) or isinstance(likes, bool)):
-        raise ParseError(f"trustpilot: review {review_id}: 'numberOfLikes' is not an integer")
-    created = _optional_str(review, "createdAt", review_id)
+    where = f"trustpilot: review {review_id}"
+    consumer = opt(review, "consumer", dict, where) or {}
+    stars = opt(review, "stars", (int, float), where)
+    likes = opt(review, "numberOfLikes", int, where)
+    created = opt(review, "createdAt", str, where)
     try:
         published = parse_timestamp(created)
     except (ValueError, OverflowError):
-        raise ParseError(f"trustpilot: review {review_id}: bad createdAt {created!r}") from None
-    title = _optional_str(review, "title", review_id)
+        raise ParseError(f"{where}: bad createdAt {created!r}") from None
+    title = opt(review, "title", str, where)
     return Mention(
         source=TYPE,
         external_id=review_id,
         url=REVIEW_URL.format(quote(review_id, safe="")),
-        author=_optional_str(consumer or {}, "displayName", review_id) or None,
+        author=opt(consumer, "displayName", str, where) or None,
         author_followers=None,
         title=(html.unescape(title).strip() or None) if title else None,
-        text=html.unescape(_optional_str(review, "text", review_id) or "").strip(),
+        text=html.unescape(opt(review, "text", str, where) or "").strip(),
         published_at=published,
         rating=float(stars) if stars is not None else None,
         likes=likes,
     )
 
 
-def _optional_str(node: dict[str, Any], key: str, review_id: str) -> str | None:
-    value = node.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ParseError(f"trustpilot: review {review_id}: {key!r} is not a string")
-
-
-class _Walk:
-    """Newest-first reading down to a watermark, resumable; see the module docstring.
-
-    The same small state machine is used by every review connector: ``take`` each page in
-    order, then ``cursor`` says where the next poll starts.
-    """
-
-    def __init__(self, cursor: str | None, floor: datetime) -> None:
-        self.newest, self.ids = floor, []
-        self.resume_at: Any = None
-        self.notes: list[str] = []
-        if cursor:
-            try:
-                state = json.loads(cursor)
-                self.newest = _moment(state["newest"])
-                self.ids = [str(i) for i in state.get("ids", [])]
-                resume = state.get("resume")
-                if resume:
-                    self.resume_at = resume["at"]
-                    self.top, self.top_ids = _moment(resume["top"]), list(resume["top_ids"])
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self.newest, self.ids, self.resume_at = floor, [], None
-                self.notes.append("unreadable cursor; starting over from the backfill window")
-        if self.resume_at is None:
-            self.top, self.top_ids = self.newest, list(self.ids)
-        self.mentions: list[Mention] = []
-
-    def take(self, batch: list[Mention]) -> bool:
-        """Keep the unseen mentions of one page; True once one older than the watermark."""
-        for mention in batch:
-            when = mention.published_at
-            if when is not None and when < self.newest:
-                return True
-            if when == self.newest and mention.external_id in self.ids:
-                continue
-            self.mentions.append(mention)
-            if when is not None and when > self.top:
-                self.top, self.top_ids = when, [mention.external_id]
-            elif when == self.top and mention.external_id not in self.top_ids:
-                self.top_ids.append(mention.external_id)
-        return False
-
-    def cursor(self, *, caught_up: bool, resume_at: Any = None) -> str:
-        """Advance the watermark when caught up; otherwise keep it and resume later."""
-        if caught_up:
-            return json.dumps({"newest": self.top.isoformat(), "ids": self.top_ids})
-        return json.dumps(
-            {
-                "newest": self.newest.isoformat(),
-                "ids": self.ids,
-                "resume": {"at": resume_at, "top": self.top.isoformat(), "top_ids": self.top_ids},
-            }
-        )
-
-
-def _moment(value: Any) -> datetime:
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise ValueError("missing timestamp")
-    return moment
-
-
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One poll: newest-first pages down to the watermark; see the module docstring."""
-    walk = _Walk(cursor, now - settings.backfill)
+    walk = Walk(cursor, now - settings.backfill)
     page = int(walk.resume_at or 1)
     url = (
         f"{settings.base_url.rstrip('/')}/v1/business-units/"

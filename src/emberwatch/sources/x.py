@@ -72,6 +72,7 @@ from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
 
 TYPE = "x"
@@ -114,39 +115,39 @@ def _page(body: bytes) -> tuple[list[tuple[int, Mention]], dict[str, Any]]:
     data = _http.load_json(body, source=TYPE)
     if not isinstance(data, dict) or not ({"data", "meta", "errors"} & data.keys()):
         raise ParseError("x: expected an object with 'data', 'meta' or 'errors'")
-    includes = _opt(data, "includes", dict, "response") or {}
+    includes = opt(data, "includes", dict, "x: response") or {}
     users: dict[str, dict[str, Any]] = {}
-    for user in _opt(includes, "users", list, "includes") or []:
+    for user in opt(includes, "users", list, "x: includes") or []:
         if not isinstance(user, dict) or not isinstance(user.get("id"), str):
             raise ParseError("x: an included user is not an object with an 'id'")
         users[user["id"]] = user
-    meta = _opt(data, "meta", dict, "response") or {}
+    meta = opt(data, "meta", dict, "x: response") or {}
     for key in ("next_token", "newest_id", "oldest_id"):
-        _opt(meta, key, str, "meta")
-    posts = [_post(post, users) for post in _opt(data, "data", list, "response") or []]
+        opt(meta, key, str, "x: meta")
+    posts = [_post(post, users) for post in opt(data, "data", list, "x: response") or []]
     return posts, meta
 
 
 def _post(post: Any, users: dict[str, dict[str, Any]]) -> tuple[int, Mention]:
     if not isinstance(post, dict):
         raise ParseError("x: a post is not an object")
-    post_id = _opt(post, "id", str, "post")
+    post_id = opt(post, "id", str, "x: post")
     if not post_id or not post_id.isdigit():
         raise ParseError("x: a post lacks a numeric 'id'")
-    where = f"post {post_id}"
+    where = f"x: post {post_id}"
     try:
-        published = parse_timestamp(_opt(post, "created_at", str, where))
+        published = parse_timestamp(opt(post, "created_at", str, where))
     except ValueError:
-        raise ParseError(f"x: {where}: bad created_at") from None
-    note = _opt(post, "note_tweet", dict, where) or {}
-    text = _opt(note, "text", str, where) or _opt(post, "text", str, where) or ""
-    metrics = _opt(post, "public_metrics", dict, where) or {}
-    author_id = _opt(post, "author_id", str, where)
+        raise ParseError(f"{where}: bad created_at") from None
+    note = opt(post, "note_tweet", dict, where) or {}
+    text = opt(note, "text", str, where) or opt(post, "text", str, where) or ""
+    metrics = opt(post, "public_metrics", dict, where) or {}
+    author_id = opt(post, "author_id", str, where)
     user = users.get(author_id or "", {})
-    username = _opt(user, "username", str, where)
-    user_metrics = _opt(user, "public_metrics", dict, where) or {}
-    reposts = _opt(metrics, "retweet_count", int, where)
-    quotes = _opt(metrics, "quote_count", int, where)
+    username = opt(user, "username", str, where)
+    user_metrics = opt(user, "public_metrics", dict, where) or {}
+    reposts = opt(metrics, "retweet_count", int, where)
+    quotes = opt(metrics, "quote_count", int, where)
     if quotes is not None:
         reposts = (reposts or 0) + quotes
     mention = Mention(
@@ -154,25 +155,15 @@ def _post(post: Any, users: dict[str, dict[str, Any]]) -> tuple[int, Mention]:
         external_id=post_id,
         url=POST_URL.format(username, post_id) if username else ANONYMOUS_POST_URL.format(post_id),
         author=username,
-        author_followers=_opt(user_metrics, "followers_count", int, where),
+        author_followers=opt(user_metrics, "followers_count", int, where),
         title=None,
         text=html.unescape(text),
         published_at=published,
-        likes=_opt(metrics, "like_count", int, where),
+        likes=opt(metrics, "like_count", int, where),
         reposts=reposts,
-        replies=_opt(metrics, "reply_count", int, where),
+        replies=opt(metrics, "reply_count", int, where),
     )
     return int(post_id), mention
-
-
-def _opt(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    """``obj[key]`` if present and of ``kind``; None if absent or null; ParseError otherwise."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ParseError(f"x: {where}: {key!r} has the wrong type")
-    return value
 
 
 # -- HTTP ----------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ at ``newest`` whose ids are listed are skipped). A first poll uses ``now - backf
 the watermark. When ``max_pages`` runs out first, the watermark is kept and the cursor
 gains ``"resume": {"at": <offset>, ...}`` so the next poll carries on down the backlog
 before the watermark moves; nothing between two polls is skipped (reviews posted in the
-meantime push the list down and are re-read, and the store drops repeats).
+meantime push the list down and are re-read, and the store drops repeats). The
+watermark logic is shared by the review connectors: ``emberwatch.sources._watermark``.
 
 Rate limits: a daily call allowance set by the plan (see
 https://docs.developer.yelp.com/docs/places-rate-limiting) plus a per-second limit; both
@@ -53,7 +54,6 @@ where a key stands. One call per poll, hourly, is the sensible default.
 from __future__ import annotations
 
 import html
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -63,10 +63,12 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
+from emberwatch.sources._watermark import Walk
 
 TYPE = "yelp"
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -96,9 +98,7 @@ def _page(body: bytes) -> dict[str, Any]:
     data = _http.load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("reviews"), list):
         raise ParseError("yelp: expected an object with a 'reviews' list")
-    total = data.get("total")
-    if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
-        raise ParseError("yelp: 'total' is not an integer")
+    opt(data, "total", int, TYPE)
     return data
 
 
@@ -106,30 +106,20 @@ def _review_to_mention(review: Any) -> Mention:
     if not isinstance(review, dict) or not isinstance(review.get("id"), str) or not review["id"]:
         raise ParseError("yelp: a review lacks a string 'id'")
     review_id = review["id"]
-    user = review.get("user")
-    if user is not None and not isinstance(user, dict):
-        raise ParseError(f"yelp: review {review_id}: 'user' is not an object")
-    rating = review.get("rating")
-    if rating is not None and (not isinstance(rating, int | float) or isinstance(rating, bool)):
-        raise ParseError(f"yelp: review {review_id}: 'rating' is not a number")
+    where = f"yelp: review {review_id}"
+    user = opt(review, "user", dict, where) or {}
+    rating = opt(review, "rating", (int, float), where)
     return Mention(
         source=TYPE,
         external_id=review_id,
-        url=_optional_str(review, "url", review_id),
-        author=_optional_str(user or {}, "name", review_id) or None,
+        url=opt(review, "url", str, where),
+        author=opt(user, "name", str, where) or None,
         author_followers=None,
         title=None,
-        text=html.unescape(_optional_str(review, "text", review_id) or "").strip(),
+        text=html.unescape(opt(review, "text", str, where) or "").strip(),
         published_at=_pacific_time(review.get("time_created"), review_id),
         rating=float(rating) if rating is not None else None,
     )
-
-
-def _optional_str(node: dict[str, Any], key: str, review_id: str) -> str | None:
-    value = node.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ParseError(f"yelp: review {review_id}: {key!r} is not a string")
 
 
 def _pacific_time(value: Any, review_id: str) -> datetime | None:
@@ -150,73 +140,11 @@ def _pacific_time(value: Any, review_id: str) -> datetime | None:
         raise ParseError(f"yelp: review {review_id}: time_created out of range") from None
 
 
-class _Walk:
-    """Newest-first reading down to a watermark, resumable; see the module docstring.
-
-    The same small state machine is used by every review connector: ``take`` each page in
-    order, then ``cursor`` says where the next poll starts.
-    """
-
-    def __init__(self, cursor: str | None, floor: datetime) -> None:
-        self.newest, self.ids = floor, []
-        self.resume_at: Any = None
-        self.notes: list[str] = []
-        if cursor:
-            try:
-                state = json.loads(cursor)
-                self.newest = _moment(state["newest"])
-                self.ids = [str(i) for i in state.get("ids", [])]
-                resume = state.get("resume")
-                if resume:
-                    self.resume_at = resume["at"]
-                    self.top, self.top_ids = _moment(resume["top"]), list(resume["top_ids"])
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self.newest, self.ids, self.resume_at = floor, [], None
-                self.notes.append("unreadable cursor; starting over from the backfill window")
-        if self.resume_at is None:
-            self.top, self.top_ids = self.newest, list(self.ids)
-        self.mentions: list[Mention] = []
-
-    def take(self, batch: list[Mention]) -> bool:
-        """Keep the unseen mentions of one page; True once one older than the watermark."""
-        for mention in batch:
-            when = mention.published_at
-            if when is not None and when < self.newest:
-                return True
-            if when == self.newest and mention.external_id in self.ids:
-                continue
-            self.mentions.append(mention)
-            if when is not None and when > self.top:
-                self.top, self.top_ids = when, [mention.external_id]
-            elif when == self.top and mention.external_id not in self.top_ids:
-                self.top_ids.append(mention.external_id)
-        return False
-
-    def cursor(self, *, caught_up: bool, resume_at: Any = None) -> str:
-        """Advance the watermark when caught up; otherwise keep it and resume later."""
-        if caught_up:
-            return json.dumps({"newest": self.top.isoformat(), "ids": self.top_ids})
-        return json.dumps(
-            {
-                "newest": self.newest.isoformat(),
-                "ids": self.ids,
-                "resume": {"at": resume_at, "top": self.top.isoformat(), "top_ids": self.top_ids},
-            }
-        )
-
-
-def _moment(value: Any) -> datetime:
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise ValueError("missing timestamp")
-    return moment
-
-
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One poll: newest-first offset pages down to the watermark; see the module docstring."""
-    walk = _Walk(cursor, now - settings.backfill)
+    walk = Walk(cursor, now - settings.backfill)
     offset = int(walk.resume_at or 0)
     url = f"{settings.base_url.rstrip('/')}/v3/businesses/{quote(settings.business_id, safe='')}"
     api_key = settings.api_key.get_secret_value() if settings.api_key else ""

@@ -49,13 +49,16 @@ Incremental polling: ``order=time`` lists threads newest first. The cursor is
 cursor adds ``"resume": {"at": <nextPageToken>, ...}``, so the next poll continues down
 the backlog and moves the watermark only once it gets there; if YouTube no longer
 accepts the saved token (400), the poll starts again from the top with the old watermark
-rather than skip anything.
+rather than skip anything. The watermark logic is shared by the review connectors:
+``emberwatch.sources._watermark``.
 
 Rate limits: a project gets 10,000 quota units a day by default; ``commentThreads.list``
 costs 1 unit a call, so 100 comments cost 1 unit. The quota resets at midnight Pacific
-time. ``quotaExceeded`` (and ``rateLimitExceeded``) arrive as HTTP 403; they are raised
-as retryable FetchErrors, not auth failures, with ``retry_after`` set to the next
-midnight Pacific for ``quotaExceeded``. ``commentsDisabled`` (403) is permanent.
+time. ``quotaExceeded`` (and ``rateLimitExceeded``) arrive as HTTP 403, told apart from
+auth failures by ``error.errors[].reason`` in the body: they are raised as retryable
+FetchErrors, with ``retry_after`` set to the next midnight Pacific for ``quotaExceeded``
+(YouTube gives no wait for ``rateLimitExceeded``, so the scheduler's backoff applies).
+``commentsDisabled`` (403) is permanent and says so ("comments disabled").
 """
 
 from __future__ import annotations
@@ -74,14 +77,27 @@ from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
+from emberwatch.sources._watermark import Walk
 
 TYPE = "youtube"
 WATCH_URL = "https://www.youtube.com/watch?v={}&lc={}"
 MAX_IDS_PER_CALL = 50
 PACIFIC = ZoneInfo("America/Los_Angeles")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+
+# 403 ``reason`` values that are not auth failures: (message suffix, retryable). Quota
+# errors wait for the daily reset; YouTube sends no Retry-After for the per-minute ones.
+_REASONS = {
+    "quotaExceeded": ("quota exceeded", True),
+    "dailyLimitExceeded": ("quota exceeded", True),
+    "rateLimitExceeded": ("rate limited", True),
+    "userRateLimitExceeded": ("rate limited", True),
+    "commentsDisabled": ("comments disabled", False),
+}
+_DAILY_QUOTA = {"quotaExceeded", "dailyLimitExceeded"}
 
 
 class Settings(SourceSettings):
@@ -110,9 +126,7 @@ def _page(body: bytes) -> dict[str, Any]:
     data = _http.load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ParseError("youtube: expected an object with an 'items' list")
-    token = data.get("nextPageToken")
-    if token is not None and not isinstance(token, str):
-        raise ParseError("youtube: 'nextPageToken' is not a string")
+    opt(data, "nextPageToken", str, TYPE)
     return data
 
 
@@ -120,15 +134,16 @@ def _thread_to_mention(item: Any) -> Mention:
     if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
         raise ParseError("youtube: a thread lacks a string 'id'")
     thread_id = item["id"]
-    thread = _object(item, "snippet", thread_id)
-    top = _object(thread, "topLevelComment", thread_id)
-    comment = _object(top, "snippet", thread_id)
+    where = f"youtube: thread {thread_id}"
+    thread = opt(item, "snippet", dict, where) or {}
+    top = opt(thread, "topLevelComment", dict, where) or {}
+    comment = opt(top, "snippet", dict, where) or {}
     if not thread or not comment:
         raise ParseError(f"youtube: thread {thread_id} lacks its top-level comment snippet")
-    comment_id = _string(top, "id", thread_id) or thread_id
-    video_id = _string(thread, "videoId", thread_id) or _string(comment, "videoId", thread_id)
-    display = _string(comment, "textDisplay", thread_id)
-    text = html_to_text(display) if display else (_string(comment, "textOriginal", thread_id) or "")
+    comment_id = opt(top, "id", str, where) or thread_id
+    video_id = opt(thread, "videoId", str, where) or opt(comment, "videoId", str, where)
+    display = opt(comment, "textDisplay", str, where)
+    text = html_to_text(display) if display else (opt(comment, "textOriginal", str, where) or "")
     try:
         published = _rfc3339(comment.get("publishedAt"))
     except (ValueError, OverflowError):
@@ -137,7 +152,7 @@ def _thread_to_mention(item: Any) -> Mention:
         source=TYPE,
         external_id=thread_id,
         url=_permalink(video_id, comment_id),
-        author=_string(comment, "authorDisplayName", thread_id) or None,
+        author=opt(comment, "authorDisplayName", str, where) or None,
         author_followers=None,
         title=None,
         text=text.strip(),
@@ -151,22 +166,6 @@ def _permalink(video_id: str | None, comment_id: str) -> str | None:
     if not video_id:
         return None
     return WATCH_URL.format(quote(video_id, safe=""), quote(comment_id, safe=""))
-
-
-def _object(node: dict[str, Any], key: str, thread_id: str) -> dict[str, Any]:
-    value = node.get(key)
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    raise ParseError(f"youtube: thread {thread_id}: {key!r} is not an object")
-
-
-def _string(node: dict[str, Any], key: str, thread_id: str) -> str | None:
-    value = node.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ParseError(f"youtube: thread {thread_id}: {key!r} is not a string")
 
 
 def _count(node: dict[str, Any], key: str, thread_id: str) -> int | None:
@@ -188,68 +187,6 @@ def _rfc3339(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError("not a string")
     return parse_timestamp(_FRACTION.sub(r"\1", value))
-
-
-class _Walk:
-    """Newest-first reading down to a watermark, resumable; see the module docstring.
-
-    The same small state machine is used by every review connector: ``take`` each page in
-    order, then ``cursor`` says where the next poll starts.
-    """
-
-    def __init__(self, cursor: str | None, floor: datetime) -> None:
-        self.newest, self.ids = floor, []
-        self.resume_at: Any = None
-        self.notes: list[str] = []
-        if cursor:
-            try:
-                state = json.loads(cursor)
-                self.newest = _moment(state["newest"])
-                self.ids = [str(i) for i in state.get("ids", [])]
-                resume = state.get("resume")
-                if resume:
-                    self.resume_at = resume["at"]
-                    self.top, self.top_ids = _moment(resume["top"]), list(resume["top_ids"])
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self.newest, self.ids, self.resume_at = floor, [], None
-                self.notes.append("unreadable cursor; starting over from the backfill window")
-        if self.resume_at is None:
-            self.top, self.top_ids = self.newest, list(self.ids)
-        self.mentions: list[Mention] = []
-
-    def take(self, batch: list[Mention]) -> bool:
-        """Keep the unseen mentions of one page; True once one older than the watermark."""
-        for mention in batch:
-            when = mention.published_at
-            if when is not None and when < self.newest:
-                return True
-            if when == self.newest and mention.external_id in self.ids:
-                continue
-            self.mentions.append(mention)
-            if when is not None and when > self.top:
-                self.top, self.top_ids = when, [mention.external_id]
-            elif when == self.top and mention.external_id not in self.top_ids:
-                self.top_ids.append(mention.external_id)
-        return False
-
-    def cursor(self, *, caught_up: bool, resume_at: Any = None) -> str:
-        """Advance the watermark when caught up; otherwise keep it and resume later."""
-        if caught_up:
-            return json.dumps({"newest": self.top.isoformat(), "ids": self.top_ids})
-        return json.dumps(
-            {
-                "newest": self.newest.isoformat(),
-                "ids": self.ids,
-                "resume": {"at": resume_at, "top": self.top.isoformat(), "top_ids": self.top_ids},
-            }
-        )
-
-
-def _moment(value: Any) -> datetime:
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise ValueError("missing timestamp")
-    return moment
 
 
 def _url(settings: Settings) -> str:
@@ -282,29 +219,38 @@ async def _get(
 def _refine(error: FetchError, now: datetime) -> FetchError:
     """YouTube sends quota and rate limits as 403; tell them from real auth failures.
 
-    FetchError keeps only a short excerpt of the body, so the check reads the reason where
-    it shows (``quotaExceeded``…) or the message that opens every limit error ("…you have
-    exceeded your quota").
+    The decision reads ``error.errors[].reason`` from the body kept in ``error.detail``
+    (see ``_REASONS``); a 403 with none of those reasons stays an auth failure.
     """
     if error.status != 403:
         return error
-    text = error.snippet.lower()
     step = error.message.removesuffix(" (auth failed)")
-    if "quotaexceeded" in text or "dailylimitexceeded" in text or "exceeded your" in text:
-        return FetchError(
-            f"{step} (quota exceeded)",
-            status=403,
-            retryable=True,
-            retry_after=_seconds_to_pacific_midnight(now),
-            snippet=error.snippet,
-        )
-    if "ratelimitexceeded" in text or "rate limit" in text:
-        return FetchError(f"{step} (rate limited)", 403, retryable=True, snippet=error.snippet)
-    if "commentsdisabled" in text or "disabled comments" in text:
-        return FetchError(
-            f"{step} (comments disabled)", 403, retryable=False, snippet=error.snippet
-        )
+    for reason in _reasons(error.detail):
+        if reason in _REASONS:
+            what, retryable = _REASONS[reason]
+            wait = _seconds_to_pacific_midnight(now) if reason in _DAILY_QUOTA else None
+            return FetchError(
+                f"{step} ({what})",
+                status=403,
+                retryable=retryable,
+                retry_after=wait,
+                snippet=error.snippet,
+                detail=error.detail,
+            )
     return error
+
+
+def _reasons(detail: str) -> list[str]:
+    """The ``reason`` of each entry of ``error.errors`` in a Google API error body."""
+    try:
+        entries = json.loads(detail)["error"]["errors"]
+    except (ValueError, TypeError, KeyError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [
+        e["reason"] for e in entries if isinstance(e, dict) and isinstance(e.get("reason"), str)
+    ]
 
 
 def _seconds_to_pacific_midnight(now: datetime) -> float:
@@ -317,7 +263,7 @@ async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One poll: newest-first pages down to the watermark; see the module docstring."""
-    walk = _Walk(cursor, now - settings.backfill)
+    walk = Walk(cursor, now - settings.backfill)
     token: str | None = walk.resume_at if isinstance(walk.resume_at, str) else None
     base: dict[str, Any] = {
         "part": "snippet",
@@ -338,8 +284,7 @@ async def fetch(
         except FetchError as error:
             if not (token and pages == 0 and error.status == 400):
                 raise
-            restart = json.dumps({"newest": walk.newest.isoformat(), "ids": walk.ids})
-            walk = _Walk(restart, now - settings.backfill)
+            walk.restart()
             walk.notes.append("saved page token refused; reading again from the newest")
             token = None
             continue
