@@ -49,7 +49,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except BaseExceptionGroup as group:  # errors raised inside a task group
+                raise _first_leaf(group) from None
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_CONFIG)
@@ -59,6 +62,16 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail("interrupted", 130)
 
     return wrapper
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The first Emberwatch error in a group (else the group): one line, not a traceback."""
+    for leaf in group.exceptions:
+        if isinstance(leaf, BaseExceptionGroup):
+            leaf = _first_leaf(leaf)
+        if isinstance(leaf, EmberwatchError | KeyboardInterrupt):
+            return leaf
+    return group
 
 
 def _load(config_path: str) -> Config:

@@ -7,6 +7,8 @@ chosen by URL. The schema is owned by Alembic: ``emberwatch db upgrade`` applies
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -79,10 +81,41 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Apply every pending migration; returns (revision before, revision after)."""
-    before = current_revision(engine)
-    command.upgrade(_alembic_config(engine), "head")
+    """Apply every pending migration; returns (revision before, revision after).
+
+    Safe while nodes run: migrations only add tables, columns (with defaults) and indices,
+    which older nodes ignore. Two upgrades started at once take turns (an advisory lock on
+    PostgreSQL), so the second finds nothing left to do.
+    """
+    with cluster_lock(engine, "emberwatch-migrations", wait=True):
+        before = current_revision(engine)
+        command.upgrade(_alembic_config(engine), "head")
     return before, head_revision()
+
+
+@contextmanager
+def cluster_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[bool]:
+    """A lock every node sees: a PostgreSQL advisory lock; on SQLite (one node) always held.
+
+    Yields whether it was acquired (with ``wait`` it always is).
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as connection:
+        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        acquired = connection.execute(
+            sa.text(f"SELECT {function}(hashtext(:name))"), {"name": name}
+        ).scalar()
+        acquired = True if wait else bool(acquired)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name}
+                )
+            connection.commit()
 
 
 def require_current_schema(engine: Engine, config_path: str) -> None:

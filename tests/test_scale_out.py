@@ -1,0 +1,193 @@
+"""Three nodes on one PostgreSQL share the work; killing one loses and doubles nothing.
+
+Real processes (`emberwatch run`), a real PostgreSQL, a loopback feed server that answers
+slowly (so polls are often in flight when the node dies) and a loopback Slack receiver.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+
+import pytest
+from sqlmodel import Session, func, select
+
+from emberwatch import db as database
+from emberwatch.demo.servers import HTTPServer, Reply, SlackReceiver
+from emberwatch.models import AlertRecord, Delivery
+from tests.conftest import REPO, _postgres_schema_url
+
+INTERVAL = 2.0
+SOURCES = ("alpha", "beta", "gamma")
+RUN_SECONDS = 45
+KILL_AT = 18
+COMPLAINTS = (
+    "Acme lost my parcel {n} and support will not answer my emails, terrible awful service",
+    "Acme charged me twice for order {n}, furious, nobody replies, I want a refund now",
+    "Acme kettle {n} arrived broken and the replacement never came, disgusting service",
+)
+
+
+class SlowFeeds:
+    """Algolia-shaped pages; every third poll of a source brings a new complaint."""
+
+    def __init__(self) -> None:
+        self.polls: dict[str, list[float]] = defaultdict(list)
+        self.lock = threading.Lock()
+
+    def handle(self, method: str, path: str, body: bytes) -> Reply:
+        source = path.strip("/").split("/")[0]
+        with self.lock:
+            self.polls[source].append(time.time())
+            count = len(self.polls[source])
+        time.sleep(0.5)  # a slow API: polls are in flight when a node dies
+        hits = []
+        for n in range(1, count // 3 + 1):
+            text = COMPLAINTS[n % 3].format(n=f"{source}-{n}")
+            hits.append(
+                {
+                    "objectID": f"{source}-{n}",
+                    "created_at_i": 1_795_176_000 + n,
+                    "title": text,
+                    "author": f"{source}-author-{n}",
+                    "points": 1,
+                    "num_comments": 0,
+                }
+            )
+        page = {"hits": hits, "page": 0, "nbPages": 1, "hitsPerPage": 100}
+        return Reply(200, json.dumps(page).encode())
+
+
+def _config(tmp_path, db_url: str, feeds_url: str, slack: SlackReceiver):
+    sources = "".join(
+        f'\n[[sources]]\nname = "{s}"\ntype = "hackernews"\nquery = "acme"\n'
+        f'interval = "{INTERVAL}s"\nbase_url = "{feeds_url}/{s}"\n'
+        for s in SOURCES
+    )
+    path = tmp_path / "cluster.toml"
+    path.write_text(
+        f'database_url = "{db_url}"\npoll_jitter = "0s"\nevaluate_interval = "1s"\n'
+        '[[brands]]\nname = "acme"\ninclude = ["Acme"]\n'
+        f"{sources}\n"
+        f'[channels.slack]\nwebhook_url = "{slack.webhook_url}"\n'
+        '[[routes]]\nname = "all"\nreceivers = ["slack", "digest"]\ngroup_wait = "0s"\n'
+        '[delivery]\ninterval = "0.5s"\nlease = "5s"\nslack_min_gap = "0s"\n'
+    )
+    return path
+
+
+def test_three_nodes_poll_each_source_once_per_interval_and_survive_a_kill(
+    tmp_path, postgres_database
+):
+    db_url = _postgres_schema_url(postgres_database)
+    feeds = SlowFeeds()
+    server = HTTPServer(feeds.handle).start()
+    slack = SlackReceiver().start()
+    config = _config(tmp_path, db_url, server.base_url, slack)
+    engine = database.create_db_engine(db_url)
+    database.upgrade(engine)
+    env = {**os.environ, "EMBERWATCH_CONFIG": str(config)}
+    logs = [(tmp_path / f"node{i}.log").open("w") for i in range(3)]
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "emberwatch", "run"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        for log in logs
+    ]
+    try:
+        time.sleep(KILL_AT)
+        killed_at = time.time()
+        nodes[1].send_signal(signal.SIGKILL)
+        time.sleep(RUN_SECONDS - KILL_AT)
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.send_signal(signal.SIGTERM)
+        for node in nodes:
+            node.wait(timeout=60)
+        server.stop()
+        slack.stop()
+        for log in logs:
+            log.close()
+
+    report = {}
+    for source in SOURCES:
+        times = feeds.polls[source]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        intervals = (times[-1] - times[0]) / INTERVAL
+        after_kill = [g for a, g in zip(times, gaps, strict=False) if a >= killed_at - INTERVAL]
+        report[source] = {
+            "polls": len(times),
+            "intervals": round(intervals, 1),
+            "min_gap": round(min(gaps), 2),
+            "max_gap_after_kill": round(max(after_kill), 2),
+        }
+        # Exactly one poll per interval: no two polls of a source closer than half of it.
+        assert min(gaps) > INTERVAL / 2, (source, gaps)
+        assert len(times) >= intervals  # and none skipped
+    with Session(engine) as session:
+        alerts = session.exec(select(func.count()).select_from(AlertRecord)).one()
+        states = Counter(d.status for d in session.exec(select(Delivery)))
+        per_incident = Counter(
+            d.incident_id for d in session.exec(select(Delivery).where(Delivery.kind == "alert"))
+        )
+    received = Counter(
+        line.split("Incident #")[1].split("*")[0]
+        for payload in slack.payloads
+        for line in json.dumps(payload).split("\\n")
+        if "Incident #" in line
+    )
+    print(
+        "\nthree-node run:",
+        json.dumps(report),
+        f"alerts={alerts}",
+        dict(states),
+        f"slack payloads={len(slack.payloads)}",
+        f"max per incident={max(received.values())}",
+    )
+    assert alerts >= 9
+    assert states.get("pending", 0) == 0 and states.get("failed", 0) == 0
+    assert max(per_incident.values()) == 1  # one notification per incident, never two
+    # Each incident reached Slack; only an ambiguous send cut off by the kill may repeat.
+    assert len(received) == len(per_incident)
+    assert sum(received.values()) <= len(received) + 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file locks as on Linux")
+def test_a_second_node_on_sqlite_is_refused_with_a_clear_message(tmp_path):
+    slack = SlackReceiver().start()
+    try:
+        config = _config(tmp_path, f"sqlite:///{tmp_path / 'one.db'}", "http://127.0.0.1:9", slack)
+        env = {**os.environ, "EMBERWATCH_CONFIG": str(config)}
+        run = [sys.executable, "-m", "emberwatch"]
+        subprocess.run([*run, "db", "upgrade"], env=env, cwd=REPO, check=True, capture_output=True)
+        first = subprocess.Popen(
+            [*run, "run"],
+            env=env,
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        time.sleep(3)
+        second = subprocess.run(
+            [*run, "run"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30
+        )
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    finally:
+        slack.stop()
+    assert second.returncode == 1
+    assert "SQLite serves a single node" in second.stderr and "PostgreSQL" in second.stderr
+    assert "Traceback" not in second.stderr
