@@ -80,8 +80,16 @@ def _load(config_path: str) -> Config:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="EMBERWATCH_LOG_FORMAT",
+    show_default=True,
+    help="json: one object per line, with source, mention and alert ids as fields.",
+)
 @click.version_option(package_name="emberwatch")
-def cli(verbose: int) -> None:
+def cli(verbose: int, log_format: str) -> None:
     """Emberwatch hears the first spark of a public blow-up about your brand.
 
     It polls review sites and social networks, scores each mention for sentiment,
@@ -95,14 +103,9 @@ def cli(verbose: int) -> None:
       emberwatch db upgrade                    # create or migrate the database
       emberwatch run                           # the long-running monitor
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # httpx logs every request URL at INFO, and some APIs (Google's legacy Places API)
-    # only take their key in the URL: keep those lines out of our logs.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from emberwatch import logs
+
+    logs.configure(logging.WARNING - 10 * min(verbose, 2), log_format)
 
 
 @cli.command("check-config")
@@ -129,6 +132,40 @@ def check_config(file: str) -> None:
 @cli.group()
 def db() -> None:
     """Database schema commands."""
+
+
+@db.command("prune")
+@config_option
+@click.option("--older-than", "older_than", required=True, help="Age, e.g. 180d or 26w.")
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@handles_errors
+def db_prune(config_path: str, older_than: str, dry_run: bool) -> None:
+    """Delete mentions older than an age unless an alert refers to them, and old finished
+    outbox rows; report what was removed.
+
+    Mentions that are part of an alert are always kept, with their snapshots.
+
+    \b
+    Example:
+      emberwatch db prune --older-than 180d --dry-run
+    """
+    from emberwatch.retention import prune
+    from emberwatch.sources._settings import parse_duration
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        _fail(f"--older-than: {exc}", EXIT_CONFIG)
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    cutoff = datetime.now(UTC) - age
+    pruned = prune(engine, cutoff, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {pruned.mentions} mentions, {pruned.snapshots} engagement snapshots and "
+        f"{pruned.deliveries} finished deliveries older than {cutoff:%Y-%m-%d %H:%M}Z "
+        "(mentions in alerts are kept)"
+    )
 
 
 @db.command("upgrade")
@@ -625,6 +662,54 @@ def sources_parse(source_type: str, file: str) -> None:
         _fail(f"{file}: {exc}")
     for mention in parsed:
         click.echo(mention.to_json())
+
+
+@sources.command("test")
+@click.argument("name")
+@config_option
+@handles_errors
+def sources_test(name: str, config_path: str) -> None:
+    """Make one live request to a source and say plainly what came back.
+
+    Use it to check credentials: the answer is ok (with how many items the first page
+    held), auth failed, rate-limited, not found, or the error. Nothing is stored.
+    Exits 0 when the source answered ok, 1 otherwise.
+
+    \b
+    Example:
+      emberwatch sources test acme-reddit
+    """
+    config = _load(config_path)
+    settings = config.source(name)
+    if settings is None:
+        known = ", ".join(s.name for s in config.sources) or "none"
+        _fail(f"{config_path}: no source named {name!r} (sources: {known})", EXIT_CONFIG)
+    verdict, ok = anyio.run(_test_source, settings)
+    click.echo(f"{name}: {terminal(verdict)}")
+    if not ok:
+        sys.exit(EXIT_ERROR)
+
+
+async def _test_source(settings: Any) -> tuple[str, bool]:
+    from emberwatch.errors import FetchError, SourceError
+    from emberwatch.sources import connector
+
+    one_page = settings.model_copy(update={"max_pages": 1})
+    async with httpx.AsyncClient(follow_redirects=True) as http:
+        try:
+            fetched = await connector(settings.type).fetch(http, one_page, None, datetime.now(UTC))
+        except FetchError as exc:
+            if exc.status in (401, 403) and not exc.retryable:
+                return f"auth failed (HTTP {exc.status}): check the credentials", False
+            if exc.status == 429:
+                wait = f"; retry after {exc.retry_after:.0f} s" if exc.retry_after else ""
+                return f"rate-limited (HTTP 429{wait})", False
+            if exc.status == 404:
+                return "not found (HTTP 404): check the id, query or base_url", False
+            return f"failed: {exc}", False
+        except SourceError as exc:
+            return f"failed: {exc}", False
+    return f"ok: {len(fetched.mentions)} items on the first page", True
 
 
 @sources.command("status")

@@ -64,6 +64,7 @@ class MentionRecord(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id", name="uq_mentions_source_external_id"),
         sa.Index("ix_mentions_brand_published", "brand", "published_at"),
+        sa.Index("ix_mentions_source_name_first_seen", "source_name", "first_seen_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -119,7 +120,10 @@ class Incident(SQLModel, table=True):
     """
 
     __tablename__ = "incidents"
-    __table_args__ = (sa.Index("ix_incidents_brand_status", "brand", "status"),)
+    __table_args__ = (
+        sa.Index("ix_incidents_brand_status", "brand", "status"),
+        sa.Index("ix_incidents_status", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     brand: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
