@@ -8,7 +8,11 @@ from emberwatch.config import load_config, validate_config
 from emberwatch.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-ENV = {"SMTP_PASSWORD": "hunter2-secret", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/T/B/xyz"}
+ENV = {
+    "SMTP_PASSWORD": "hunter2-secret",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/T/B/xyz",
+    "EMBERWATCH_LINK_SECRET": "0123456789abcdef0123",
+}
 
 MINIMAL = {"brands": [{"name": "acme", "include": ["Acme"]}]}
 
