@@ -27,7 +27,8 @@ def test_sources_test_says_plainly_what_came_back(tmp_path, reply, expected, cod
         config = tmp_path / "c.toml"
         config.write_text(
             '[[brands]]\nname = "acme"\ninclude = ["acme"]\n'
-            f'[[sources]]\nname = "hn"\ntype = "hackernews"\nquery = "acme"\nbase_url = "{server.base_url}"\n'
+            '[[sources]]\nname = "hn"\ntype = "hackernews"\nquery = "acme"\n'
+            f'base_url = "{server.base_url}"\n'
         )
         result = CliRunner().invoke(cli, ["sources", "test", "hn", "--config", str(config)])
     finally:
