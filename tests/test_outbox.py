@@ -1,19 +1,27 @@
+import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
 from emberwatch.errors import DeliveryError
-from emberwatch.models import Delivery
+from emberwatch.models import Delivery, ReceiverHealth
 from emberwatch.outbox import (
     BROKEN_RECEIVER_RETRY,
     claim_due,
+    deliver_due,
     enqueue,
+    enqueue_message,
     mark_expired,
     mark_failed,
     mark_sent,
+    receiver_broken,
+    receiver_healthy,
     retry_delay,
 )
+from tests.helpers import make_config
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -120,3 +128,80 @@ def test_it_gives_up_after_max_attempts(engine):
 def test_retry_delay_is_capped_exponential_with_jitter(attempts, ceiling):
     delay = retry_delay(attempts, None).total_seconds()
     assert ceiling / 2 <= delay <= ceiling
+
+
+EMAIL = {
+    "host": "127.0.0.1",
+    "port": 2525,
+    "security": "none",
+    "sender": "ew@acme.example",
+    "recipients": ["a@acme.example", "b@acme.example"],
+}
+
+
+def test_it_enqueues_one_row_per_email_recipient_and_one_per_slack_message(engine):
+    config = make_config(
+        channels={"email": EMAIL, "slack": {"webhook_url": "https://hooks.example/x"}}
+    )
+    with Session(engine) as session:
+        assert enqueue_message(session, config, channel="email", key="m", now=NOW, kind="x") == 2
+        assert enqueue_message(session, config, channel="slack", key="m", now=NOW, kind="x") == 1
+        assert enqueue_message(session, config, channel="email", key="m", now=NOW, kind="x") == 0
+        session.commit()
+    with Session(engine) as session:
+        found = session.exec(select(Delivery).order_by(Delivery.id)).all()
+    assert [(d.channel, d.recipient) for d in found] == [
+        ("email", "a@acme.example"),
+        ("email", "b@acme.example"),
+        ("slack", None),
+    ]
+    assert found[0].expires_at == NOW + config.delivery.email_deadline
+    assert found[2].expires_at == NOW + config.delivery.slack_deadline
+
+
+def test_a_broken_receiver_is_announced_once_per_spell(engine):
+    config = make_config(channels={"email": EMAIL}, escalation={"emails": ["oncall@acme.example"]})
+    receiver_broken(engine, config, "slack", "HTTP 404 no_service", NOW)
+    receiver_broken(engine, config, "slack", "HTTP 404 no_service", NOW + timedelta(minutes=10))
+    with Session(engine) as session:
+        health = session.exec(select(ReceiverHealth)).one()
+        loud = session.exec(select(Delivery).where(Delivery.kind == "receiver_broken")).all()
+    assert health.broken_since == NOW and health.notified
+    assert sorted(d.recipient for d in loud) == [
+        "a@acme.example",
+        "b@acme.example",
+        "oncall@acme.example",
+    ]
+    receiver_healthy(engine, "slack")
+    receiver_broken(engine, config, "slack", "HTTP 410", NOW + timedelta(hours=1))
+    with Session(engine) as session:
+        assert session.exec(select(ReceiverHealth)).one().broken_since == NOW + timedelta(hours=1)
+        assert len(session.exec(select(Delivery)).all()) == 6
+
+
+async def test_it_spaces_slack_sends_by_the_configured_gap_even_after_a_change(engine):
+    with Session(engine) as session:
+        for key in ("s1", "s2", "s3"):
+            enqueue(session, dedup_key=key, channel="slack", kind="rollup", now=NOW)
+        session.commit()
+    sent = []
+
+    def record(request):
+        sent.append(time.monotonic())
+        return httpx.Response(200, text="ok")
+
+    slow = make_config(
+        channels={"slack": {"webhook_url": "https://hooks.example/x"}},
+        delivery={"slack_min_gap": "5s"},
+    )
+    fast = slow.model_copy(
+        update={
+            "delivery": slow.delivery.model_copy(update={"slack_min_gap": timedelta(seconds=0.2)})
+        }
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        await deliver_due(slow, engine, http, NOW - timedelta(hours=1))  # nothing due yet
+        report = await deliver_due(fast, engine, http, NOW)
+    assert report.sent == 3
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert all(0.19 <= g < 2 for g in gaps), gaps

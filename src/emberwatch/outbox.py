@@ -219,7 +219,20 @@ def mark_failed(
         payload=json.dumps(payload),
     )
     level = logging.ERROR if status == "failed" else logging.WARNING
-    log.log(level, "delivery %s (%s): %s; now %s", item.id, item.channel, error, status)
+    log.log(
+        level,
+        "delivery %s (%s): %s; now %s",
+        item.id,
+        item.channel,
+        error,
+        status,
+        extra={
+            "delivery_id": item.id,
+            "channel": item.channel,
+            "alert_id": item.alert_id,
+            "incident_id": item.incident_id,
+        },
+    )
     return status
 
 
@@ -258,7 +271,9 @@ async def deliver_due(
     from emberwatch.channels import dispatch  # late: channels import the alert views
 
     report = DeliveryReport()
-    pacer = _PACERS.setdefault(id(engine), _Pacer(config.delivery.slack_min_gap.total_seconds()))
+    gap = config.delivery.slack_min_gap.total_seconds()
+    pacer = _PACERS.setdefault(id(engine), _Pacer(gap))
+    pacer.gap = gap  # the config may have changed, or the engine's id been reused
     claimed = await anyio.to_thread.run_sync(claim_due, engine, now, config.delivery.lease)
     for item in claimed:
         if item.expires_at is not None and now > item.expires_at:

@@ -193,6 +193,7 @@ def _record_failure(
         error,
         f" (HTTP {status})" if status else "",
         f" body: {excerpt!r}" if excerpt else "",
+        extra={"source": settings.name},
     )
     with Session(rt.engine) as session:
         state = session.exec(
@@ -230,26 +231,44 @@ def _commit_poll(
             select(SourceState).where(SourceState.name == settings.name).with_for_update()
         ).one()
         existing = _existing_records(session, matched)
+        changed = [
+            record
+            for item in matched
+            if (record := existing.get((item.mention.source, item.mention.external_id))) is not None
+            and _engagement_changed(record, item.mention)
+        ]
+        # What the updated mentions already have, read in one query each, not one per mention.
+        history = _snapshot_history(session, changed)
+        alerted = _alerts_by_mention(session, changed)
+        # Store and score every mention first, then insert the new ones in one batch: a
+        # new mention's only snapshot is the one it arrives with, and it has no alert yet.
+        scored: list[tuple[MentionRecord, Scores, AlertRecord | None]] = []
+        inserted: list[tuple[MentionRecord, Mention]] = []
         for item in matched:
-            record = existing.get((item.mention.source, item.mention.external_id))
+            m = item.mention
+            record = existing.get((m.source, m.external_id))
             if record is None:
-                record = _insert(session, item, settings.name, now)
+                record = _new_record(item, settings.name, now)
+                snapshots = [_snapshot(now, m)] if _has_counts(m) else []
+                inserted.append((record, m))
                 new += 1
-            elif _engagement_changed(record, item.mention):
-                _update_engagement(session, record, item.mention, now)
+            elif _engagement_changed(record, m):
+                _update_engagement(session, record, m, now)
+                snapshots = [*history.get(record.id, []), _snapshot(now, m)]  # type: ignore[arg-type]
                 updated += 1
             else:
                 continue
             scores = rt.scorer.score(
-                item.mention,
-                snapshots=_snapshots(session, record.id),
-                brand=item.brand,
-                vip=item.vip,
-                now=now,
+                m, snapshots=snapshots, brand=item.brand, vip=item.vip, now=now
             )
             _apply_scores(record, scores)
             session.add(record)
-            alerts += _decide_and_enqueue(session, rt.config, record, scores, now)
+            scored.append((record, scores, alerted.get(record.id)))  # type: ignore[arg-type]
+        session.flush()  # one batched INSERT for the new mentions; assigns their ids
+        session.add_all(_snapshot_row(r.id, m, now) for r, m in inserted if _has_counts(m))
+        # Decide in arrival order: incident grouping depends on which alert came first.
+        for record, scores, alert in scored:
+            alerts += _decide_and_enqueue(session, rt.config, record, scores, now, alert)
         if bookkeeping:
             if cursor is not None:
                 state.cursor = cursor
@@ -261,7 +280,14 @@ def _commit_poll(
             state.polls_total += 1
             session.add(state)
         session.commit()
-    log.info("source %s: %d new, %d updated, %d alerts", settings.name, new, updated, alerts)
+    log.info(
+        "source %s: %d new, %d updated, %d alerts",
+        settings.name,
+        new,
+        updated,
+        alerts,
+        extra={"source": settings.name},
+    )
     return PollReport(settings.name, new=new, updated=updated, alerts=alerts, pages=pages)
 
 
@@ -284,9 +310,9 @@ def _existing_records(
     return found
 
 
-def _insert(session: Session, item: _Matched, source_name: str, now: datetime) -> MentionRecord:
+def _new_record(item: _Matched, source_name: str, now: datetime) -> MentionRecord:
     m = item.mention
-    record = MentionRecord(
+    return MentionRecord(
         source=m.source,
         external_id=m.external_id,
         source_name=source_name,
@@ -305,11 +331,6 @@ def _insert(session: Session, item: _Matched, source_name: str, now: datetime) -
         engagement=m.engagement,
         vip=item.vip,
     )
-    session.add(record)
-    session.flush()
-    if _has_counts(m):
-        session.add(_snapshot_row(record.id, m, now))
-    return record
 
 
 def _has_counts(m: Mention) -> bool:
@@ -341,13 +362,41 @@ def _snapshot_row(mention_id: int | None, m: Mention, now: datetime) -> Engageme
     )
 
 
-def _snapshots(session: Session, mention_id: int | None) -> list[Snapshot]:
-    rows = session.exec(
-        select(EngagementSnapshot)
-        .where(EngagementSnapshot.mention_id == mention_id)
-        .order_by(EngagementSnapshot.seen_at)  # type: ignore[arg-type]
-    ).all()
-    return [Snapshot(r.seen_at, r.likes, r.reposts, r.replies) for r in rows]
+def _snapshot(now: datetime, m: Mention) -> Snapshot:
+    """The snapshot :func:`_snapshot_row` stores, as the scorer reads it."""
+    return Snapshot(now, m.likes or 0, m.reposts or 0, m.replies or 0)
+
+
+def _ids(records: list[MentionRecord]) -> list[int]:
+    return [r.id for r in records if r.id is not None]
+
+
+def _snapshot_history(session: Session, records: list[MentionRecord]) -> dict[int, list[Snapshot]]:
+    """Each mention's stored snapshots, oldest first."""
+    history: dict[int, list[Snapshot]] = {}
+    ids = _ids(records)
+    for start in range(0, len(ids), 500):
+        rows = session.exec(
+            select(EngagementSnapshot)
+            .where(EngagementSnapshot.mention_id.in_(ids[start : start + 500]))  # type: ignore[attr-defined]
+            .order_by(EngagementSnapshot.seen_at, EngagementSnapshot.id)  # type: ignore[arg-type]
+        ).all()
+        for r in rows:
+            history.setdefault(r.mention_id, []).append(
+                Snapshot(r.seen_at, r.likes, r.reposts, r.replies)
+            )
+    return history
+
+
+def _alerts_by_mention(session: Session, records: list[MentionRecord]) -> dict[int, AlertRecord]:
+    found: dict[int, AlertRecord] = {}
+    ids = _ids(records)
+    for start in range(0, len(ids), 500):
+        rows = session.exec(
+            select(AlertRecord).where(AlertRecord.mention_id.in_(ids[start : start + 500]))  # type: ignore[attr-defined]
+        ).all()
+        found.update({a.mention_id: a for a in rows})
+    return found
 
 
 def _apply_scores(record: MentionRecord, scores: Scores) -> None:
@@ -361,14 +410,19 @@ def _apply_scores(record: MentionRecord, scores: Scores) -> None:
 
 
 def _decide_and_enqueue(
-    session: Session, config: Config, record: MentionRecord, scores: Scores, now: datetime
+    session: Session,
+    config: Config,
+    record: MentionRecord,
+    scores: Scores,
+    now: datetime,
+    alert: AlertRecord | None,
 ) -> int:
     """Raise or raise the severity of this mention's alert, then file it in an incident.
 
-    Nothing is sent here: the alert policy (``emberwatch.alerts.pipeline``) decides when
-    each receiver hears, from what this transaction commits.
+    ``alert`` is the mention's existing alert, if any. Nothing is sent here: the alert
+    policy (``emberwatch.alerts.pipeline``) decides when each receiver hears, from what
+    this transaction commits.
     """
-    alert = session.exec(select(AlertRecord).where(AlertRecord.mention_id == record.id)).first()
     decision = decide(scores, config.thresholds, alert.severity if alert else None)
     if decision.action == "none":
         return 0
@@ -403,6 +457,12 @@ def _decide_and_enqueue(
             decision.action,
             incident.id,
             decision.reason,
+            extra={
+                "source": record.source_name,
+                "mention_id": record.id,
+                "alert_id": alert.id,
+                "incident_id": incident.id,
+            },
         )
     else:
         log.info("alert %s silenced by silence %s", alert.id, silence.id)
@@ -430,7 +490,8 @@ async def refresh_source(rt: Runtime, settings: SourceSettings) -> PollReport:
     except SourceError as exc:
         log.warning("source %s: refresh failed: %s", settings.name, exc)
         return PollReport(settings.name, error=str(exc))
-    matched = match_stage(mentions, rt.matchers, settings)
+    asked = set(ids)  # a refresh updates what is stored; it never adds
+    matched = match_stage([m for m in mentions if m.external_id in asked], rt.matchers, settings)
     return await anyio.to_thread.run_sync(
         lambda: _commit_poll(rt, settings, matched, None, 1, now, bookkeeping=False)
     )

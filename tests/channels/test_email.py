@@ -83,3 +83,38 @@ def test_build_message_threads_replies():
     )
     assert message["In-Reply-To"] == message["References"] == "<incident-1@b.example>"
     assert message["Date"]
+
+
+def test_the_first_email_of_an_incident_starts_its_thread_and_follow_ups_reply():
+    target = channel(25)
+    first = email_channel.alert_message(view(incident_id=9), target, first=True)
+    follow = email_channel.alert_message(view(incident_id=9), target, first=False)
+    assert first["Message-ID"] == "<emberwatch-incident-9@acme.example>"
+    assert first["In-Reply-To"] is None
+    assert follow["In-Reply-To"] == follow["References"] == first["Message-ID"]
+    assert follow["Message-ID"] != first["Message-ID"]
+    assert "(incident #9)" in first["Subject"]
+
+
+def test_a_sender_with_a_display_name_threads_on_its_domain():
+    assert (
+        email_channel.incident_thread_id(4, "Emberwatch <ew@acme.example>")
+        == "<emberwatch-incident-4@acme.example>"
+    )
+
+
+def test_a_notice_escapes_its_html_and_keeps_its_subject_on_one_line():
+    message = email_channel.notice_message(
+        channel(25),
+        ["a@acme.example"],
+        "[Emberwatch] Source x\r\nBcc: victim@example.com is unhealthy",
+        ["Last error: <b>boom</b> & more"],
+    )
+    assert message["Bcc"] is None and "\n" not in message["Subject"]
+    html = message.get_body(("html",)).get_content()
+    assert "<b>boom</b>" not in html and "&lt;b&gt;boom&lt;/b&gt; &amp; more" in html
+
+
+def test_an_escalation_email_says_so_in_its_subject():
+    message = email_channel.alert_message(view(incident_id=2, escalation_level=1), channel(25))
+    assert message["Subject"].startswith("[Emberwatch] ESCALATION 1: CRITICAL")

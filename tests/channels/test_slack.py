@@ -123,3 +123,39 @@ async def test_a_timeout_is_retryable_and_hides_the_webhook_url():
         with pytest.raises(DeliveryError) as caught:
             await slack.send(client, HOOK, {"text": "x"}, 5)
     assert not caught.value.permanent and "secret-token" not in str(caught.value)
+
+
+def test_an_escalation_pings_the_configured_group_and_nobody_else():
+    payload = slack.render(
+        view(
+            incident_id=3,
+            escalation_level=2,
+            ping="<!subteam^S123>",
+            notify_reason="not acknowledged <!channel> after 30 min",
+            text="<!here> <@U024BE7LH> look",
+        )
+    )
+    text = all_text(payload)
+    assert payload["blocks"][0]["text"]["text"].startswith("ESCALATION 2 · CRITICAL")
+    assert text.count("<!subteam^S123>") == 1
+    assert "<!channel>" not in text and "<!here>" not in text and "<@U024BE7LH>" not in text
+
+
+def test_a_plain_notice_escapes_nothing_but_is_only_text():
+    assert slack.render_text("*x*") == {"text": "*x*"}
+
+
+def test_action_links_are_rendered_and_a_forged_one_is_dropped():
+    links = {
+        "ack": "https://ew.example/actions/3/1/ack?who=slack&sig=abc",
+        "snooze": "https://ew.example/actions/3/1/snooze?who=a|b",
+        "resolve": "javascript:alert(1)",
+    }
+    text = all_text(slack.render(view(incident_id=3, links=links)))
+    assert "<https://ew.example/actions/3/1/ack?who=slack&amp;sig=abc|Acknowledge>" in text
+    assert "Snooze" not in text and "javascript" not in text and "Resolve" not in text
+
+
+def test_without_an_http_endpoint_it_says_how_to_acknowledge_from_the_cli():
+    text = all_text(slack.render(view(incident_id=3)))
+    assert "emberwatch alerts ack 3" in text

@@ -35,6 +35,8 @@ class IncidentFacts:
     snoozed_until: datetime | None = None
     escalations: int = 0
     last_escalated_at: datetime | None = None
+    # When a snooze or a long acknowledgement last sent it back to ``triggered``.
+    retriggered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,11 @@ def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime)
         return Verdict(False, "info incidents are not escalated")
     if incident.escalations >= policy.max_times:
         return Verdict(False, f"already escalated {incident.escalations} times")
-    since = incident.last_escalated_at or incident.opened_at
+    # Counted from the last escalation or re-trigger: a snooze that ends is notified afresh
+    # and gets ``after`` to be acknowledged before anyone is paged.
+    since = max(
+        t for t in (incident.opened_at, incident.last_escalated_at, incident.retriggered_at) if t
+    )
     due = since + policy.after
     if now < due:
         return Verdict(False, f"escalates at {due:%H:%M}Z if not acknowledged")

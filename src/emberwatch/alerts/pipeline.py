@@ -185,8 +185,11 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
                 state = NotificationState(
                     incident_id=incident.id,
                     receiver=receiver,  # type: ignore[arg-type]
+                    episode=incident.episode,
                     notified_at=now,
                     severity=incident.severity,
+                    # A re-trigger forgets what was told, not how often: keys stay unique.
+                    count=_last_number(session, incident, receiver),
                 )
             if state.episode != incident.episode:
                 state.episode, state.count = incident.episode, 0
@@ -376,11 +379,37 @@ def _facts(session: Session, incident: Incident, now: datetime) -> IncidentFacts
         alert_count=incident.alert_count,
         engagement=int(engagement),
         engagement_30m_ago=_engagement_at(session, list(mention_ids), now - SPREAD_WINDOW),
-        acknowledged_at=incident.acknowledged_at,
+        # The retrigger timer runs from the latest acknowledgement (the incident row keeps
+        # the first, for time to acknowledge).
+        acknowledged_at=_last_action_at(session, incident, ("ack", "snooze"))
+        or incident.acknowledged_at,
         snoozed_until=incident.snoozed_until,
         escalations=incident.escalations,
         last_escalated_at=incident.last_escalated_at,
+        retriggered_at=_last_action_at(session, incident, ("retrigger",)),
     )
+
+
+def _last_action_at(
+    session: Session, incident: Incident, actions: tuple[str, ...]
+) -> datetime | None:
+    """When one of these actions last happened to the incident in its current episode."""
+    return session.exec(
+        select(sa.func.max(IncidentAction.at)).where(
+            IncidentAction.incident_id == incident.id,
+            IncidentAction.episode == incident.episode,
+            IncidentAction.action.in_(actions),  # type: ignore[attr-defined]
+        )
+    ).one()
+
+
+def _last_number(session: Session, incident: Incident, receiver: str) -> int:
+    """The highest message number this episode already used for a receiver, or 0."""
+    prefix = f"notify:{incident.id}:{incident.episode}:{receiver}:"
+    keys = session.exec(
+        select(Delivery.dedup_key).where(Delivery.dedup_key.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+    ).all()
+    return max((int(key[len(prefix) :].split(":", 1)[0]) for key in keys), default=0)
 
 
 def _engagement_at(session: Session, mention_ids: list[int], moment: datetime) -> int:

@@ -38,7 +38,8 @@ def notice_lines(item: Claimed) -> tuple[str, list[str]]:
     p: dict[str, Any] = item.payload
     if item.kind == "rollup":
         total = p.get("total", 0)
-        return f"[Emberwatch] {total} more alerts, rolled up", list(p.get("lines", []))
+        noun = "alert" if total == 1 else "alerts"
+        return f"[Emberwatch] {total} more {noun}, rolled up", list(p.get("lines", []))
     if item.kind == "receiver_broken":
         return (
             f"[Emberwatch] The {p.get('receiver')} receiver is broken",

@@ -1,0 +1,78 @@
+"""Grouping keys and near-duplicate text: pure functions."""
+
+import pytest
+
+from emberwatch.alerts.grouping import (
+    MIN_WORDS_FOR_TEXT_MATCH,
+    grouping_keys,
+    near_duplicate,
+    normalize_url,
+    thread_key,
+)
+
+STORY = "Acme kettle exploded in my kitchen and support refused any refund for the damage"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://www.Example.com/post/1/", "https://example.com/post/1"),
+        ("https://example.com/p?id=1&utm_source=x&fbclid=y", "https://example.com/p?id=1"),
+        ("https://example.com/p?b=2&a=1#comments", "https://example.com/p?a=1&b=2"),
+        ("HTTPS://EXAMPLE.COM/p?ref=tw", "https://example.com/p"),
+    ],
+)
+def test_it_treats_the_same_url_as_one_key(a, b):
+    assert normalize_url(a) == normalize_url(b)
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://www.reddit.com/r/acme/comments/AbC12/title/", "thread:reddit:abc12"),
+        ("https://old.reddit.com/r/acme/comments/abc12/title/xyz99/", "thread:reddit:abc12"),
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=10", "thread:youtube:dQw4w9WgXcQ"),
+        ("https://news.ycombinator.com/item?id=1", None),
+    ],
+)
+def test_it_finds_the_thread_a_comment_belongs_to(url, key):
+    assert thread_key(url) == key
+
+
+def test_it_keys_on_url_thread_and_author_per_source():
+    keys = grouping_keys("reddit", "https://reddit.com/r/a/comments/x1/t/c2", "@Dana ")
+    assert keys == [
+        "url:https://reddit.com/r/a/comments/x1/t/c2",
+        "thread:reddit:x1",
+        "author:reddit:dana",
+    ]
+    # The same handle on another site may be someone else.
+    assert "author:hackernews:dana" in grouping_keys("hackernews", None, "dana")
+    assert grouping_keys("rss", None, None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "candidates", "expected"),
+    [
+        # Copied across sites: same words, other order and surroundings.
+        (
+            "RT: the damage! Acme kettle exploded in my kitchen and support refused any refund",
+            {7: STORY},
+            7,
+        ),
+        (STORY, {1: "Acme launches a new line of toasters in twelve bright colours"}, None),
+        # Short texts are never fuzzy-matched, however alike.
+        ("Acme is awful", {1: "Acme is awful"}, None),
+        ("Acme is awful honestly", {1: "Acme is awful honestly, " + STORY}, None),
+        (STORY, {1: "Acme is awful"}, None),
+    ],
+)
+def test_it_matches_near_duplicate_text_but_not_short_text(text, candidates, expected):
+    assert near_duplicate(text, candidates, threshold=88) == expected
+
+
+def test_short_means_fewer_than_the_minimum_words():
+    words = " ".join(f"w{i}" for i in range(MIN_WORDS_FOR_TEXT_MATCH))
+    assert near_duplicate(words, {3: words}, 88) == 3
+    shorter = " ".join(words.split()[:-1])
+    assert near_duplicate(shorter, {3: shorter}, 88) is None

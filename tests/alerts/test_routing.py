@@ -1,0 +1,139 @@
+"""Routes: which receivers hear about an incident. Pure matching, plus config checks."""
+
+import pytest
+from tests.helpers import make_config
+
+from emberwatch.alerts.routing import Facts, receivers_for, route_matches
+from emberwatch.config import Route
+from emberwatch.errors import ConfigError
+
+HN = Facts("acme", "hn", "hackernews", "complaint", "warning")
+SOURCES = [
+    {"name": "hn", "type": "hackernews", "query": "acme", "base_url": "https://hn.example"},
+    {"name": "feed", "type": "rss", "url": "https://feeds.example/acme.xml"},
+]
+
+
+def route(name="r", receivers=("slack",), **match) -> Route:
+    return Route(name=name, receivers=list(receivers), match=match)
+
+
+@pytest.mark.parametrize(
+    ("match", "facts", "matches"),
+    [
+        ({}, HN, True),
+        ({"brand": ["acme"]}, HN, True),
+        ({"brand": ["globex"]}, HN, False),
+        ({"source": ["hn"]}, HN, True),  # by name
+        ({"source": ["hackernews"]}, HN, True),  # by type
+        ({"source": ["feed", "rss"]}, HN, False),
+        ({"category": ["complaint", "legal_threat"]}, HN, True),
+        ({"category": ["legal_threat"]}, HN, False),
+        ({"min_severity": "warning"}, HN, True),
+        ({"min_severity": "critical"}, HN, False),
+        (
+            {"min_severity": "warning"},
+            Facts("acme", "hn", "hackernews", "complaint", "info"),
+            False,
+        ),
+        # Every listed key must match.
+        ({"brand": ["acme"], "source": ["rss"]}, HN, False),
+    ],
+)
+def test_it_matches_routes_on_brand_source_category_and_min_severity(match, facts, matches):
+    assert route_matches(route(**match), facts) is matches
+
+
+@pytest.mark.parametrize(
+    ("routes", "facts", "expected"),
+    [
+        # The first match wins ...
+        (
+            [
+                route("legal", ["slack"], category=["legal_threat"]),
+                route("hn", ["email"], source=["hn"]),
+                route("all", ["slack", "email"]),
+            ],
+            HN,
+            {"email": "hn", "digest": "legal"},
+        ),
+        # ... unless it says continue_matching.
+        (
+            [
+                Route(
+                    name="hn",
+                    receivers=["email"],
+                    match={"source": ["hn"]},
+                    continue_matching=True,
+                ),
+                route("all", ["slack", "email"]),
+                route("never", ["digest"]),
+            ],
+            HN,
+            {"email": "hn", "slack": "all", "digest": "hn"},
+        ),
+        # Nothing matches: the incident still reaches the digest.
+        ([route("critical", ["slack"], min_severity="critical")], HN, {"digest": "critical"}),
+        ([], HN, {"digest": "digest"}),
+        ([route("d", ["digest", "slack"])], HN, {"digest": "d", "slack": "d"}),
+    ],
+)
+def test_it_picks_the_first_matching_route_and_never_leaves_an_incident_unroutable(
+    routes, facts, expected
+):
+    chosen = receivers_for(routes, facts)
+    assert {receiver: r.name for receiver, r in chosen.items()} == expected
+
+
+def test_a_config_without_routes_routes_everything_to_every_configured_receiver():
+    config = make_config(channels={"slack": {"webhook_url": "https://hooks.example/x"}})
+    (default,) = config.effective_routes()
+    assert default.receivers == ["slack", "digest"]
+    assert set(receivers_for(config.effective_routes(), HN)) == {"slack", "digest"}
+
+
+@pytest.mark.parametrize(
+    ("channels", "routes", "message"),
+    [
+        (
+            {"slack": {"webhook_url": "https://hooks.example/x"}},
+            [{"name": "legal", "receivers": ["email"]}],
+            "route 'legal' uses receiver 'email', but [channels.email] is not configured",
+        ),
+        (
+            {},
+            [{"name": "pager", "receivers": ["slack"]}],
+            "route 'pager' uses receiver 'slack', but [channels.slack] is not configured",
+        ),
+        (
+            {},
+            [{"name": "x", "receivers": ["digest"], "match": {"brand": ["globex"]}}],
+            "route 'x' matches undefined brand 'globex'",
+        ),
+        (
+            {},
+            [{"name": "x", "receivers": ["digest"], "match": {"source": ["reddit"]}}],
+            "route 'x' matches undefined source 'reddit'",
+        ),
+        (
+            {},
+            [{"name": "x", "receivers": ["digest"]}, {"name": "x", "receivers": ["digest"]}],
+            "route name 'x' is used twice",
+        ),
+    ],
+)
+def test_the_config_rejects_a_route_it_cannot_deliver_and_says_how_to_fix_it(
+    channels, routes, message
+):
+    with pytest.raises(ConfigError) as caught:
+        make_config(channels=channels, routes=routes, sources=SOURCES)
+    assert message in str(caught.value)
+
+
+def test_a_route_to_a_configured_channel_is_accepted():
+    config = make_config(
+        channels={"slack": {"webhook_url": "https://hooks.example/x"}},
+        routes=[{"name": "hn", "receivers": ["slack"], "match": {"source": ["hn"]}}],
+        sources=SOURCES,
+    )
+    assert [r.name for r in config.effective_routes()] == ["hn"]
