@@ -14,15 +14,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from emberwatch.alerts.grouping import grouping_keys, near_duplicate
+from emberwatch.alerts.lifecycle import forget_notifications, record_action
 from emberwatch.channels._escape import cut
 from emberwatch.config import SEVERITY_RANK, Grouping
 from emberwatch.models import (
     AlertRecord,
     Incident,
-    IncidentAction,
     IncidentKey,
     MentionRecord,
-    NotificationState,
 )
 
 
@@ -118,18 +117,13 @@ def _open_next_episode(
     incident.snoozed_until = None
     incident.escalations, incident.last_escalated_at = 0, None
     incident.alert_count = 0
-    for state in session.exec(
-        select(NotificationState).where(NotificationState.incident_id == incident.id)
-    ):
-        session.delete(state)
-    session.add(
-        IncidentAction(
-            incident_id=incident.id,  # type: ignore[arg-type]
-            episode=incident.episode,
-            action="reopen",
-            actor="emberwatch",
-            via="pipeline",
-            at=now,
-            note="a related alert arrived after the incident was resolved",
-        )
+    forget_notifications(session, incident)
+    record_action(
+        session,
+        incident,
+        "reopen",
+        actor="emberwatch",
+        via="pipeline",
+        now=now,
+        note="a related alert arrived after the incident was resolved",
     )

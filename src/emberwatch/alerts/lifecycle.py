@@ -61,17 +61,8 @@ def act(
             )
         outcome = _apply(session, incident, action, actor, now, snooze_for)
         if outcome.changed:
-            session.add(
-                IncidentAction(
-                    incident_id=incident_id,
-                    episode=incident.episode,
-                    action=action,
-                    actor=actor,
-                    via=via,
-                    at=now,
-                    note=f"for {snooze_for}" if action == "snooze" and snooze_for else None,
-                )
-            )
+            note = f"for {snooze_for}" if action == "snooze" and snooze_for else None
+            record_action(session, incident, action, actor=actor, via=via, now=now, note=note)
             session.add(incident)
             session.commit()
         return outcome
@@ -134,19 +125,40 @@ def retrigger(session: Session, incident: Incident, reason: str, now: datetime) 
     incident.status = "triggered"
     incident.snoozed_until = None
     incident.updated_at = now
-    for state in session.exec(
-        select(NotificationState).where(NotificationState.incident_id == incident.id)
-    ):
-        session.delete(state)
+    forget_notifications(session, incident)
+    record_action(
+        session, incident, "retrigger", actor="emberwatch", via="timer", now=now, note=reason
+    )
+    session.add(incident)
+
+
+def record_action(
+    session: Session,
+    incident: Incident,
+    action: str,
+    *,
+    actor: str,
+    via: str,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """Every change to an incident leaves a row saying who did what, and when."""
     session.add(
         IncidentAction(
             incident_id=incident.id,  # type: ignore[arg-type]
             episode=incident.episode,
-            action="retrigger",
-            actor="emberwatch",
-            via="timer",
+            action=action,
+            actor=actor,
+            via=via,
             at=now,
-            note=reason,
+            note=note,
         )
     )
-    session.add(incident)
+
+
+def forget_notifications(session: Session, incident: Incident) -> None:
+    """Receivers are told afresh, as about a new incident (re-trigger, new episode)."""
+    for state in session.exec(
+        select(NotificationState).where(NotificationState.incident_id == incident.id)
+    ):
+        session.delete(state)

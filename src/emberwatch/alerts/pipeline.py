@@ -26,7 +26,7 @@ from emberwatch.alerts.decisions import (
     needs_notify,
     needs_retrigger,
 )
-from emberwatch.alerts.lifecycle import retrigger
+from emberwatch.alerts.lifecycle import record_action, retrigger
 from emberwatch.alerts.routing import Facts, receivers_for
 from emberwatch.config import SEVERITY_RANK, Config
 from emberwatch.models import (
@@ -129,16 +129,14 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
             )
         incident.escalations, incident.last_escalated_at = level, now
         session.add(incident)
-        session.add(
-            IncidentAction(
-                incident_id=incident.id,
-                episode=incident.episode,
-                action="escalate",  # type: ignore[arg-type]
-                actor="emberwatch",
-                via="timer",
-                at=now,
-                note=verdict.reason,
-            )
+        record_action(
+            session,
+            incident,
+            "escalate",
+            actor="emberwatch",
+            via="timer",
+            now=now,
+            note=verdict.reason,
         )
         log.warning("incident %s escalated: %s", incident.id, verdict.reason)
         count += 1
