@@ -97,6 +97,8 @@ async def test_a_post_snoozes_for_the_chosen_time(client, engine, incident_id):
 
 async def test_a_link_expires_when_its_episode_closes(client, engine, incident_id):
     act(engine, incident_id, "resolve", actor="bo", via="cli", now=T0 + timedelta(minutes=1))
+    page = await client.get(link(incident_id, "ack"))
+    assert page.status == 410 and "<form" not in await page.text()
     response = await client.post(link(incident_id, "ack"))
     assert response.status == 410 and "expired" in await response.text()
     # Resolving again is a harmless repeat, not an error.

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from emberwatch import db as database
 from emberwatch import metrics
 from emberwatch.alerts import links
-from emberwatch.alerts.lifecycle import ACTIONS, UnknownIncident, act
+from emberwatch.alerts.lifecycle import ACTIONS, UnknownIncident, act, episode_closed
 from emberwatch.config import Config
 from emberwatch.sources._settings import parse_duration
 
@@ -55,8 +55,11 @@ def build_app(config: Config, engine: Engine, clock: Callable[[], datetime]) -> 
         parsed = _parse(request)
         if isinstance(parsed, web.Response):
             return parsed
-        incident_id, _episode, action, who = parsed
+        incident_id, episode, action, who = parsed
         label = _LABELS[action]
+        closed = await anyio.to_thread.run_sync(episode_closed, engine, incident_id, episode)
+        if closed:
+            return _page(410, "Link expired", closed)
         extra = ""
         if action == "snooze":
             extra = (

@@ -227,6 +227,18 @@ def test_info_and_acknowledged_incidents_are_never_escalated(engine):
     assert deliveries(engine, kind="escalation") == []
 
 
+def test_quiet_hours_hold_escalation_of_what_they_held_but_not_of_a_breakthrough(engine):
+    quiet = {"start": "11:00", "end": "13:00", "timezone": "UTC", "breakthrough": "critical"}
+    cfg = config(**ESCALATING, routes=[{**ROUTE, "quiet_hours": quiet}])
+    alert_at(engine, T0, 1, severity="warning")
+    alert_at(engine, T0, 2, severity="critical")
+    evaluate(engine, cfg, T0 + timedelta(minutes=20))  # 12:20, inside quiet hours
+    escalated = {d.incident_id for d in deliveries(engine, kind="escalation")}
+    assert escalated == {2}
+    evaluate(engine, cfg, T0 + timedelta(hours=1, minutes=5))  # 13:05, quiet hours over
+    assert {d.incident_id for d in deliveries(engine, kind="escalation")} == {1, 2}
+
+
 def test_a_rollup_renders_as_inert_slack_text(engine):
     cfg = make_config(
         brands=[{"name": "<!channel> acme", "include": ["acme"]}], channels={"slack": SLACK}

@@ -68,6 +68,17 @@ def act(
         return outcome
 
 
+def episode_closed(engine: Engine, incident_id: int, episode: int) -> str | None:
+    """Why a link for this episode no longer works, or None while it still does."""
+    with Session(engine) as session:
+        incident = session.get(Incident, incident_id)
+    if incident is None:
+        return f"there is no incident #{incident_id}"
+    if episode != incident.episode or incident.status == "resolved":
+        return f"this link has expired: incident #{incident_id} episode {episode} is closed"
+    return None
+
+
 def _already_resolved(incident: Incident) -> str:
     return (
         f"incident #{incident.id} was already resolved by {incident.resolved_by} "

@@ -27,7 +27,7 @@ from emberwatch.alerts.decisions import (
     needs_retrigger,
 )
 from emberwatch.alerts.lifecycle import record_action, retrigger
-from emberwatch.alerts.routing import Facts, receivers_for
+from emberwatch.alerts.routing import Facts, breaks_through, in_quiet_hours, receivers_for
 from emberwatch.config import SEVERITY_RANK, Config
 from emberwatch.models import (
     AlertRecord,
@@ -105,6 +105,8 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
         lead = _lead(session, incident)
         if lead is None:
             continue
+        if _held_by_quiet_hours(config, incident, lead, now):
+            continue  # what quiet hours kept from on-call, escalation must not page about
         level = incident.escalations + 1
         key = f"escalate:{incident.id}:{incident.episode}:{level}"
         fields = {
@@ -329,6 +331,21 @@ STAGES: tuple[Stage, ...] = (
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _held_by_quiet_hours(config: Config, incident: Incident, lead: _Lead, now: datetime) -> bool:
+    routing = Facts(
+        incident.brand,
+        lead.alert.source_name,
+        lead.mention.source,
+        incident.category,
+        incident.severity,
+    )
+    route = receivers_for(config.effective_routes(), routing).get("slack")
+    quiet = route.quiet_hours if route else None
+    return bool(
+        quiet and in_quiet_hours(now, quiet) and not breaks_through(incident.severity, quiet)
+    )
 
 
 def _plural(category: str, n: int) -> str:
