@@ -29,8 +29,8 @@ from sqlmodel import Session, select
 
 from emberwatch import metrics
 from emberwatch.alerts.decide import decide
-from emberwatch.alerts.incidents import attach
-from emberwatch.alerts.silences import AlertFacts, active_silence
+from emberwatch.alerts.incidents import RecentTexts, attach
+from emberwatch.alerts.silences import ActiveSilences, AlertFacts
 from emberwatch.config import Config
 from emberwatch.errors import FetchError, SourceError
 from emberwatch.matching import BrandMatcher, build_matchers
@@ -95,6 +95,14 @@ class PollReport:
         if self.error:
             text += f", error: {self.error}"
         return text
+
+
+@dataclass(frozen=True)
+class _Filing:
+    """What filing alerts into incidents reads once per poll transaction."""
+
+    silences: ActiveSilences
+    recent: RecentTexts
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,10 @@ def _commit_poll(
             select(SourceState).where(SourceState.name == settings.name).with_for_update()
         ).one()
         existing = _existing_records(session, matched)
+        # Read once per poll: the silences in force and the brand's recent alert texts.
+        filing = _Filing(
+            ActiveSilences.load(session, now), RecentTexts(now - rt.config.grouping.window)
+        )
         changed = [
             record
             for item in matched
@@ -268,7 +280,7 @@ def _commit_poll(
         session.add_all(_snapshot_row(r.id, m, now) for r, m in inserted if _has_counts(m))
         # Decide in arrival order: incident grouping depends on which alert came first.
         for record, scores, alert in scored:
-            alerts += _decide_and_enqueue(session, rt.config, record, scores, now, alert)
+            alerts += _decide_and_enqueue(session, rt.config, record, scores, now, alert, filing)
         if bookkeeping:
             if cursor is not None:
                 state.cursor = cursor
@@ -416,6 +428,7 @@ def _decide_and_enqueue(
     scores: Scores,
     now: datetime,
     alert: AlertRecord | None,
+    filing: _Filing,
 ) -> int:
     """Raise or raise the severity of this mention's alert, then file it in an incident.
 
@@ -443,14 +456,14 @@ def _decide_and_enqueue(
     facts = AlertFacts(
         record.brand, record.source_name, record.source, alert.category, alert.severity
     )
-    silence = active_silence(session, facts, now)
+    silence = filing.silences.matching(facts)
     if silence is not None:
         alert.silenced_by = silence.id
     session.add(alert)
     session.flush()
     metrics.ALERTS.labels(severity=alert.severity).inc()
     if silence is None:
-        incident = attach(session, alert, record, config.grouping, now)
+        incident = attach(session, alert, record, config.grouping, now, filing.recent)
         log.info(
             "alert %s (%s) in incident %s: %s",
             alert.id,

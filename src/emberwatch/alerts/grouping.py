@@ -8,6 +8,7 @@ not their order or surroundings.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from rapidfuzz import fuzz, process, utils
@@ -56,18 +57,51 @@ def grouping_keys(source: str, url: str | None, author: str | None) -> list[str]
     return keys
 
 
+class TextIndex:
+    """Candidate texts for near-duplicate matching, pre-processed once, newest first.
+
+    A text already held for the same key is not held twice: reposts of one story are
+    common, and comparing against each copy costs time and finds nothing new.
+    """
+
+    def __init__(self) -> None:
+        self._keys: list[Any] = []
+        self._texts: list[str] = []
+        self._seen: dict[Any, set[str]] = {}
+
+    def add(self, key: Any, text: str, *, newest: bool = True) -> None:
+        processed = utils.default_process(text)
+        if len(processed.split()) < MIN_WORDS_FOR_TEXT_MATCH:
+            return
+        known = self._seen.setdefault(key, set())
+        if processed in known:
+            return
+        known.add(processed)
+        if newest:
+            self._keys.insert(0, key)
+            self._texts.insert(0, processed)
+        else:
+            self._keys.append(key)
+            self._texts.append(processed)
+
+    def best(self, text: str, threshold: float) -> Any | None:
+        """The key of the text most like ``text``, if any reaches ``threshold``."""
+        processed = utils.default_process(text)
+        if not self._texts or len(processed.split()) < MIN_WORDS_FOR_TEXT_MATCH:
+            return None
+        found = process.extractOne(
+            processed,
+            self._texts,
+            scorer=fuzz.token_set_ratio,
+            processor=None,
+            score_cutoff=threshold,
+        )
+        return None if found is None else self._keys[found[2]]
+
+
 def near_duplicate(text: str, candidates: dict[int, str], threshold: float) -> int | None:
     """The key of the candidate text most like ``text``, if any reaches ``threshold``."""
-    if len(text.split()) < MIN_WORDS_FOR_TEXT_MATCH:
-        return None
-    eligible = {k: v for k, v in candidates.items() if len(v.split()) >= MIN_WORDS_FOR_TEXT_MATCH}
-    if not eligible:
-        return None
-    best = process.extractOne(
-        text,
-        eligible,
-        scorer=fuzz.token_set_ratio,
-        processor=utils.default_process,
-        score_cutoff=threshold,
-    )
-    return None if best is None else int(best[2])
+    index = TextIndex()
+    for key, candidate in candidates.items():
+        index.add(key, candidate, newest=False)
+    return index.best(text, threshold)

@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from emberwatch.alerts.grouping import grouping_keys, near_duplicate
+from emberwatch.alerts.grouping import TextIndex, grouping_keys
 from emberwatch.alerts.lifecycle import forget_notifications, record_action
 from emberwatch.channels._escape import cut
 from emberwatch.config import SEVERITY_RANK, Grouping
@@ -25,11 +25,51 @@ from emberwatch.models import (
 )
 
 
+class RecentTexts:
+    """Each brand's recent alert texts, read and pre-processed once per transaction.
+
+    A poll may file dozens of alerts; reading and re-processing the same 500 candidate
+    texts for each of them was most of the cost of a poll.
+    """
+
+    LIMIT = 500
+
+    def __init__(self, since: datetime) -> None:
+        self.since = since
+        self._by_brand: dict[str, TextIndex] = {}
+
+    def for_brand(self, session: Session, brand: str) -> TextIndex:
+        index = self._by_brand.get(brand)
+        if index is None:
+            index = self._by_brand[brand] = TextIndex()
+            rows = session.exec(
+                select(AlertRecord.incident_id, MentionRecord.title, MentionRecord.text)
+                .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+                .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
+                .where(Incident.brand == brand, Incident.updated_at >= self.since)  # type: ignore[operator]
+                .order_by(sa.desc(AlertRecord.id))
+                .limit(self.LIMIT)
+            ).all()
+            for incident_id, title, text in rows:
+                index.add(incident_id, _text_of(title, text), newest=False)
+        return index
+
+
+def _text_of(title: str | None, text: str) -> str:
+    return f"{title or ''} {text}"
+
+
 def attach(
-    session: Session, alert: AlertRecord, mention: MentionRecord, grouping: Grouping, now: datetime
+    session: Session,
+    alert: AlertRecord,
+    mention: MentionRecord,
+    grouping: Grouping,
+    now: datetime,
+    recent: RecentTexts | None = None,
 ) -> Incident:
     keys = grouping_keys(mention.source, mention.url, mention.author)
-    incident = _find(session, mention, keys, grouping, now)
+    recent = recent or RecentTexts(now - grouping.window)
+    incident = _find(session, mention, keys, grouping, now, recent)
     if incident is None:
         incident = Incident(
             brand=alert.brand,
@@ -49,6 +89,9 @@ def attach(
     if alert.incident_id != incident.id:
         incident.alert_count += 1
         alert.incident_id = incident.id
+        recent.for_brand(session, incident.brand).add(
+            incident.id, _text_of(mention.title, mention.text)
+        )
     incident.updated_at = now
     session.add(incident)
     session.add(alert)
@@ -69,7 +112,12 @@ def raise_severity(incident: Incident, severity: str, category: str) -> bool:
 
 
 def _find(
-    session: Session, mention: MentionRecord, keys: list[str], grouping: Grouping, now: datetime
+    session: Session,
+    mention: MentionRecord,
+    keys: list[str],
+    grouping: Grouping,
+    now: datetime,
+    recent: RecentTexts,
 ) -> Incident | None:
     since = now - grouping.window
     if keys:
@@ -86,23 +134,10 @@ def _find(
         ).first()
         if found is not None:
             return found
-    rows = session.exec(
-        select(AlertRecord.incident_id, MentionRecord.title, MentionRecord.text)
-        .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
-        .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
-        .where(
-            Incident.brand == mention.brand,
-            Incident.updated_at >= since,  # type: ignore[operator]
-            MentionRecord.id != mention.id,
-        )
-        .order_by(sa.desc(AlertRecord.id))
-        .limit(500)
-    ).all()
-    candidates = {i: f"{title or ''} {text}" for i, (_, title, text) in enumerate(rows)}
-    best = near_duplicate(f"{mention.title or ''} {mention.text}", candidates, grouping.similarity)
-    if best is None:
-        return None
-    return session.get(Incident, rows[best][0])
+    best = recent.for_brand(session, mention.brand).best(
+        _text_of(mention.title, mention.text), grouping.similarity
+    )
+    return None if best is None else session.get(Incident, best)
 
 
 def _open_next_episode(

@@ -53,11 +53,25 @@ def matches(matchers: dict[str, str], facts: AlertFacts) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class ActiveSilences:
+    """The silences in force at one moment, read once (e.g. once per poll transaction)."""
+
+    silences: tuple[tuple[Silence, dict[str, str]], ...]
+
+    @classmethod
+    def load(cls, session: Session, now: datetime) -> ActiveSilences:
+        rows = session.exec(
+            select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)  # type: ignore[operator]
+        ).all()
+        return cls(tuple((s, json.loads(s.matchers)) for s in rows))
+
+    def matching(self, facts: AlertFacts) -> Silence | None:
+        return next((s for s, m in self.silences if matches(m, facts)), None)
+
+
 def active_silence(session: Session, facts: AlertFacts, now: datetime) -> Silence | None:
-    rows = session.exec(
-        select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)  # type: ignore[operator]
-    ).all()
-    return next((s for s in rows if matches(json.loads(s.matchers), facts)), None)
+    return ActiveSilences.load(session, now).matching(facts)
 
 
 def add_silence(

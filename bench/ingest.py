@@ -1,0 +1,266 @@
+"""Ingest throughput: N mentions through parse → match → store → score → decide.
+
+Run ``python bench/ingest.py [--quick] [-n N]``. Mentions arrive as Algolia (Hacker News)
+result pages of 100 hits, as a poll would fetch them; each page goes through the
+connector's ``parse``, ``pipeline.match_stage`` and ``pipeline._commit_poll`` (store, score,
+decide, file alerts into incidents), one transaction per page, as production does.
+
+The baseline is raw vaderSentiment ``polarity_scores`` on the same texts, measured in the
+same process right after the pipeline: the pipeline's rate is reported as a share of
+it (target: at least half, on SQLite). Each backend runs in its own subprocess so that its
+peak RSS is its own; PostgreSQL gets a fresh database that is dropped afterwards. Only the
+stages are timed, not the building of the synthetic pages.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Row,
+    arguments,
+    finish,
+    mention_text,
+    peak_rss_mib,
+    postgres_engine,
+    quiet_logs,
+    sqlite_engine,
+    verdict,
+)
+
+PAGE = 100
+SEED = 20_261_120
+AUTHORS = 30_000
+START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+TARGET_SHARE = 0.5
+
+
+def page_hits(page: int, size: int) -> tuple[list[dict], list[str]]:
+    """One Algolia page of hits (a fifth stories, the rest comments) and their plain texts."""
+    rng = random.Random(SEED + page)
+    hits, texts = [], []
+    for k in range(size):
+        number = page * PAGE + k
+        text, _ = mention_text(rng)
+        texts.append(text)
+        created = int((START - timedelta(seconds=rng.randint(0, 6 * 3600))).timestamp())
+        hit: dict = {
+            "objectID": str(40_000_000 + number),
+            "created_at_i": created,
+            "author": f"user{rng.randrange(AUTHORS)}",
+        }
+        if rng.random() < 0.2:
+            title, _, rest = text.partition(". ")
+            hit |= {
+                "title": title,
+                "story_text": f"<p>{rest}</p>" if rest else None,
+                "points": rng.randint(1, 300),
+                "num_comments": rng.randint(0, 80),
+            }
+        else:
+            sentences = text.split(". ")
+            paragraphs = [". ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3)]
+            hit |= {
+                "comment_text": "<p>".join(paragraphs),
+                "story_title": None,
+                "points": None,
+                "num_comments": None,
+            }
+        hits.append(hit)
+    return hits, texts
+
+
+def pages(n: int) -> Iterator[tuple[int, bytes, list[str]]]:
+    for page in range((n + PAGE - 1) // PAGE):
+        hits, texts = page_hits(page, min(PAGE, n - page * PAGE))
+        body = {"hits": hits, "page": page, "nbPages": page + 2, "hitsPerPage": PAGE}
+        yield page, json.dumps(body).encode(), texts
+
+
+def vader_rate(n: int) -> tuple[float, int]:
+    """Raw vaderSentiment on the same texts: mentions per second (texts built beforehand)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    texts = [t for _, _, page_texts in pages(n) for t in page_texts]
+    analyzer = SentimentIntensityAnalyzer()
+    started = time.perf_counter()
+    for text in texts:
+        analyzer.polarity_scores(text)
+    return len(texts) / (time.perf_counter() - started), sum(map(len, texts)) // len(texts)
+
+
+def run_backend(backend: str, n: int) -> dict:
+    """The pipeline on one backend; called in a subprocess of its own."""
+    import httpx
+    import sqlalchemy as sa
+
+    from emberwatch import pipeline
+    from emberwatch.config import validate_config
+    from emberwatch.models import AlertRecord, Incident, MentionRecord
+    from emberwatch.sources import hackernews
+
+    quiet_logs()
+    config = validate_config(
+        {
+            "brands": [{"name": "acme", "include": ["Acme", "@acme"], "vip": ["user7"]}],
+            "sources": [
+                {
+                    "name": "hn",
+                    "type": "hackernews",
+                    "query": "acme",
+                    "base_url": "http://127.0.0.1:9",
+                }
+            ],
+        },
+        "bench.toml",
+        {},
+    )
+    settings = config.sources[0]
+    baseline_rss = peak_rss_mib()
+    opened = sqlite_engine() if backend == "sqlite" else postgres_engine()
+    with opened as engine:
+        http = httpx.AsyncClient()  # required by Runtime, unused: nothing is fetched
+        rt = pipeline.Runtime.build(config, engine, http)
+        pipeline._load_state(engine, settings)
+        spent = {"parse": 0.0, "match": 0.0, "store+score+decide": 0.0}
+        grouping = _time_incident_grouping(pipeline)
+        for page, body, _ in pages(n):
+            now = START + timedelta(seconds=3 * page)
+            t0 = time.perf_counter()
+            mentions = hackernews.parse(body)
+            t1 = time.perf_counter()
+            matched = pipeline.match_stage(mentions, rt.matchers, settings)
+            t2 = time.perf_counter()
+            cursor = json.dumps({"since": int(now.timestamp())})
+            pipeline._commit_poll(rt, settings, matched, cursor, 1, now)
+            t3 = time.perf_counter()
+            spent["parse"] += t1 - t0
+            spent["match"] += t2 - t1
+            spent["store+score+decide"] += t3 - t2
+        with engine.connect() as connection:
+            counts = {
+                name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+                for name, table in (
+                    ("mentions", MentionRecord.__table__),
+                    ("alerts", AlertRecord.__table__),
+                    ("incidents", Incident.__table__),
+                )
+            }
+    total = sum(spent.values())
+    peak_rss = peak_rss_mib()  # before the baseline's list of texts can raise it
+    vader, mean_chars = vader_rate(n)
+    return {
+        "backend": backend,
+        "n": n,
+        "vader": vader,
+        "mean_chars": mean_chars,
+        "seconds": total,
+        "rate": n / total,
+        "stages": spent,
+        "grouping_seconds": grouping[0],
+        "baseline_rss_mib": baseline_rss,
+        "peak_rss_mib": peak_rss,
+        **counts,
+    }
+
+
+def _time_incident_grouping(pipeline: Any) -> list[float]:
+    """Time ``alerts.incidents.attach`` (called once per alert) by wrapping the pipeline's
+    reference to it; the total accumulates in the returned one-item list."""
+    attach, spent = pipeline.attach, [0.0]
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return attach(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    pipeline.attach = timed
+    return spent
+
+
+def child(backend: str, n: int) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [sys.executable, __file__, "--backend", backend, "-n", str(n), "--result", out.name],
+            check=True,
+        )
+        return json.loads(Path(out.name).read_text())
+
+
+def main() -> None:
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, help="mentions (default 100,000; --quick 2,000)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), help=argparse_hidden())
+    parser.add_argument("--result", help=argparse_hidden())
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="comma-separated (default both)"
+    )
+    args = parser.parse_args()
+    n = args.n or (2_000 if args.quick else 100_000)
+    if args.backend:
+        Path(args.result).write_text(json.dumps(run_backend(args.backend, n)))
+        return
+    rows = []
+    for backend in args.backends.split(","):
+        result = child(backend, n)
+        vader = result["vader"]
+        share = result["rate"] / vader
+        target = backend == "sqlite"
+        grouping = result.get("grouping_seconds", 0.0) / result["seconds"]
+        stages = ", ".join(
+            f"{name} {seconds / result['seconds']:.0%}"
+            for name, seconds in result["stages"].items()
+        )
+        print(
+            f"  {backend}: {n:,} mentions, mean {result['mean_chars']} characters; "
+            f"raw VADER {vader:,.0f}/s; "
+            f"pipeline {result['rate']:,.0f}/s in {result['seconds']:.1f} s ({stages}; "
+            f"incident grouping {grouping:.0%}); "
+            f"{result['mentions']:,} stored, {result['alerts']:,} alerts, "
+            f"{result['incidents']:,} incidents"
+        )
+        rows += [
+            Row(
+                "ingest",
+                f"{backend}: pipeline throughput",
+                f"{result['rate']:,.0f} mentions/s = {share:.1%} of raw VADER",
+                f"raw VADER {vader:,.0f}/s; target >= {TARGET_SHARE:.0%}"
+                if target
+                else f"raw VADER {vader:,.0f}/s; no target",
+                verdict(share >= TARGET_SHARE) if target else "",
+            ),
+            Row(
+                "ingest",
+                f"{backend}: time in incident grouping",
+                f"{grouping:.0%} of pipeline time",
+                f"alerts.incidents.attach, {result['alerts']:,} alerts",
+            ),
+            Row(
+                "ingest",
+                f"{backend}: peak RSS",
+                f"{result['peak_rss_mib']:,.0f} MiB",
+                f"{result['baseline_rss_mib']:,.0f} MiB after imports",
+            ),
+        ]
+    finish(rows, args, f"ingest ({n:,} mentions, pages of {PAGE})")
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()
