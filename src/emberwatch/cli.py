@@ -109,9 +109,10 @@ def cli(verbose: int, log_format: str) -> None:
 
 
 @cli.command("check-config")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@config_option
 @handles_errors
-def check_config(file: str) -> None:
+def check_config(file: str | None, config_path: str) -> None:
     """Validate a config file and report every problem at once.
 
     Exits 0 when the file is valid, 2 when it is not; each problem names the file, the
@@ -121,6 +122,7 @@ def check_config(file: str) -> None:
     Example:
       emberwatch check-config config/emberwatch.example.toml
     """
+    file = file or config_path
     config = load_config(file)
     enabled = sum(s.enabled for s in config.sources)
     click.echo(
@@ -867,8 +869,16 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
     type=click.FloatRange(5, 600),
     help="Seconds the scripted story takes to unfold.",
 )
+@click.option(
+    "--config",
+    "config_path",
+    default="config/demo.toml",
+    show_default=True,
+    metavar="FILE",
+    help="The demo's config (its ${DEMO_*} references are filled in by the demo).",
+)
 @handles_errors
-def demo(output: str, duration: float) -> None:
+def demo(output: str, duration: float, config_path: str) -> None:
     """Run the whole monitor offline against a simulated internet on loopback.
 
     Starts a feed server that publishes a scripted story (one customer's complaint
@@ -884,7 +894,7 @@ def demo(output: str, duration: float) -> None:
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger("emberwatch").setLevel(logging.ERROR)
-    run_demo(Path(output), duration)
+    run_demo(Path(output), duration, Path(config_path))
 
 
 def main() -> None:
