@@ -47,7 +47,7 @@ class SlowFeeds:
         with self.lock:
             self.polls[source].append(time.time())
             count = len(self.polls[source])
-        time.sleep(0.5)  # a slow API: polls are in flight when a node dies
+        time.sleep(1.2)  # a slow API: polls are nearly always in flight when a node dies
         hits = []
         for n in range(1, count // 3 + 1):
             text = COMPLAINTS[n % 3].format(n=f"{source}-{n}")

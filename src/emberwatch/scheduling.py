@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from emberwatch.alerts.pipeline import evaluate
 from emberwatch.channels.digest import digest_due, enqueue_digest, last_queued_day
+from emberwatch.config import Config
 from emberwatch.db import cluster_lock
 from emberwatch.errors import EmberwatchError
 from emberwatch.outbox import deliver_due
@@ -145,48 +146,15 @@ async def run_monitor(
     try:
         async with AsyncExitStack() as stack:
             stack.enter_context(single_node_guard(runtime.engine))
-            # Nodes starting together would race to create APScheduler's tables: take turns.
+            # Nodes starting together would race to create APScheduler's tables and to
+            # (re)place the shared schedules: take turns.
             with cluster_lock(runtime.engine, "emberwatch-scheduler-start", wait=True):
                 scheduler = await stack.enter_async_context(
                     AsyncScheduler(
                         **await _shared_stores(runtime.engine, stack), identity=_identity()
                     )
                 )
-            await scheduler.configure_task(_poll_job, max_running_jobs=None)
-            await scheduler.configure_task(_refresh_job, max_running_jobs=None)
-            await scheduler.configure_task(_evaluate_job, max_running_jobs=1)
-            await scheduler.configure_task(_deliver_job, max_running_jobs=1)
-            await scheduler.configure_task(_digest_job, max_running_jobs=1)
-            for source in config.sources:
-                if not source.enabled:
-                    continue
-                await _ensure_schedule(
-                    scheduler,
-                    _poll_job,
-                    IntervalTrigger(seconds=source.interval.total_seconds()),
-                    id=f"poll:{source.name}",
-                    kwargs={"source_name": source.name},
-                    max_jitter=_jitter(config.poll_jitter, source.interval),
-                )
-                if hasattr(connector(source.type), "refresh"):
-                    await _ensure_schedule(
-                        scheduler,
-                        _refresh_job,
-                        IntervalTrigger(
-                            seconds=config.refresh.interval.total_seconds(),
-                            start_time=datetime.now(UTC) + config.refresh.interval,
-                        ),
-                        id=f"refresh:{source.name}",
-                        kwargs={"source_name": source.name},
-                    )
-            for job, every, name in (
-                (_evaluate_job, config.evaluate_interval, "evaluate"),
-                (_deliver_job, config.delivery.interval, "deliver"),
-                (_digest_job, DIGEST_CHECK, "digest"),
-            ):
-                await _ensure_schedule(
-                    scheduler, job, IntervalTrigger(seconds=every.total_seconds()), id=name
-                )
+                await _set_up(scheduler, config)
             runner = None
             if config.http is not None and serve_http:
                 runner = await serve(config, runtime.engine, runtime.clock)
@@ -204,6 +172,52 @@ async def run_monitor(
     finally:
         _MONITOR.reset(token)
     log.info("monitor stopped")
+
+
+async def _set_up(scheduler: AsyncScheduler, config: Config) -> None:
+    """Define the tasks and the shared schedules (once per cluster, whoever comes first).
+
+    Polls carry a misfire grace of half their interval: a poll job whose node died before
+    running it is dropped rather than run late beside the next interval's poll (which
+    re-reads the same items, since the dead poll never advanced the cursor).
+    """
+    await scheduler.configure_task(_poll_job, max_running_jobs=None)
+    await scheduler.configure_task(_refresh_job, max_running_jobs=None)
+    await scheduler.configure_task(_evaluate_job, max_running_jobs=1)
+    await scheduler.configure_task(_deliver_job, max_running_jobs=1)
+    await scheduler.configure_task(_digest_job, max_running_jobs=1)
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        await _ensure_schedule(
+            scheduler,
+            _poll_job,
+            IntervalTrigger(seconds=source.interval.total_seconds()),
+            id=f"poll:{source.name}",
+            kwargs={"source_name": source.name},
+            max_jitter=_jitter(config.poll_jitter, source.interval),
+            misfire_grace_time=source.interval / 2,
+        )
+        if hasattr(connector(source.type), "refresh"):
+            await _ensure_schedule(
+                scheduler,
+                _refresh_job,
+                IntervalTrigger(
+                    seconds=config.refresh.interval.total_seconds(),
+                    start_time=datetime.now(UTC) + config.refresh.interval,
+                ),
+                id=f"refresh:{source.name}",
+                kwargs={"source_name": source.name},
+                misfire_grace_time=config.refresh.interval / 2,
+            )
+    for job, every, name in (
+        (_evaluate_job, config.evaluate_interval, "evaluate"),
+        (_deliver_job, config.delivery.interval, "deliver"),
+        (_digest_job, DIGEST_CHECK, "digest"),
+    ):
+        await _ensure_schedule(
+            scheduler, job, IntervalTrigger(seconds=every.total_seconds()), id=name
+        )
 
 
 async def _ensure_schedule(
