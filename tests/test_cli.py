@@ -153,3 +153,15 @@ def test_run_stops_cleanly_on_sigterm(tmp_path):
         server.stop()
         slack.stop()
         mail.stop()
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'database_url = "postgresql://ew:s3cret-pw@127.0.0.1:1/ew"\n'
+        '[[brands]]\nname = "a"\ninclude = ["a"]\n'
+    )
+    result = CliRunner().invoke(cli, ["mentions", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "cannot use the database" in result.output
+    assert "s3cret-pw" not in result.output and "Traceback" not in result.output

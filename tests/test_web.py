@@ -169,3 +169,19 @@ async def test_metrics_expose_the_emberwatch_families(client, engine, incident_i
     ):
         assert re.search(rf"^# TYPE {family}(_total)? ", body, re.MULTILINE), family
     assert 'emberwatch_incident_actions_total{action="ack",via="link"}' in body
+
+
+async def test_a_taken_port_is_a_clear_error_not_a_traceback(engine):
+    import socket
+
+    from emberwatch.errors import EmberwatchError
+    from emberwatch.web import serve
+    from tests.helpers import make_config
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(http={"secret": "x" * 20, "bind": f"127.0.0.1:{port}"})
+        with pytest.raises(EmberwatchError, match="cannot listen there"):
+            await serve(config, engine, lambda: T0)

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import click
 import httpx
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
 from emberwatch.channels._escape import cut, terminal
@@ -58,6 +59,11 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_CONFIG)
         except EmberwatchError as exc:
             _fail(str(exc))
+        except sa_exc.OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            _fail(f"cannot use the database: {reason}")
+        except sa_exc.ArgumentError as exc:
+            _fail(f"database_url is not a usable database URL: {str(exc).splitlines()[0]}")
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 

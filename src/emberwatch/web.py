@@ -23,6 +23,7 @@ from emberwatch import metrics
 from emberwatch.alerts import links
 from emberwatch.alerts.lifecycle import ACTIONS, UnknownIncident, act, episode_closed
 from emberwatch.config import Config
+from emberwatch.errors import EmberwatchError
 from emberwatch.sources._settings import parse_duration
 
 log = logging.getLogger("emberwatch.web")
@@ -145,6 +146,13 @@ async def serve(config: Config, engine: Engine, clock: Callable[[], datetime]) -
     runner = web.AppRunner(build_app(config, engine, clock), access_log=None)
     await runner.setup()
     host, port = config.http.host_port
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise EmberwatchError(
+            f"[http] bind = {config.http.bind!r}: cannot listen there ({exc.strerror}); "
+            "free the port or choose another bind address"
+        ) from None
     log.info("HTTP endpoint on %s:%d", host, port)
     return runner
