@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from prometheus_client import (
@@ -78,9 +78,7 @@ def refresh_gauges(engine: Engine, now: datetime) -> None:
         ).one()
         states = session.exec(select(SourceState)).all()
     OUTBOX_BACKLOG.set(backlog)
-    if oldest is not None and oldest.tzinfo is None:
-        from datetime import UTC
-
+    if oldest is not None and oldest.tzinfo is None:  # SQLite returns aggregates naive
         oldest = oldest.replace(tzinfo=UTC)
     OUTBOX_OLDEST.set((now - oldest).total_seconds() if oldest else 0)
     for state in states:

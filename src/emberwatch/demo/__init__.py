@@ -62,9 +62,9 @@ def run_demo(output: Path, duration: float, config_path: Path = DEMO_CONFIG) -> 
 
         today = datetime.now(UTC).date()
         zone = config.channels.digest.timezone if config.channels.digest else "UTC"
-        _subject, _text, html = render(build_digest(engine, today, zone))
-        (output / "digest.html").write_text(html, encoding="utf-8")
         summary = build_digest(engine, today, zone)
+        _subject, _text, html = render(summary)
+        (output / "digest.html").write_text(html, encoding="utf-8")
     finally:
         feeds.stop()
         slack.stop()

@@ -16,37 +16,28 @@ A connector module defines:
 
 from __future__ import annotations
 
+from importlib import import_module
 from types import ModuleType
 
-from emberwatch.sources import (
-    appstore,
-    bluesky,
-    google_places,
-    hackernews,
-    mastodon,
-    reddit,
-    rss,
-    trustpilot,
-    x,
-    yelp,
-    youtube,
-)
 from emberwatch.sources._fetched import Fetched
 
-_MODULES = (
-    appstore,
-    bluesky,
-    google_places,
-    hackernews,
-    mastodon,
-    reddit,
-    rss,
-    trustpilot,
-    x,
-    yelp,
-    youtube,
+# One line per connector: its module name is its config ``type``.
+_TYPES = (
+    "appstore",
+    "bluesky",
+    "google_places",
+    "hackernews",
+    "mastodon",
+    "reddit",
+    "rss",
+    "trustpilot",
+    "x",
+    "yelp",
+    "youtube",
 )
-CONNECTORS: dict[str, ModuleType] = {module.TYPE: module for module in _MODULES}
+CONNECTORS: dict[str, ModuleType] = {
+    name: import_module(f"emberwatch.sources.{name}") for name in _TYPES
+}
 SETTINGS_BY_TYPE: dict[str, type] = {t: m.Settings for t, m in CONNECTORS.items()}
 
 
