@@ -21,14 +21,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from emberwatch import metrics
 from emberwatch.alerts.decide import decide
+from emberwatch.alerts.grouping import TextShapes
 from emberwatch.alerts.incidents import RecentTexts, attach
 from emberwatch.alerts.silences import ActiveSilences, AlertFacts
 from emberwatch.config import Config
@@ -58,6 +61,8 @@ class Runtime:
     scorer: Scorer
     matchers: list[BrandMatcher]
     clock: Callable[[], datetime] = utcnow
+    # Candidate texts for incident grouping, pre-processed once and kept across polls.
+    text_shapes: TextShapes = field(default_factory=TextShapes)
 
     @classmethod
     def build(
@@ -240,8 +245,11 @@ def _commit_poll(
         ).one()
         existing = _existing_records(session, matched)
         # Read once per poll: the silences in force and the brand's recent alert texts.
+        if rt.text_shapes.full():
+            rt.text_shapes = TextShapes()
         filing = _Filing(
-            ActiveSilences.load(session, now), RecentTexts(now - rt.config.grouping.window)
+            ActiveSilences.load(session, now),
+            RecentTexts(now - rt.config.grouping.window, rt.text_shapes),
         )
         changed = [
             record
@@ -252,32 +260,51 @@ def _commit_poll(
         # What the updated mentions already have, read in one query each, not one per mention.
         history = _snapshot_history(session, changed)
         alerted = _alerts_by_mention(session, changed)
-        # Store and score every mention first, then insert the new ones in one batch: a
-        # new mention's only snapshot is the one it arrives with, and it has no alert yet.
-        scored: list[tuple[MentionRecord, Scores, AlertRecord | None]] = []
-        inserted: list[tuple[MentionRecord, Mention]] = []
+        # Score every mention first, then insert the new ones in one batch: a new
+        # mention's only snapshot is the one it arrives with, and it has no alert yet.
+        # New mentions go in as plain rows, not ORM objects: building and flushing one
+        # object per mention cost more than scoring it.
+        scored: list[tuple[MentionRecord | _NewMention, Scores, AlertRecord | None]] = []
+        new_rows: list[dict[str, Any]] = []
+        fresh: list[tuple[_NewMention, Mention]] = []
         for item in matched:
             m = item.mention
             record = existing.get((m.source, m.external_id))
             if record is None:
-                record = _new_record(item, settings.name, now)
                 snapshots = [_snapshot(now, m)] if _has_counts(m) else []
-                inserted.append((record, m))
-                new += 1
             elif _engagement_changed(record, m):
                 _update_engagement(session, record, m, now)
                 snapshots = [*history.get(record.id, []), _snapshot(now, m)]  # type: ignore[arg-type]
-                updated += 1
             else:
                 continue
             scores = rt.scorer.score(
                 m, snapshots=snapshots, brand=item.brand, vip=item.vip, now=now
             )
-            _apply_scores(record, scores)
-            session.add(record)
-            scored.append((record, scores, alerted.get(record.id)))  # type: ignore[arg-type]
-        session.flush()  # one batched INSERT for the new mentions; assigns their ids
-        session.add_all(_snapshot_row(r.id, m, now) for r, m in inserted if _has_counts(m))
+            if record is None:
+                row = _new_row(item, settings.name, now, scores)
+                new_rows.append(row)
+                fresh.append((_NewMention.of(row), m))
+                scored.append((fresh[-1][0], scores, None))
+                new += 1
+            else:
+                _apply_scores(record, scores)
+                session.add(record)
+                scored.append((record, scores, alerted.get(record.id)))  # type: ignore[arg-type]
+                updated += 1
+        if new_rows:
+            # One multi-row INSERT; RETURNING hands back the ids in the rows' order.
+            ids = session.execute(
+                sa.insert(MentionRecord).returning(
+                    MentionRecord.id,  # type: ignore[arg-type]
+                    sort_by_parameter_order=True,
+                ),
+                new_rows,
+            ).scalars()
+            for (stored, _), mention_id in zip(fresh, ids, strict=True):
+                stored.id = mention_id
+            first_snapshots = [_snapshot_values(r.id, m, now) for r, m in fresh if _has_counts(m)]
+            if first_snapshots:
+                session.execute(sa.insert(EngagementSnapshot), first_snapshots)
         # Decide in arrival order: incident grouping depends on which alert came first.
         for record, scores, alert in scored:
             alerts += _decide_and_enqueue(session, rt.config, record, scores, now, alert, filing)
@@ -322,27 +349,56 @@ def _existing_records(
     return found
 
 
-def _new_record(item: _Matched, source_name: str, now: datetime) -> MentionRecord:
+def _new_row(item: _Matched, source_name: str, now: datetime, scores: Scores) -> dict[str, Any]:
+    """A new mention's row in ``mentions``, scores included."""
     m = item.mention
-    return MentionRecord(
-        source=m.source,
-        external_id=m.external_id,
-        source_name=source_name,
-        brand=item.brand,
-        url=m.url,
-        author=m.author,
-        author_followers=m.author_followers,
-        title=m.title,
-        text=m.text,
-        published_at=m.published_at,
-        first_seen_at=now,
-        rating=m.rating,
-        likes=m.likes,
-        reposts=m.reposts,
-        replies=m.replies,
-        engagement=m.engagement,
-        vip=item.vip,
-    )
+    return {
+        "source": m.source,
+        "external_id": m.external_id,
+        "source_name": source_name,
+        "brand": item.brand,
+        "url": m.url,
+        "author": m.author,
+        "author_followers": m.author_followers,
+        "title": m.title,
+        "text": m.text,
+        "published_at": m.published_at,
+        "first_seen_at": now,
+        "rating": m.rating,
+        "likes": m.likes,
+        "reposts": m.reposts,
+        "replies": m.replies,
+        "engagement": m.engagement,
+        "vip": item.vip,
+        **_score_values(scores),
+    }
+
+
+@dataclass(slots=True)
+class _NewMention:
+    """What deciding and filing read of a mention inserted as a plain row this poll."""
+
+    id: int | None
+    source: str
+    source_name: str
+    brand: str
+    url: str | None
+    author: str | None
+    title: str | None
+    text: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> _NewMention:
+        return cls(
+            None,
+            row["source"],
+            row["source_name"],
+            row["brand"],
+            row["url"],
+            row["author"],
+            row["title"],
+            row["text"],
+        )
 
 
 def _has_counts(m: Mention) -> bool:
@@ -379,6 +435,18 @@ def _snapshot(now: datetime, m: Mention) -> Snapshot:
     return Snapshot(now, m.likes or 0, m.reposts or 0, m.replies or 0)
 
 
+def _snapshot_values(mention_id: int | None, m: Mention, now: datetime) -> dict[str, Any]:
+    """The row :func:`_snapshot_row` stores, as a plain row for a bulk INSERT."""
+    assert mention_id is not None
+    return {
+        "mention_id": mention_id,
+        "seen_at": now,
+        "likes": m.likes or 0,
+        "reposts": m.reposts or 0,
+        "replies": m.replies or 0,
+    }
+
+
 def _ids(records: list[MentionRecord]) -> list[int]:
     return [r.id for r in records if r.id is not None]
 
@@ -411,20 +479,27 @@ def _alerts_by_mention(session: Session, records: list[MentionRecord]) -> dict[i
     return found
 
 
+def _score_values(scores: Scores) -> dict[str, Any]:
+    return {
+        "sentiment": scores.sentiment,
+        "complaint": scores.complaint,
+        "virality": scores.virality,
+        "expected_engagement": scores.expected_engagement,
+        "category": scores.category,
+        "severity": scores.severity,
+        "reasons": json.dumps(scores.reasons, ensure_ascii=False),
+    }
+
+
 def _apply_scores(record: MentionRecord, scores: Scores) -> None:
-    record.sentiment = scores.sentiment
-    record.complaint = scores.complaint
-    record.virality = scores.virality
-    record.expected_engagement = scores.expected_engagement
-    record.category = scores.category
-    record.severity = scores.severity
-    record.reasons = json.dumps(scores.reasons, ensure_ascii=False)
+    for name, value in _score_values(scores).items():
+        setattr(record, name, value)
 
 
 def _decide_and_enqueue(
     session: Session,
     config: Config,
-    record: MentionRecord,
+    record: MentionRecord | _NewMention,
     scores: Scores,
     now: datetime,
     alert: AlertRecord | None,

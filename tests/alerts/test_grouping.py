@@ -1,9 +1,14 @@
 """Grouping keys and near-duplicate text: pure functions."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz import fuzz, process, utils
 
 from emberwatch.alerts.grouping import (
     MIN_WORDS_FOR_TEXT_MATCH,
+    TextIndex,
+    TextShapes,
     grouping_keys,
     near_duplicate,
     normalize_url,
@@ -76,3 +81,54 @@ def test_short_means_fewer_than_the_minimum_words():
     assert near_duplicate(words, {3: words}, 88) == 3
     shorter = " ".join(words.split()[:-1])
     assert near_duplicate(shorter, {3: shorter}, 88) is None
+
+
+# -- the prefilter in TextIndex.best must never change what rapidfuzz alone would find --
+
+_WORDS = ["acme", "kettle", "refund", "the", "my", "broke", "support", "café", "naïve", "x1"]
+_WORD_LISTS = st.lists(st.sampled_from(_WORDS) | st.text(min_size=1, max_size=6), max_size=24)
+
+
+def _brute_force(text, candidates, threshold):
+    """What TextIndex.best did before it had a prefilter: rapidfuzz over every candidate."""
+    keys, texts = [], []
+    for key, candidate in candidates:
+        processed = utils.default_process(candidate)
+        if len(processed.split()) >= MIN_WORDS_FOR_TEXT_MATCH and processed not in texts:
+            keys.insert(0, key)
+            texts.insert(0, processed)
+    processed = utils.default_process(text)
+    if not texts or len(processed.split()) < MIN_WORDS_FOR_TEXT_MATCH:
+        return None
+    found = process.extractOne(
+        processed, texts, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=threshold
+    )
+    return None if found is None else keys[found[2]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    query=_WORD_LISTS,
+    candidates=st.lists(_WORD_LISTS, max_size=12),
+    threshold=st.sampled_from([50.0, 70.0, 88.0, 95.0, 100.0]),
+)
+def test_best_finds_what_rapidfuzz_finds_over_every_candidate(query, candidates, threshold):
+    index = TextIndex()
+    pairs = [(k, " ".join(words)) for k, words in enumerate(candidates)]
+    for key, candidate in pairs:
+        index.add(key, candidate)
+    assert index.best(" ".join(query), threshold) == _brute_force(" ".join(query), pairs, threshold)
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=_WORD_LISTS, candidate=_WORD_LISTS)
+def test_the_prefilter_ceiling_is_never_below_the_true_score(query, candidate):
+    shapes = TextShapes()
+    index = TextIndex(shapes)
+    index.add(1, " ".join(candidate))
+    shape = shapes.shape(" ".join(query))
+    if len(index) == 0 or shape is None:
+        return
+    ceiling = index._ceilings_for(shape)[0]
+    true = fuzz.token_set_ratio(shape.processed, index._texts[0], processor=None)
+    assert ceiling >= true - 1e-6

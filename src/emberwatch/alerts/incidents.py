@@ -9,11 +9,12 @@ Severity only rises automatically.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from emberwatch.alerts.grouping import TextIndex, grouping_keys
+from emberwatch.alerts.grouping import TextIndex, TextShapes, grouping_keys
 from emberwatch.alerts.lifecycle import forget_notifications, record_action
 from emberwatch.channels._escape import cut
 from emberwatch.config import SEVERITY_RANK, Grouping
@@ -25,6 +26,17 @@ from emberwatch.models import (
 )
 
 
+class FiledMention(Protocol):
+    """What filing reads of a mention: a stored ``MentionRecord`` or a bulk-inserted row."""
+
+    brand: str
+    source: str
+    url: str | None
+    author: str | None
+    title: str | None
+    text: str
+
+
 class RecentTexts:
     """Each brand's recent alert texts, read and pre-processed once per transaction.
 
@@ -34,14 +46,15 @@ class RecentTexts:
 
     LIMIT = 500
 
-    def __init__(self, since: datetime) -> None:
+    def __init__(self, since: datetime, shapes: TextShapes | None = None) -> None:
         self.since = since
+        self._shapes = shapes or TextShapes()
         self._by_brand: dict[str, TextIndex] = {}
 
     def for_brand(self, session: Session, brand: str) -> TextIndex:
         index = self._by_brand.get(brand)
         if index is None:
-            index = self._by_brand[brand] = TextIndex()
+            index = self._by_brand[brand] = TextIndex(self._shapes)
             rows = session.exec(
                 select(AlertRecord.incident_id, MentionRecord.title, MentionRecord.text)
                 .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
@@ -62,7 +75,7 @@ def _text_of(title: str | None, text: str) -> str:
 def attach(
     session: Session,
     alert: AlertRecord,
-    mention: MentionRecord,
+    mention: FiledMention,
     grouping: Grouping,
     now: datetime,
     recent: RecentTexts | None = None,
@@ -113,7 +126,7 @@ def raise_severity(incident: Incident, severity: str, category: str) -> bool:
 
 def _find(
     session: Session,
-    mention: MentionRecord,
+    mention: FiledMention,
     keys: list[str],
     grouping: Grouping,
     now: datetime,
