@@ -30,15 +30,22 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from emberwatch import metrics
-from emberwatch.alerts.decide import decide
-from emberwatch.alerts.grouping import TextShapes
-from emberwatch.alerts.incidents import RecentTexts, attach
+from emberwatch.alerts.decide import Decision, decide
+from emberwatch.alerts.grouping import TextShapes, grouping_keys
+from emberwatch.alerts.incidents import RecentKeys, RecentTexts, attach
 from emberwatch.alerts.silences import ActiveSilences, AlertFacts
 from emberwatch.config import Config
 from emberwatch.errors import FetchError, SourceError
 from emberwatch.matching import BrandMatcher, build_matchers
 from emberwatch.mention import Mention
-from emberwatch.models import AlertRecord, EngagementSnapshot, MentionRecord, SourceState, utcnow
+from emberwatch.models import (
+    AlertRecord,
+    EngagementSnapshot,
+    Incident,
+    MentionRecord,
+    SourceState,
+    utcnow,
+)
 from emberwatch.scoring import Scorer, Scores, Snapshot
 from emberwatch.sources import connector
 from emberwatch.sources._settings import SourceSettings
@@ -108,6 +115,7 @@ class _Filing:
 
     silences: ActiveSilences
     recent: RecentTexts
+    keys: RecentKeys
 
 
 @dataclass(frozen=True)
@@ -247,9 +255,11 @@ def _commit_poll(
         # Read once per poll: the silences in force and the brand's recent alert texts.
         if rt.text_shapes.full():
             rt.text_shapes = TextShapes()
+        since = now - rt.config.grouping.window
         filing = _Filing(
             ActiveSilences.load(session, now),
-            RecentTexts(now - rt.config.grouping.window, rt.text_shapes),
+            RecentTexts(since, rt.text_shapes),
+            RecentKeys(since),
         )
         changed = [
             record
@@ -306,8 +316,26 @@ def _commit_poll(
             if first_snapshots:
                 session.execute(sa.insert(EngagementSnapshot), first_snapshots)
         # Decide in arrival order: incident grouping depends on which alert came first.
-        for record, scores, alert in scored:
-            alerts += _decide_and_enqueue(session, rt.config, record, scores, now, alert, filing)
+        decided = _decisions(rt.config, scored)
+        keys_by_brand: dict[str, list[str]] = {}
+        for record, _, _, _ in decided:
+            keys_by_brand.setdefault(record.brand, []).extend(
+                grouping_keys(record.source, record.url, record.author)
+            )
+        for brand, keys in keys_by_brand.items():
+            filing.keys.load(session, brand, keys)  # one query for the whole poll
+        filed = [
+            (
+                record,
+                decision,
+                *_file_alert(session, rt.config, record, scores, decision, now, alert, filing),
+            )
+            for record, scores, alert, decision in decided
+        ]
+        session.flush()  # one batch for the alerts, keys and incidents; assigns alert ids
+        for record, decision, alert, incident, silence_id in filed:
+            _log_filed(record, decision, alert, incident, silence_id)
+        alerts = len(filed)
         if bookkeeping:
             if cursor is not None:
                 state.cursor = cursor
@@ -496,24 +524,35 @@ def _apply_scores(record: MentionRecord, scores: Scores) -> None:
         setattr(record, name, value)
 
 
-def _decide_and_enqueue(
+def _decisions(
+    config: Config, scored: list[tuple[MentionRecord | _NewMention, Scores, AlertRecord | None]]
+) -> list[tuple[MentionRecord | _NewMention, Scores, AlertRecord | None, Decision]]:
+    """Each mention's alert decision, for those that raise or raise the severity of one."""
+    out = []
+    for record, scores, alert in scored:
+        decision = decide(scores, config.thresholds, alert.severity if alert else None)
+        if decision.action != "none":
+            out.append((record, scores, alert, decision))
+    return out
+
+
+def _file_alert(
     session: Session,
     config: Config,
     record: MentionRecord | _NewMention,
     scores: Scores,
+    decision: Decision,
     now: datetime,
     alert: AlertRecord | None,
     filing: _Filing,
-) -> int:
+) -> tuple[AlertRecord, Incident | None, int | None]:
     """Raise or raise the severity of this mention's alert, then file it in an incident.
 
-    ``alert`` is the mention's existing alert, if any. Nothing is sent here: the alert
-    policy (``emberwatch.alerts.pipeline``) decides when each receiver hears, from what
-    this transaction commits.
+    ``alert`` is the mention's existing alert, if any. Returns the alert, its incident
+    and the silence that holds it, if any. Nothing is sent here, and nothing is flushed:
+    the alert policy (``emberwatch.alerts.pipeline``) decides when each receiver hears,
+    from what this transaction commits.
     """
-    decision = decide(scores, config.thresholds, alert.severity if alert else None)
-    if decision.action == "none":
-        return 0
     if alert is None:
         alert = AlertRecord(
             mention_id=record.id,  # type: ignore[arg-type]
@@ -532,29 +571,38 @@ def _decide_and_enqueue(
         record.brand, record.source_name, record.source, alert.category, alert.severity
     )
     silence = filing.silences.matching(facts)
+    session.add(alert)
+    metrics.ALERTS.labels(severity=alert.severity).inc()
     if silence is not None:
         alert.silenced_by = silence.id
-    session.add(alert)
-    session.flush()
-    metrics.ALERTS.labels(severity=alert.severity).inc()
-    if silence is None:
-        incident = attach(session, alert, record, config.grouping, now, filing.recent)
-        log.info(
-            "alert %s (%s) in incident %s: %s",
-            alert.id,
-            decision.action,
-            incident.id,
-            decision.reason,
-            extra={
-                "source": record.source_name,
-                "mention_id": record.id,
-                "alert_id": alert.id,
-                "incident_id": incident.id,
-            },
-        )
-    else:
-        log.info("alert %s silenced by silence %s", alert.id, silence.id)
-    return 1
+        return alert, None, silence.id
+    incident = attach(session, alert, record, config.grouping, now, filing.recent, filing.keys)
+    return alert, incident, None
+
+
+def _log_filed(
+    record: MentionRecord | _NewMention,
+    decision: Decision,
+    alert: AlertRecord,
+    incident: Incident | None,
+    silence_id: int | None,
+) -> None:
+    if incident is None:
+        log.info("alert %s silenced by silence %s", alert.id, silence_id)
+        return
+    log.info(
+        "alert %s (%s) in incident %s: %s",
+        alert.id,
+        decision.action,
+        incident.id,
+        decision.reason,
+        extra={
+            "source": record.source_name,
+            "mention_id": record.id,
+            "alert_id": alert.id,
+            "incident_id": incident.id,
+        },
+    )
 
 
 async def refresh_source(rt: Runtime, settings: SourceSettings) -> PollReport:

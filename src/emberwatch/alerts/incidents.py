@@ -68,6 +68,57 @@ class RecentTexts:
         return index
 
 
+class RecentKeys:
+    """Which recent incidents of a brand hold which grouping keys, read once per transaction.
+
+    Looking each alert's keys up in the database took a query per alert, and each query
+    first flushed the session. The pipeline loads every key a poll will need in one query
+    (:meth:`load`); keys filed during the transaction are added here as they are.
+    """
+
+    def __init__(self, since: datetime) -> None:
+        self.since = since
+        self._looked_up: set[tuple[str, str]] = set()
+        self._incidents: dict[tuple[str, str], set[int]] = {}
+
+    def load(self, session: Session, brand: str, keys: list[str]) -> None:
+        """Read the incidents holding any of ``keys`` not read yet, as ORM objects."""
+        missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
+        # No autoflush: what this transaction changed is already recorded here.
+        with session.no_autoflush:
+            for start in range(0, len(missing), 500):
+                rows = session.exec(
+                    select(Incident, IncidentKey.key)
+                    .join(IncidentKey, IncidentKey.incident_id == Incident.id)  # type: ignore[arg-type]
+                    .where(
+                        Incident.brand == brand,
+                        IncidentKey.key.in_(missing[start : start + 500]),  # type: ignore[attr-defined]
+                        Incident.updated_at >= self.since,  # type: ignore[operator]
+                    )
+                ).all()
+                for incident, key in rows:
+                    self._incidents.setdefault((brand, key), set()).add(incident.id)  # type: ignore[arg-type]
+        self._looked_up.update((brand, k) for k in missing)
+
+    def find(self, session: Session, brand: str, keys: list[str]) -> Incident | None:
+        """The most recently updated incident in the window holding any of ``keys``."""
+        self.load(session, brand, keys)
+        ids = set().union(*(self._incidents.get((brand, k), ()) for k in keys))
+        found = [
+            incident
+            for incident_id in ids
+            if (incident := session.get(Incident, incident_id)) is not None
+            and incident.updated_at >= self.since
+        ]
+        return max(found, key=lambda i: (i.updated_at, i.id), default=None)
+
+    def holds(self, brand: str, key: str, incident_id: int) -> bool:
+        return incident_id in self._incidents.get((brand, key), ())
+
+    def add(self, brand: str, key: str, incident_id: int) -> None:
+        self._incidents.setdefault((brand, key), set()).add(incident_id)
+
+
 def _text_of(title: str | None, text: str) -> str:
     return f"{title or ''} {text}"
 
@@ -79,10 +130,13 @@ def attach(
     grouping: Grouping,
     now: datetime,
     recent: RecentTexts | None = None,
+    recent_keys: RecentKeys | None = None,
 ) -> Incident:
     keys = grouping_keys(mention.source, mention.url, mention.author)
     recent = recent or RecentTexts(now - grouping.window)
-    incident = _find(session, mention, keys, grouping, now, recent)
+    recent_keys = recent_keys or RecentKeys(now - grouping.window)
+    recent_keys.load(session, mention.brand, keys)
+    incident = _find(session, mention, keys, grouping, recent, recent_keys)
     if incident is None:
         incident = Incident(
             brand=alert.brand,
@@ -99,6 +153,7 @@ def attach(
         _open_next_episode(session, incident, alert, now)
     else:
         raise_severity(incident, alert.severity, alert.category)
+    assert incident.id is not None
     if alert.incident_id != incident.id:
         incident.alert_count += 1
         alert.incident_id = incident.id
@@ -108,12 +163,11 @@ def attach(
     incident.updated_at = now
     session.add(incident)
     session.add(alert)
-    existing = set(
-        session.exec(select(IncidentKey.key).where(IncidentKey.incident_id == incident.id)).all()
-    )
+    # The keys were loaded for this incident's brand above; the incident is in the window.
     for key in keys:
-        if key not in existing:
-            session.add(IncidentKey(incident_id=incident.id, key=key, seen_at=now))  # type: ignore[arg-type]
+        if not recent_keys.holds(incident.brand, key, incident.id):
+            session.add(IncidentKey(incident_id=incident.id, key=key, seen_at=now))
+            recent_keys.add(incident.brand, key, incident.id)
     return incident
 
 
@@ -129,24 +183,12 @@ def _find(
     mention: FiledMention,
     keys: list[str],
     grouping: Grouping,
-    now: datetime,
     recent: RecentTexts,
+    recent_keys: RecentKeys,
 ) -> Incident | None:
-    since = now - grouping.window
-    if keys:
-        found = session.exec(
-            select(Incident)
-            .join(IncidentKey, IncidentKey.incident_id == Incident.id)  # type: ignore[arg-type]
-            .where(
-                Incident.brand == mention.brand,
-                IncidentKey.key.in_(keys),  # type: ignore[attr-defined]
-                Incident.updated_at >= since,  # type: ignore[operator]
-            )
-            .order_by(Incident.updated_at.desc())  # type: ignore[attr-defined]
-            .limit(1)
-        ).first()
-        if found is not None:
-            return found
+    found = recent_keys.find(session, mention.brand, keys) if keys else None
+    if found is not None:
+        return found
     best = recent.for_brand(session, mention.brand).best(
         _text_of(mention.title, mention.text), grouping.similarity
     )
