@@ -91,10 +91,11 @@ _WORD_LISTS = st.lists(st.sampled_from(_WORDS) | st.text(min_size=1, max_size=6)
 
 def _brute_force(text, candidates, threshold):
     """What TextIndex.best did before it had a prefilter: rapidfuzz over every candidate."""
-    keys, texts = [], []
+    keys, texts, seen = [], [], set()
     for key, candidate in candidates:
         processed = utils.default_process(candidate)
-        if len(processed.split()) >= MIN_WORDS_FOR_TEXT_MATCH and processed not in texts:
+        if len(processed.split()) >= MIN_WORDS_FOR_TEXT_MATCH and (key, processed) not in seen:
+            seen.add((key, processed))
             keys.insert(0, key)
             texts.insert(0, processed)
     processed = utils.default_process(text)
@@ -114,7 +115,8 @@ def _brute_force(text, candidates, threshold):
 )
 def test_best_finds_what_rapidfuzz_finds_over_every_candidate(query, candidates, threshold):
     index = TextIndex()
-    pairs = [(k, " ".join(words)) for k, words in enumerate(candidates)]
+    # Keys repeat (an incident holds several texts), so per-key deduplication is tested.
+    pairs = [(k % 4, " ".join(words)) for k, words in enumerate(candidates)]
     for key, candidate in pairs:
         index.add(key, candidate)
     assert index.best(" ".join(query), threshold) == _brute_force(" ".join(query), pairs, threshold)

@@ -101,8 +101,7 @@ class TextShapes:
             count=len(unique),
         )
         joined = " ".join(unique)
-        characters, pairs = _histograms(joined)
-        return _Shape(processed, unique, ids, len(joined), characters, pairs)
+        return _Shape(processed, unique, ids, len(joined), _histogram(joined))
 
 
 class _Shape(NamedTuple):
@@ -111,7 +110,6 @@ class _Shape(NamedTuple):
     token_ids: np.ndarray
     length: int  # of the sorted unique words joined by spaces
     characters: np.ndarray  # histogram of that string's character classes
-    pairs: np.ndarray  # hashed histogram of its adjacent character-class pairs
 
 
 class TextIndex:
@@ -195,25 +193,19 @@ class TextIndex:
             self._weights[ids] = 0
 
 
-# Character classes for the histogram bounds: space, digits, letters, and three shared
-# classes for everything else. Sharing a class, or a bucket of pairs, only loosens a
-# bound; it never breaks one.
+# Character classes for the histogram bound: space, digits, letters, and three shared
+# classes for everything else (sharing a class only loosens the bound, never breaks it).
 _CLASSES = 40
-_PAIR_BUCKETS = 256
 _CLASS_OF = np.full(128, 37, dtype=np.intp)
 _CLASS_OF[ord(" ")] = 0
 _CLASS_OF[ord("0") : ord("9") + 1] = np.arange(1, 11)
 _CLASS_OF[ord("a") : ord("z") + 1] = np.arange(11, 37)
 
 
-def _histograms(joined: str) -> tuple[np.ndarray, np.ndarray]:
+def _histogram(joined: str) -> np.ndarray:
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = np.where(codes < 128, _CLASS_OF[np.minimum(codes, 127)], 37 + codes % 3)
-    pairs = (classes[:-1] * _CLASSES + classes[1:]) % _PAIR_BUCKETS
-    return (
-        np.bincount(classes, minlength=_CLASSES).astype(np.int32),
-        np.bincount(pairs, minlength=_PAIR_BUCKETS).astype(np.int32),
-    )
+    return np.bincount(classes, minlength=_CLASSES).astype(np.int32)
 
 
 class _Table:
@@ -224,7 +216,6 @@ class _Table:
         self.count = 0
         self._lengths = np.zeros(64, dtype=np.float64)
         self._characters = np.zeros((64, _CLASSES), dtype=np.int32)
-        self._pairs = np.zeros((64, _PAIR_BUCKETS), dtype=np.int32)
         self._token_ids = np.zeros(1024, dtype=np.intp)
         self._owners = np.zeros(1024, dtype=np.intp)
         self._tokens = 0
@@ -234,14 +225,12 @@ class _Table:
         if row == len(self._lengths):
             self._lengths = np.resize(self._lengths, 2 * row)
             self._characters = np.resize(self._characters, (2 * row, _CLASSES))
-            self._pairs = np.resize(self._pairs, (2 * row, _PAIR_BUCKETS))
         if used + more > len(self._token_ids):
             size = max(2 * len(self._token_ids), used + more)
             self._token_ids = np.resize(self._token_ids, size)
             self._owners = np.resize(self._owners, size)
         self._lengths[row] = shape.length
         self._characters[row] = shape.characters
-        self._pairs[row] = shape.pairs
         self._token_ids[used : used + more] = shape.token_ids
         self._owners[used : used + more] = row
         self._tokens += more
@@ -268,13 +257,9 @@ class _Table:
             by_query = np.where(shared > 0, 200 * shared / (shared + query_length), 0)
             by_candidate = np.where(shared > 0, 200 * shared / (shared + lengths), 0)
         # The third is 100 * (1 - d / (La + Lb)), d the indel distance of the two
-        # leftovers. The common part cancels out of their histograms, so d is at least
-        # the L1 distance of the full strings' character histograms, and at least a third
-        # of the L1 distance of their pair histograms, less 8 for the pairs at the joins
-        # (one insertion or deletion changes at most three pairs).
-        by_characters = np.abs(self._characters[:n] - query.characters).sum(axis=1)
-        by_pairs = (np.abs(self._pairs[:n] - query.pairs).sum(axis=1) - 8) / 3
-        distance = np.maximum(by_characters, by_pairs)
+        # leftovers. d is at least the L1 distance of their character histograms, and
+        # the common part cancels out: that is the L1 distance of the full strings'.
+        distance = np.abs(self._characters[:n] - query.characters).sum(axis=1)
         by_leftovers = 100 * (1 - distance / (lengths + query_length))
         return np.maximum(np.maximum(by_query, by_candidate), by_leftovers)
 

@@ -192,7 +192,11 @@ def _find(
     best = recent.for_brand(session, mention.brand).best(
         _text_of(mention.title, mention.text), grouping.similarity
     )
-    return None if best is None else session.get(Incident, best)
+    if best is None:
+        return None
+    # Reading one row by key needs nothing flushed; the poll flushes its alerts once.
+    with session.no_autoflush:
+        return session.get(Incident, best)
 
 
 def _open_next_episode(
