@@ -134,3 +134,27 @@ def test_the_prefilter_ceiling_is_never_below_the_true_score(query, candidate):
     ceiling = index._ceilings_for(shape)[0]
     true = fuzz.token_set_ratio(shape.processed, index._texts[0], processor=None)
     assert ceiling >= true - 1e-6
+
+
+def test_text_shapes_are_computed_once_and_report_when_full():
+    shapes = TextShapes(limit=100)
+    first = shapes.shape(STORY)
+    assert first is not None and shapes.shape(STORY) is first
+    assert shapes.shape("Acme is awful") is None  # too short to match, remembered as such
+    for n in range(98):
+        shapes.shape(f"{STORY} n{n}")
+    assert not shapes.full()
+    shapes.shape(f"{STORY} once more")
+    assert shapes.full()
+
+
+def test_indexes_sharing_text_shapes_agree_with_separate_ones():
+    shared = TextShapes()
+    texts = {1: STORY, 2: "Acme launches a new line of toasters in twelve bright colours today"}
+    one, two = TextIndex(shared), TextIndex(shared)
+    for key, text in texts.items():
+        one.add(key, text)
+    two.add(2, texts[2])
+    query = STORY.replace("kitchen", "flat")
+    assert one.best(query, 88) == 1
+    assert two.best(query, 88) is None

@@ -69,7 +69,7 @@ class TextShapes:
     index in use keeps ids that agree.
     """
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.vocabulary: dict[str, int] = {}
         self._by_text: dict[str, _Shape | None] = {}
@@ -101,13 +101,14 @@ class TextShapes:
             count=len(unique),
         )
         joined = " ".join(unique)
-        return _Shape(processed, unique, ids, len(joined), _histogram(joined))
+        weights = np.fromiter((len(token) + 1 for token in unique), np.float64, len(unique))
+        return _Shape(processed, ids, weights, len(joined), _histogram(joined))
 
 
 class _Shape(NamedTuple):
     processed: str  # what rapidfuzz compares (rapidfuzz's default_process)
-    tokens: list[str]  # its unique words, sorted
-    token_ids: np.ndarray
+    token_ids: np.ndarray  # of its unique words
+    token_weights: np.ndarray  # each unique word's length + 1
     length: int  # of the sorted unique words joined by spaces
     characters: np.ndarray  # histogram of that string's character classes
 
@@ -186,7 +187,7 @@ class TextIndex:
         if len(self._weights) < size:
             self._weights = np.zeros(2 * size, dtype=np.float64)
         ids = shape.token_ids
-        self._weights[ids] = [len(token) + 1 for token in shape.tokens]
+        self._weights[ids] = shape.token_weights
         try:
             return self._table.ceilings(shape, self._weights)
         finally:
