@@ -252,7 +252,8 @@ def _commit_poll(
             select(SourceState).where(SourceState.name == settings.name).with_for_update()
         ).one()
         existing = _existing_records(session, matched)
-        # Read once per poll: the silences in force and the brand's recent alert texts.
+        # Read once per poll: the silences in force, and the brands' recent alert texts
+        # and grouping keys.
         if rt.text_shapes.full():
             rt.text_shapes = TextShapes()
         since = now - rt.config.grouping.window
@@ -448,14 +449,7 @@ def _update_engagement(session: Session, record: MentionRecord, m: Mention, now:
 
 
 def _snapshot_row(mention_id: int | None, m: Mention, now: datetime) -> EngagementSnapshot:
-    assert mention_id is not None
-    return EngagementSnapshot(
-        mention_id=mention_id,
-        seen_at=now,
-        likes=m.likes or 0,
-        reposts=m.reposts or 0,
-        replies=m.replies or 0,
-    )
+    return EngagementSnapshot(**_snapshot_values(mention_id, m, now))
 
 
 def _snapshot(now: datetime, m: Mention) -> Snapshot:
@@ -464,7 +458,7 @@ def _snapshot(now: datetime, m: Mention) -> Snapshot:
 
 
 def _snapshot_values(mention_id: int | None, m: Mention, now: datetime) -> dict[str, Any]:
-    """The row :func:`_snapshot_row` stores, as a plain row for a bulk INSERT."""
+    """A snapshot row as plain values: bulk INSERTs take these as they are."""
     assert mention_id is not None
     return {
         "mention_id": mention_id,
