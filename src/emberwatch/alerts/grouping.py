@@ -253,10 +253,10 @@ class _Table:
             self._owners[:used], weights=weights[self._token_ids[:used]], minlength=n
         )
         shared = np.maximum(shared - 1, 0)
-        # The first two ratios follow from the lengths alone: 2s / (s + L).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            by_query = np.where(shared > 0, 200 * shared / (shared + query_length), 0)
-            by_candidate = np.where(shared > 0, 200 * shared / (shared + lengths), 0)
+        # The first two ratios follow from the lengths alone: 2s / (s + L), 0 when s is
+        # (every length is positive: shorter texts never get a shape).
+        by_query = 200 * shared / (shared + query_length)
+        by_candidate = 200 * shared / (shared + lengths)
         # The third is 100 * (1 - d / (La + Lb)), d the indel distance of the two
         # leftovers. d is at least the L1 distance of their character histograms, and
         # the common part cancels out: that is the L1 distance of the full strings'.

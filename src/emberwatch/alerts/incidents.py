@@ -135,7 +135,6 @@ def attach(
     keys = grouping_keys(mention.source, mention.url, mention.author)
     recent = recent or RecentTexts(now - grouping.window)
     recent_keys = recent_keys or RecentKeys(now - grouping.window)
-    recent_keys.load(session, mention.brand, keys)
     incident = _find(session, mention, keys, grouping, recent, recent_keys)
     if incident is None:
         incident = Incident(
@@ -163,7 +162,7 @@ def attach(
     incident.updated_at = now
     session.add(incident)
     session.add(alert)
-    # The keys were loaded for this incident's brand above; the incident is in the window.
+    # _find loaded these keys for the brand, and the incident it chose is in the window.
     for key in keys:
         if not recent_keys.holds(incident.brand, key, incident.id):
             session.add(IncidentKey(incident_id=incident.id, key=key, seen_at=now))
