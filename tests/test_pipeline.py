@@ -5,6 +5,7 @@ import pytest
 import respx
 from sqlmodel import Session, func, select
 
+from emberwatch import db as database
 from emberwatch.alerts.pipeline import evaluate
 from emberwatch.models import (
     AlertRecord,
@@ -15,6 +16,7 @@ from emberwatch.models import (
     SourceState,
 )
 from emberwatch.pipeline import Runtime, backoff_delay, poll_all, poll_source
+from emberwatch.scoring.pool import MIN_BATCH
 from tests.helpers import ANGRY, HAPPY, HN_API, hn_hit, hn_page, make_config
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -159,3 +161,50 @@ async def test_a_rising_severity_notifies_again_once(engine):
 def test_backoff_grows_exponentially_and_honours_retry_after(failures, retry_after, low, high):
     delay = backoff_delay(failures, timedelta(seconds=60), retry_after).total_seconds()
     assert low <= delay <= high
+
+
+def _stored_outcome(engine):
+    with Session(engine) as session:
+        mentions = session.exec(select(MentionRecord).order_by(MentionRecord.external_id)).all()
+        alerts = session.exec(select(AlertRecord).order_by(AlertRecord.id)).all()
+        return (
+            [
+                (m.external_id, m.sentiment, m.complaint, m.virality, m.severity, m.reasons)
+                for m in mentions
+            ],
+            [(a.mention_id, a.severity, a.category, a.reason, a.incident_id) for a in alerts],
+        )
+
+
+@respx.mock
+async def test_a_large_poll_scored_in_a_worker_stores_what_the_poller_would(tmp_path):
+    texts = [ANGRY, HAPPY, f"{ANGRY} This is the third time.", "Acme is fine I guess"]
+    hits = [
+        hn_hit(str(i), texts[i % 4], points=i, comments=i % 3, author=f"u{i % 7}")
+        for i in range(MIN_BATCH + 10)
+    ]
+    later = [hn_hit(h["objectID"], h["title"], points=(h["points"] + 1) * 40) for h in hits[:5]]
+    outcomes = []
+    for scoring_processes in (0, 1):
+        respx.get(HN_API).side_effect = [
+            httpx.Response(200, json=hn_page(*hits)),
+            httpx.Response(200, json=hn_page(*later, *hits[5:])),
+        ]
+        engine = database.create_db_engine(f"sqlite:///{tmp_path / f'{len(outcomes)}.db'}")
+        database.upgrade(engine)
+        config = make_config(scoring_processes=scoring_processes)
+        clock = iter([NOW, NOW + timedelta(minutes=5)])
+        async with httpx.AsyncClient() as http:
+            rt = Runtime.build(config, engine, http, clock=clock.__next__)
+            try:
+                first = await poll_source(rt, config.sources[0])
+                second = await poll_source(rt, config.sources[0])
+                used_a_worker = rt.scoring_pool is not None and rt.scoring_pool._executor
+            finally:
+                rt.close()
+        assert (first.new, second.updated) == (MIN_BATCH + 10, 5)
+        assert bool(used_a_worker) == (scoring_processes > 0)
+        outcomes.append(_stored_outcome(engine))
+        engine.dispose()
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1], "the batch raises alerts"

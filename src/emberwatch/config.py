@@ -246,6 +246,11 @@ class Config(StrictModel):
     http: Http | None = None
     poll_jitter: Duration = timedelta(seconds=5)
     max_concurrent_polls: int = Field(default=20, ge=1)
+    scoring_processes: int = Field(
+        default=1,
+        ge=0,
+        description="processes that score large polls beside the poller; 0 scores in it",
+    )
     evaluate_interval: Duration = Field(
         default=timedelta(seconds=10), description="how often alert timers are checked"
     )

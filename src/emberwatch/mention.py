@@ -40,6 +40,11 @@ class Mention:
         return (self.likes or 0) + (self.reposts or 0) + (self.replies or 0)
 
     @property
+    def has_counts(self) -> bool:
+        """Whether the source reported any engagement count (zero counts included)."""
+        return self.likes is not None or self.reposts is not None or self.replies is not None
+
+    @property
     def full_text(self) -> str:
         """Title and text together, as the matcher and the scorer read them."""
         return f"{self.title}\n{self.text}" if self.title else self.text

@@ -14,11 +14,13 @@ exponentially (with jitter, never sooner than a ``Retry-After``); after
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +49,7 @@ from emberwatch.models import (
     utcnow,
 )
 from emberwatch.scoring import Scorer, Scores, Snapshot
+from emberwatch.scoring.pool import Presumed, ScoringPool
 from emberwatch.sources import connector
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import snippet
@@ -70,6 +73,8 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     # Candidate texts for incident grouping, pre-processed once and kept across polls.
     text_shapes: TextShapes = field(default_factory=TextShapes)
+    # Scores large polls' new mentions in other processes; None scores in the poller.
+    scoring_pool: ScoringPool | None = None
 
     @classmethod
     def build(
@@ -84,7 +89,16 @@ class Runtime:
             viral_threshold=config.thresholds.viral_engagement,
             high_reach_followers=config.thresholds.high_reach_followers,
         )
-        return cls(config, engine, http, scorer, build_matchers(config.brands), clock)
+        pool = ScoringPool(scorer, config.scoring_processes) if config.scoring_processes else None
+        return cls(
+            config, engine, http, scorer, build_matchers(config.brands), clock, scoring_pool=pool
+        )
+
+    def close(self) -> None:
+        """Stop the scoring processes, if any started. The runtime still works after: a
+        later large poll starts them again."""
+        if self.scoring_pool is not None:
+            self.scoring_pool.close()
 
 
 @dataclass(frozen=True)
@@ -144,8 +158,15 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
         error = SourceError(f"{settings.name}: unexpected {type(exc).__name__}")
         return await anyio.to_thread.run_sync(_record_failure, rt, settings, error, now)
     matched = match_stage(fetched.mentions, rt.matchers, settings)
+    ahead = score_ahead(rt, matched, now)
+    if ahead is not None:
+        # Wait without holding a thread; ahead.result() below handles a failed worker.
+        await asyncio.wait([asyncio.wrap_future(ahead.future)])
+    presumed = ahead.result() if ahead is not None else None
     report = await anyio.to_thread.run_sync(
-        _commit_poll, rt, settings, matched, fetched.cursor, fetched.pages, now
+        lambda: _commit_poll(
+            rt, settings, matched, fetched.cursor, fetched.pages, now, presumed=presumed
+        )
     )
     metrics.POLLS.labels(source=settings.name, outcome="ok").inc()
     metrics.POLL_SECONDS.labels(source=settings.name).observe(time.monotonic() - started)
@@ -170,6 +191,34 @@ def match_stage(
                 kept.append(_Matched(mention, matcher.brand, matcher.is_vip(mention.author)))
                 break
     return kept
+
+
+@dataclass(frozen=True)
+class ScoredAhead:
+    """A poll's mentions being scored as new ones in the runtime's scoring process."""
+
+    pool: ScoringPool
+    batch: list[Presumed]
+    now: datetime
+    future: concurrent.futures.Future[list[Scores]]
+
+    def result(self) -> list[Scores]:
+        """The scores, one per matched mention, in order (waits for the worker)."""
+        return self.pool.result(self.future, self.batch, self.now)
+
+
+def score_ahead(rt: Runtime, matched: list[_Matched], now: datetime) -> ScoredAhead | None:
+    """Start scoring the matched mentions in the scoring process, before the poll's
+    transaction, as if each were new: most are, and the transaction scores the rest.
+
+    None when the runtime has no scoring process or the batch is small enough to score
+    in the transaction. Meanwhile the poller is free to store and file another poll.
+    """
+    if rt.scoring_pool is None:
+        return None
+    batch = [Presumed(item.mention, item.brand, item.vip) for item in matched]
+    future = rt.scoring_pool.submit(batch, now)
+    return None if future is None else ScoredAhead(rt.scoring_pool, batch, now, future)
 
 
 def _load_state(engine: Engine, settings: SourceSettings) -> SourceState:
@@ -244,7 +293,13 @@ def _commit_poll(
     now: datetime,
     *,
     bookkeeping: bool = True,
+    presumed: Sequence[Scores] | None = None,
 ) -> PollReport:
+    """Store, score and decide one poll's matched mentions in one transaction.
+
+    ``presumed`` holds each matched mention's scores as a new mention, computed ahead by
+    :func:`score_ahead`; without it every mention is scored here.
+    """
     new = updated = alerts = 0
     with Session(rt.engine) as session:
         # Lock the source row: two nodes polling the same source serialize here.
@@ -278,19 +333,22 @@ def _commit_poll(
         scored: list[tuple[MentionRecord | _NewMention, Scores, AlertRecord | None]] = []
         new_rows: list[dict[str, Any]] = []
         fresh: list[tuple[_NewMention, Mention]] = []
-        for item in matched:
+        for position, item in enumerate(matched):
             m = item.mention
             record = existing.get((m.source, m.external_id))
             if record is None:
-                snapshots = [_snapshot(now, m)] if _has_counts(m) else []
+                if presumed is not None:
+                    scores = presumed[position]
+                else:
+                    scores = rt.scorer.score_new(m, brand=item.brand, vip=item.vip, now=now)
             elif _engagement_changed(record, m):
                 _update_engagement(session, record, m, now)
-                snapshots = [*history.get(record.id, []), _snapshot(now, m)]  # type: ignore[arg-type]
+                snapshots = [*history.get(record.id, []), Snapshot.of(m, now)]  # type: ignore[arg-type]
+                scores = rt.scorer.score(
+                    m, snapshots=snapshots, brand=item.brand, vip=item.vip, now=now
+                )
             else:
                 continue
-            scores = rt.scorer.score(
-                m, snapshots=snapshots, brand=item.brand, vip=item.vip, now=now
-            )
             if record is None:
                 row = _new_row(item, settings.name, now, scores)
                 new_rows.append(row)
@@ -313,7 +371,7 @@ def _commit_poll(
             ).scalars()
             for (stored, _), mention_id in zip(fresh, ids, strict=True):
                 stored.id = mention_id
-            first_snapshots = [_snapshot_values(r.id, m, now) for r, m in fresh if _has_counts(m)]
+            first_snapshots = [_snapshot_values(r.id, m, now) for r, m in fresh if m.has_counts]
             if first_snapshots:
                 session.execute(sa.insert(EngagementSnapshot), first_snapshots)
         # Decide in arrival order: incident grouping depends on which alert came first.
@@ -430,12 +488,8 @@ class _NewMention:
         )
 
 
-def _has_counts(m: Mention) -> bool:
-    return m.likes is not None or m.reposts is not None or m.replies is not None
-
-
 def _engagement_changed(record: MentionRecord, m: Mention) -> bool:
-    if not _has_counts(m):
+    if not m.has_counts:
         return False
     return (record.likes, record.reposts, record.replies) != (m.likes, m.reposts, m.replies)
 
@@ -450,11 +504,6 @@ def _update_engagement(session: Session, record: MentionRecord, m: Mention, now:
 
 def _snapshot_row(mention_id: int | None, m: Mention, now: datetime) -> EngagementSnapshot:
     return EngagementSnapshot(**_snapshot_values(mention_id, m, now))
-
-
-def _snapshot(now: datetime, m: Mention) -> Snapshot:
-    """The snapshot :func:`_snapshot_row` stores, as the scorer reads it."""
-    return Snapshot(now, m.likes or 0, m.reposts or 0, m.replies or 0)
 
 
 def _snapshot_values(mention_id: int | None, m: Mention, now: datetime) -> dict[str, Any]:

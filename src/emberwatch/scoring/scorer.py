@@ -40,6 +40,11 @@ class Snapshot:
     def engagement(self) -> int:
         return self.likes + self.reposts + self.replies
 
+    @classmethod
+    def of(cls, mention: Mention, at: datetime) -> Snapshot:
+        """The mention's counts as seen at ``at``; a missing count is 0."""
+        return cls(at, mention.likes or 0, mention.reposts or 0, mention.replies or 0)
+
 
 def snapshots_from_json(items: Iterable[Mapping[str, Any]] | None) -> list[Snapshot]:
     """Snapshots from their JSON form, ``[{at, likes, reposts, replies}]``.
@@ -170,6 +175,12 @@ class Scorer:
             playbook=triage.playbook(category, vip=vip, severity=severity),
             respond_within_minutes=int(within.total_seconds() // 60),
         )
+
+    def score_new(self, mention: Mention, *, brand: str, vip: bool, now: datetime) -> Scores:
+        """Score a mention seen for the first time ``now``: the counts it arrives with, if
+        any, are its only snapshot."""
+        snapshots = [Snapshot.of(mention, now)] if mention.has_counts else []
+        return self.score(mention, snapshots=snapshots, brand=brand, vip=vip, now=now)
 
     def _forecast(
         self, mention: Mention, snapshots: list[Snapshot] | None, now: datetime | None

@@ -1,0 +1,136 @@
+"""Scoring in a separate process, so that it runs beside storing and filing on another core.
+
+Scoring is most of a poll's CPU, and Python runs one thread's bytecode at a time: while
+one poll stores and files its alerts, the next one's mentions can be scored in a worker
+process. The worker holds a copy of the poller's :class:`Scorer` and scores each mention
+as if it were new (its current counts its only snapshot), which is what the pipeline
+needs for every mention it has not stored before. A stored mention whose counts changed
+is scored again in the poller, with its history.
+
+A batch smaller than :data:`MIN_BATCH` is scored in the poller: the round trip to the
+worker costs more than scoring a few mentions. If the worker dies, the batch is scored
+in the poller and the next batch starts a new worker; no mention waits on a dead process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from emberwatch.mention import Mention
+from emberwatch.scoring.scorer import Scorer, Scores
+
+log = logging.getLogger("emberwatch.scoring")
+
+# Below this many mentions a batch is scored in the poller (about the point where the
+# worker's round trip costs as much as it saves).
+MIN_BATCH = 32
+
+
+class Presumed(NamedTuple):
+    """One mention to score as new: its brand and whether its author is a VIP."""
+
+    mention: Mention
+    brand: str
+    vip: bool
+
+
+def score_as_new(scorer: Scorer, batch: Sequence[Presumed], now: datetime) -> list[Scores]:
+    """Each mention's scores as :meth:`Scorer.score_new` gives them."""
+    return [scorer.score_new(m, brand=brand, vip=vip, now=now) for m, brand, vip in batch]
+
+
+class ScoringPool:
+    """Worker processes that score batches of new mentions with a copy of ``scorer``.
+
+    Processes start on :meth:`start` or the first batch, not on construction, so that a
+    runtime that never sees a large poll never pays for one. ``spawn`` starts them: the
+    poller runs threads, and forking a threaded process can copy a held lock.
+    """
+
+    def __init__(self, scorer: Scorer, processes: int = 1) -> None:
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
+        self.scorer = scorer
+        self.processes = processes
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the workers now and wait until they can score, instead of on first use."""
+        self._pool().submit(_ready).result()
+
+    def submit(
+        self, batch: Sequence[Presumed], now: datetime
+    ) -> concurrent.futures.Future[list[Scores]] | None:
+        """Start scoring ``batch`` in a worker; None when it is small enough to score here."""
+        if len(batch) < MIN_BATCH:
+            return None
+        try:
+            return self._pool().submit(_score_in_worker, list(batch), now)
+        except concurrent.futures.process.BrokenProcessPool:
+            self._discard()
+            return self._pool().submit(_score_in_worker, list(batch), now)
+
+    def result(
+        self,
+        future: concurrent.futures.Future[list[Scores]] | None,
+        batch: Sequence[Presumed],
+        now: datetime,
+    ) -> list[Scores]:
+        """The batch's scores: the worker's, or the poller's own if there was no worker
+        or it failed."""
+        if future is not None:
+            try:
+                return future.result()
+            except concurrent.futures.process.BrokenProcessPool:
+                log.warning("scoring process died; scoring %d mentions here", len(batch))
+                self._discard()
+        return score_as_new(self.scorer, batch, now)
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_install,
+                    initargs=(self.scorer,),
+                )
+            return self._executor
+
+    def _discard(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+# The worker process's copy of the poller's scorer, installed once when it starts: the
+# scorer's lexicons are too large to send with every batch.
+_worker_scorer: Scorer | None = None
+
+
+def _install(scorer: Scorer) -> None:
+    global _worker_scorer
+    _worker_scorer = scorer
+
+
+def _ready() -> bool:
+    return _worker_scorer is not None
+
+
+def _score_in_worker(batch: list[Presumed], now: datetime) -> list[Scores]:
+    assert _worker_scorer is not None, "the pool's initializer installs the scorer"
+    return score_as_new(_worker_scorer, batch, now)
