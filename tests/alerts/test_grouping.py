@@ -123,6 +123,34 @@ def test_best_finds_what_rapidfuzz_finds_over_every_candidate(query, candidates,
 
 
 @settings(max_examples=300, deadline=None)
+@given(
+    query=_WORD_LISTS,
+    loaded=st.lists(_WORD_LISTS, max_size=8),
+    added=st.lists(_WORD_LISTS, max_size=8),
+    threshold=st.sampled_from([50.0, 88.0, 100.0]),
+)
+def test_best_keeps_newest_first_order_across_loaded_and_added_texts(
+    query, loaded, added, threshold
+):
+    """Texts read from the database arrive newest first and rank after those filed since;
+    ties between equal scores go to the newest, whatever order they were scored in."""
+    index = TextIndex()
+    # Loaded texts get keys of their own: _brute_force keeps the first copy it meets of a
+    # repeated (key, text), which is the oldest one for the loaded texts listed below.
+    older = [(k, " ".join(words)) for k, words in enumerate(loaded)]
+    newer = [(100 + k % 3, " ".join(words)) for k, words in enumerate(added)]
+    for key, candidate in older:
+        index.add(key, candidate, newest=False)
+    for key, candidate in newer:
+        index.add(key, candidate)
+    # _brute_force puts later pairs first: the oldest loaded text goes in first.
+    everything = [*reversed(older), *newer]
+    assert index.best(" ".join(query), threshold) == _brute_force(
+        " ".join(query), everything, threshold
+    )
+
+
+@settings(max_examples=300, deadline=None)
 @given(query=_WORD_LISTS, candidate=_WORD_LISTS)
 def test_the_prefilter_ceiling_is_never_below_the_true_score(query, candidate):
     shapes = TextShapes()

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, utils
 
 # Near-duplicate matching needs enough words to mean something: two three-word posts
 # that both say "Acme is awful" are not one story.
@@ -120,10 +120,11 @@ class TextIndex:
     common, and comparing against each copy costs time and finds nothing new.
 
     Comparing a text with every candidate was most of the cost of filing an alert, so
-    :meth:`best` first drops, all at once with numpy, each candidate whose token-set ratio
-    provably stays under the threshold (:meth:`_Table.ceilings` says why), and lets
-    rapidfuzz score only the rest, in the same order. The result is the one rapidfuzz
-    gives on all of them (``tests/alerts/test_grouping.py`` checks it).
+    :meth:`best` first computes, all at once with numpy, a ceiling on each candidate's
+    token-set ratio (:meth:`_Table.ceilings` says why), and lets rapidfuzz score only
+    those whose ceiling still reaches the best score found so far, highest ceiling first.
+    The result is the one rapidfuzz's ``extractOne`` gives on all of them, newest first
+    (``tests/alerts/test_grouping.py`` checks it).
     """
 
     def __init__(self, shapes: TextShapes | None = None) -> None:
@@ -160,25 +161,36 @@ class TextIndex:
         self._table.append(shape)
 
     def best(self, text: str, threshold: float) -> Any | None:
-        """The key of the text most like ``text``, if any reaches ``threshold``."""
+        """The key of the text most like ``text``, if any reaches ``threshold``.
+
+        Of equal scores the newest text wins, as rapidfuzz's ``extractOne`` over the
+        candidates newest first would have it.
+        """
         if not self._texts:
             return None
         shape = self._shapes.shape(text)
         if shape is None:
             return None
-        # A hair of slack, so that rounding never drops a candidate at the threshold.
-        kept = np.flatnonzero(self._ceilings_for(shape) >= threshold - 1e-6)
+        ceilings = self._ceilings_for(shape)
+        # Highest ceiling first: once a score is found, every candidate whose ceiling is
+        # below it is out, and the rest are scored with that score as their cutoff.
+        # A hair of slack, so that rounding never drops a candidate at the score.
+        kept = np.flatnonzero(ceilings >= threshold - _SLACK)
         if kept.size == 0:
             return None
-        candidates = sorted(kept.tolist(), key=self._order.__getitem__)
-        found = process.extractOne(
-            shape.processed,
-            [self._texts[i] for i in candidates],
-            scorer=fuzz.token_set_ratio,
-            processor=None,
-            score_cutoff=threshold,
-        )
-        return None if found is None else self._keys[candidates[found[2]]]
+        order = self._order
+        best_score, winner = threshold, -1
+        for i in kept[np.argsort(-ceilings[kept], kind="stable")].tolist():
+            if ceilings[i] < best_score - _SLACK:
+                break
+            score = fuzz.token_set_ratio(
+                shape.processed, self._texts[i], processor=None, score_cutoff=best_score
+            )
+            if score > best_score or (
+                score == best_score and (winner < 0 or order[i] < order[winner])
+            ):
+                best_score, winner = score, i
+        return None if winner < 0 else self._keys[winner]
 
     def _ceilings_for(self, shape: _Shape) -> np.ndarray:
         # Per token id, the token's length + 1 where the query has it, else 0. One array
@@ -193,6 +205,9 @@ class TextIndex:
         finally:
             self._weights[ids] = 0
 
+
+# Floating-point slack for comparing a ceiling with a score.
+_SLACK = 1e-6
 
 # Character classes for the histogram bound: space, digits, letters, and three shared
 # classes for everything else (sharing a class only loosens the bound, never breaks it).
