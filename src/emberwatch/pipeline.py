@@ -361,16 +361,19 @@ def _commit_poll(
                 scored.append((record, scores, alerted.get(record.id)))  # type: ignore[arg-type]
                 updated += 1
         if new_rows:
-            # One multi-row INSERT; RETURNING hands back the ids in the rows' order.
-            ids = session.execute(
-                sa.insert(MentionRecord).returning(
-                    MentionRecord.id,  # type: ignore[arg-type]
-                    sort_by_parameter_order=True,
+            # Multi-row INSERTs into the table, RETURNING each row's id with its identity.
+            # Not through the ORM, which splits the rows wherever a column turns None,
+            # and not in the rows' order, which makes SQLite insert one row at a time.
+            table = MentionRecord.__table__.c  # type: ignore[attr-defined]
+            inserted = session.execute(
+                MentionRecord.__table__.insert().returning(  # type: ignore[attr-defined]
+                    table.id, table.source, table.external_id
                 ),
                 new_rows,
-            ).scalars()
-            for (stored, _), mention_id in zip(fresh, ids, strict=True):
-                stored.id = mention_id
+            )
+            ids = {(source, external_id): id_ for id_, source, external_id in inserted}
+            for stored, m in fresh:
+                stored.id = ids[m.source, m.external_id]
             first_snapshots = [_snapshot_values(r.id, m, now) for r, m in fresh if m.has_counts]
             if first_snapshots:
                 session.execute(sa.insert(EngagementSnapshot), first_snapshots)
