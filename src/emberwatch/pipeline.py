@@ -394,7 +394,8 @@ def _commit_poll(
             )
             for record, scores, alert, decision in decided
         ]
-        session.flush()  # one batch for the alerts, keys and incidents; assigns alert ids
+        filing.keys.write(session)
+        session.flush()  # one batch for the alerts and incidents; assigns alert ids
         for record, decision, alert, incident, silence_id in filed:
             _log_filed(record, decision, alert, incident, silence_id)
         alerts = len(filed)
@@ -617,11 +618,13 @@ def _file_alert(
         record.brand, record.source_name, record.source, alert.category, alert.severity
     )
     silence = filing.silences.matching(facts)
-    session.add(alert)
     metrics.ALERTS.labels(severity=alert.severity).inc()
     if silence is not None:
         alert.silenced_by = silence.id
+        session.add(alert)
         return alert, None, silence.id
+    # attach adds the alert to the session once it knows the incident: added before, a
+    # new incident's flush would insert the alert and then update its incident id.
     incident = attach(session, alert, record, config.grouping, now, filing.recent, filing.keys)
     return alert, incident, None
 

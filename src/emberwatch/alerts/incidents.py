@@ -73,13 +73,15 @@ class RecentKeys:
 
     Looking each alert's keys up in the database took a query per alert, and each query
     first flushed the session. The pipeline loads every key a poll will need in one query
-    (:meth:`load`); keys filed during the transaction are added here as they are.
+    (:meth:`load`); keys filed during the transaction are recorded here as they are
+    (:meth:`add`) and written together by :meth:`write`.
     """
 
     def __init__(self, since: datetime) -> None:
         self.since = since
         self._looked_up: set[tuple[str, str]] = set()
         self._incidents: dict[tuple[str, str], set[int]] = {}
+        self._unwritten: list[dict[str, object]] = []
 
     def load(self, session: Session, brand: str, keys: list[str]) -> None:
         """Read the incidents holding any of ``keys`` not read yet, as ORM objects."""
@@ -115,8 +117,16 @@ class RecentKeys:
     def holds(self, brand: str, key: str, incident_id: int) -> bool:
         return incident_id in self._incidents.get((brand, key), ())
 
-    def add(self, brand: str, key: str, incident_id: int) -> None:
+    def add(self, brand: str, key: str, incident_id: int, now: datetime) -> None:
+        """Record that the incident now holds the key; :meth:`write` stores it."""
         self._incidents.setdefault((brand, key), set()).add(incident_id)
+        self._unwritten.append({"incident_id": incident_id, "key": key, "seen_at": now})
+
+    def write(self, session: Session) -> None:
+        """Store the keys added since the last write, in one multi-row INSERT."""
+        if self._unwritten:
+            session.execute(IncidentKey.__table__.insert(), self._unwritten)  # type: ignore[attr-defined]
+            self._unwritten = []
 
 
 def _text_of(title: str | None, text: str) -> str:
@@ -132,8 +142,14 @@ def attach(
     recent: RecentTexts | None = None,
     recent_keys: RecentKeys | None = None,
 ) -> Incident:
+    """File the alert in its incident, opening one if none fits.
+
+    With ``recent_keys`` given, the caller stores the new keys (:meth:`RecentKeys.write`)
+    after its last alert; without, they are stored here.
+    """
     keys = grouping_keys(mention.source, mention.url, mention.author)
     recent = recent or RecentTexts(now - grouping.window)
+    own_keys = recent_keys is None
     recent_keys = recent_keys or RecentKeys(now - grouping.window)
     incident = _find(session, mention, keys, grouping, recent, recent_keys)
     if incident is None:
@@ -165,8 +181,9 @@ def attach(
     # _find loaded these keys for the brand, and the incident it chose is in the window.
     for key in keys:
         if not recent_keys.holds(incident.brand, key, incident.id):
-            session.add(IncidentKey(incident_id=incident.id, key=key, seen_at=now))
-            recent_keys.add(incident.brand, key, incident.id)
+            recent_keys.add(incident.brand, key, incident.id, now)
+    if own_keys:
+        recent_keys.write(session)
     return incident
 
 
