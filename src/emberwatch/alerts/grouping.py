@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -143,22 +144,30 @@ class TextIndex:
         return len(self._texts)
 
     def add(self, key: Any, text: str, *, newest: bool = True) -> None:
-        shape = self._shapes.shape(text)
-        if shape is None:
-            return
-        known = self._seen.setdefault(key, set())
-        if shape.processed in known:
-            return
-        known.add(shape.processed)
-        self._keys.append(key)
-        self._texts.append(shape.processed)
-        if newest:
-            self._order.append(self._newest)
-            self._newest -= 1
-        else:
-            self._order.append(self._oldest)
-            self._oldest += 1
-        self._table.append(shape)
+        self.add_many([(key, text)], newest=newest)
+
+    def add_many(self, items: Iterable[tuple[Any, str]], *, newest: bool = True) -> None:
+        """Add (key, text) pairs in order: each newer than the last, or, with ``newest``
+        false, each older than the last (as a query sorted newest first returns them)."""
+        shapes = []
+        for key, text in items:
+            shape = self._shapes.shape(text)
+            if shape is None:
+                continue
+            known = self._seen.setdefault(key, set())
+            if shape.processed in known:
+                continue
+            known.add(shape.processed)
+            self._keys.append(key)
+            self._texts.append(shape.processed)
+            if newest:
+                self._order.append(self._newest)
+                self._newest -= 1
+            else:
+                self._order.append(self._oldest)
+                self._oldest += 1
+            shapes.append(shape)
+        self._table.extend(shapes)
 
     def best(self, text: str, threshold: float) -> Any | None:
         """The key of the text most like ``text``, if any reaches ``threshold``.
@@ -236,21 +245,27 @@ class _Table:
         self._owners = np.zeros(1024, dtype=np.intp)
         self._tokens = 0
 
-    def append(self, shape: _Shape) -> None:
-        row, used, more = self.count, self._tokens, len(shape.token_ids)
-        if row == len(self._lengths):
-            self._lengths = np.resize(self._lengths, 2 * row)
-            self._characters = np.resize(self._characters, (2 * row, _CLASSES))
-        if used + more > len(self._token_ids):
-            size = max(2 * len(self._token_ids), used + more)
+    def extend(self, shapes: list[_Shape]) -> None:
+        """Append rows, growing the arrays at most once (a poll loads hundreds at a time)."""
+        if not shapes:
+            return
+        row, used = self.count, self._tokens
+        rows = row + len(shapes)
+        counts = [len(shape.token_ids) for shape in shapes]
+        tokens = used + sum(counts)
+        if rows > len(self._lengths):
+            size = max(2 * len(self._lengths), rows)
+            self._lengths = np.resize(self._lengths, size)
+            self._characters = np.resize(self._characters, (size, _CLASSES))
+        if tokens > len(self._token_ids):
+            size = max(2 * len(self._token_ids), tokens)
             self._token_ids = np.resize(self._token_ids, size)
             self._owners = np.resize(self._owners, size)
-        self._lengths[row] = shape.length
-        self._characters[row] = shape.characters
-        self._token_ids[used : used + more] = shape.token_ids
-        self._owners[used : used + more] = row
-        self._tokens += more
-        self.count += 1
+        self._lengths[row:rows] = [shape.length for shape in shapes]
+        self._characters[row:rows] = [shape.characters for shape in shapes]
+        self._token_ids[used:tokens] = np.concatenate([shape.token_ids for shape in shapes])
+        self._owners[used:tokens] = np.repeat(np.arange(row, rows), counts)
+        self.count, self._tokens = rows, tokens
 
     def ceilings(self, query: _Shape, weights: np.ndarray) -> np.ndarray:
         """For each candidate, a ceiling on rapidfuzz's token-set ratio with ``query``.

@@ -63,8 +63,10 @@ class RecentTexts:
                 .order_by(sa.desc(AlertRecord.id))
                 .limit(self.LIMIT)
             ).all()
-            for incident_id, title, text in rows:
-                index.add(incident_id, _text_of(title, text), newest=False)
+            index.add_many(
+                ((incident_id, _text_of(title, text)) for incident_id, title, text in rows),
+                newest=False,
+            )
         return index
 
 
