@@ -55,19 +55,36 @@ class RecentTexts:
         index = self._by_brand.get(brand)
         if index is None:
             index = self._by_brand[brand] = TextIndex(self._shapes)
-            rows = session.exec(
-                select(AlertRecord.incident_id, MentionRecord.title, MentionRecord.text)
-                .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
-                .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
-                .where(Incident.brand == brand, Incident.updated_at >= self.since)  # type: ignore[operator]
-                .order_by(sa.desc(AlertRecord.id))
-                .limit(self.LIMIT)
-            ).all()
+            session.flush()  # as a query through the session would, before reading
+            rows = session.connection().execute(
+                _RECENT_TEXTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
+            )
             index.add_many(
                 ((incident_id, _text_of(title, text)) for incident_id, title, text in rows),
                 newest=False,
             )
         return index
+
+
+# Built once: this runs for every brand in every poll that raises an alert, and composing
+# the statement each time cost as much as running it. The newest alerts are picked first
+# and only then joined to their texts, so the database sorts ids, not texts.
+_LATEST_ALERTS = (
+    sa.select(AlertRecord.id, AlertRecord.incident_id, AlertRecord.mention_id)
+    .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
+    .where(
+        Incident.brand == sa.bindparam("brand"),
+        Incident.updated_at >= sa.bindparam("since"),  # type: ignore[operator]
+    )
+    .order_by(sa.desc(AlertRecord.id))
+    .limit(sa.bindparam("limit"))
+    .subquery("latest")
+)
+_RECENT_TEXTS = (
+    sa.select(_LATEST_ALERTS.c.incident_id, MentionRecord.title, MentionRecord.text)
+    .join(MentionRecord, MentionRecord.id == _LATEST_ALERTS.c.mention_id)  # type: ignore[arg-type]
+    .order_by(sa.desc(_LATEST_ALERTS.c.id))
+)
 
 
 class RecentKeys:
