@@ -47,7 +47,7 @@ from _common import (
 )
 
 PAGE = 100
-BLOCK = 20  # pages between two slices of the baseline
+BLOCK = 50  # pages between two slices of the baseline
 AHEAD = 2  # polls being scored while the poller stores an earlier one
 SEED = 20_261_120
 AUTHORS = 30_000

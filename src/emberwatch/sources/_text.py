@@ -44,8 +44,17 @@ def html_to_text(markup: str | None) -> str:
     collector.feed(markup)
     collector.close()
     text = html.unescape("".join(collector.parts))
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    lines = (_squeeze(line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _squeeze(line: str) -> str:
+    """Runs of spaces and tabs as one space."""
+    # Only run the expression where there is something to squeeze: on a long comment it
+    # cost more than parsing the markup.
+    if "  " in line or "\t" in line or "\f" in line or "\v" in line:
+        return _SPACES.sub(" ", line)
+    return line
 
 
 def snippet(body: bytes | str, limit: int = 120) -> str:
