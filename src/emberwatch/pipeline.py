@@ -394,8 +394,9 @@ def _commit_poll(
             )
             for record, scores, alert, decision in decided
         ]
+        _insert_new_alerts(session, [alert for _, _, alert, _, _ in filed])
         filing.keys.write(session)
-        session.flush()  # one batch for the alerts and incidents; assigns alert ids
+        session.flush()  # the incidents' changes and the existing alerts' in one batch
         for record, decision, alert, incident, silence_id in filed:
             _log_filed(record, decision, alert, incident, silence_id)
         alerts = len(filed)
@@ -592,16 +593,18 @@ def _file_alert(
     now: datetime,
     alert: AlertRecord | None,
     filing: _Filing,
-) -> tuple[AlertRecord, Incident | None, int | None]:
+) -> tuple[AlertRecord | _NewAlert, Incident | None, int | None]:
     """Raise or raise the severity of this mention's alert, then file it in an incident.
 
-    ``alert`` is the mention's existing alert, if any. Returns the alert, its incident
+    ``alert`` is the mention's existing alert, if any; a new one is returned as a
+    :class:`_NewAlert` for :func:`_insert_new_alerts`. Returns the alert, its incident
     and the silence that holds it, if any. Nothing is sent here, and nothing is flushed:
     the alert policy (``emberwatch.alerts.pipeline``) decides when each receiver hears,
     from what this transaction commits.
     """
+    filed: AlertRecord | _NewAlert
     if alert is None:
-        alert = AlertRecord(
+        filed = _NewAlert(
             mention_id=record.id,  # type: ignore[arg-type]
             brand=record.brand,
             source_name=record.source_name,
@@ -614,25 +617,76 @@ def _file_alert(
     else:
         alert.severity, alert.category = scores.severity, scores.category
         alert.reason, alert.updated_at = decision.reason, now
+        filed = alert
     facts = AlertFacts(
-        record.brand, record.source_name, record.source, alert.category, alert.severity
+        record.brand, record.source_name, record.source, filed.category, filed.severity
     )
     silence = filing.silences.matching(facts)
-    metrics.ALERTS.labels(severity=alert.severity).inc()
+    metrics.ALERTS.labels(severity=filed.severity).inc()
     if silence is not None:
-        alert.silenced_by = silence.id
-        session.add(alert)
-        return alert, None, silence.id
-    # attach adds the alert to the session once it knows the incident: added before, a
-    # new incident's flush would insert the alert and then update its incident id.
-    incident = attach(session, alert, record, config.grouping, now, filing.recent, filing.keys)
-    return alert, incident, None
+        filed.silenced_by = silence.id
+        return filed, None, silence.id
+    incident = attach(session, filed, record, config.grouping, now, filing.recent, filing.keys)
+    return filed, incident, None
+
+
+@dataclass(slots=True)
+class _NewAlert:
+    """A new alert, inserted with the poll's other new alerts in one statement.
+
+    Built and flushed as ORM objects, new alerts went in one INSERT each; an existing
+    alert, raised again, stays an ORM object.
+    """
+
+    mention_id: int
+    brand: str
+    source_name: str
+    category: str
+    severity: str
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    incident_id: int | None = None
+    silenced_by: int | None = None
+    id: int | None = None
+
+
+def _insert_new_alerts(session: Session, alerts: list[AlertRecord | _NewAlert]) -> None:
+    """Insert the new alerts, in filing order, and give each its id."""
+    new = [alert for alert in alerts if isinstance(alert, _NewAlert)]
+    if not new:
+        return
+    columns = AlertRecord.__table__.c  # type: ignore[attr-defined]
+    rows = [
+        {
+            "mention_id": a.mention_id,
+            "incident_id": a.incident_id,
+            "silenced_by": a.silenced_by,
+            "brand": a.brand,
+            "source_name": a.source_name,
+            "category": a.category,
+            "severity": a.severity,
+            "reason": a.reason,
+            "status": "triggered",
+            "created_at": a.created_at,
+            "updated_at": a.updated_at,
+        }
+        for a in new
+    ]
+    # A mention has one alert at most, so the mention id says which row got which id.
+    inserted = session.execute(
+        AlertRecord.__table__.insert().returning(columns.id, columns.mention_id),  # type: ignore[attr-defined]
+        rows,
+    )
+    ids = {mention_id: alert_id for alert_id, mention_id in inserted}
+    for alert in new:
+        alert.id = ids[alert.mention_id]
 
 
 def _log_filed(
     record: MentionRecord | _NewMention,
     decision: Decision,
-    alert: AlertRecord,
+    alert: AlertRecord | _NewAlert,
     incident: Incident | None,
     silence_id: int | None,
 ) -> None:

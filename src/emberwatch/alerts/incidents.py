@@ -37,6 +37,16 @@ class FiledMention(Protocol):
     text: str
 
 
+class FiledAlert(Protocol):
+    """What filing reads and sets of an alert: an ``AlertRecord`` or a row to insert."""
+
+    brand: str
+    source_name: str
+    category: str
+    severity: str
+    incident_id: int | None
+
+
 class RecentTexts:
     """Each brand's recent alert texts, read and pre-processed once per transaction.
 
@@ -154,17 +164,18 @@ def _text_of(title: str | None, text: str) -> str:
 
 def attach(
     session: Session,
-    alert: AlertRecord,
+    alert: FiledAlert,
     mention: FiledMention,
     grouping: Grouping,
     now: datetime,
     recent: RecentTexts | None = None,
     recent_keys: RecentKeys | None = None,
 ) -> Incident:
-    """File the alert in its incident, opening one if none fits.
+    """File the alert in its incident, opening one if none fits, and set its incident id.
 
-    With ``recent_keys`` given, the caller stores the new keys (:meth:`RecentKeys.write`)
-    after its last alert; without, they are stored here.
+    The caller stores the alert itself. With ``recent_keys`` given, the caller also stores
+    the new keys (:meth:`RecentKeys.write`) after its last alert; without, they are stored
+    here.
     """
     keys = grouping_keys(mention.source, mention.url, mention.author)
     recent = recent or RecentTexts(now - grouping.window)
@@ -196,7 +207,6 @@ def attach(
         )
     incident.updated_at = now
     session.add(incident)
-    session.add(alert)
     # _find loaded these keys for the brand, and the incident it chose is in the window.
     for key in keys:
         if not recent_keys.holds(incident.brand, key, incident.id):
@@ -235,7 +245,7 @@ def _find(
 
 
 def _open_next_episode(
-    session: Session, incident: Incident, alert: AlertRecord, now: datetime
+    session: Session, incident: Incident, alert: FiledAlert, now: datetime
 ) -> None:
     incident.episode += 1
     incident.status = "triggered"
