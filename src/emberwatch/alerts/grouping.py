@@ -73,12 +73,19 @@ class TextShapes:
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.vocabulary: dict[str, int] = {}
+        # Each stored mention's text as grouping reads it, by mention id: the texts of
+        # recent alerts need not be read again, nor hashed again as new strings.
+        self.mention_texts: dict[int, str] = {}
         self._by_text: dict[str, _Shape | None] = {}
         # Polls run in threads: two new words must never get the same id.
         self._lock = threading.Lock()
 
     def full(self) -> bool:
-        return len(self._by_text) > self.limit or len(self.vocabulary) > 4 * self.limit
+        return (
+            len(self._by_text) > self.limit
+            or len(self.mention_texts) > self.limit
+            or len(self.vocabulary) > 4 * self.limit
+        )
 
     def shape(self, text: str) -> _Shape | None:
         """The text's shape, or None when it is too short to match."""

@@ -66,21 +66,29 @@ class RecentTexts:
         if index is None:
             index = self._by_brand[brand] = TextIndex(self._shapes)
             session.flush()  # as a query through the session would, before reading
-            rows = session.connection().execute(
-                _RECENT_TEXTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
-            )
+            connection = session.connection()
+            latest = connection.execute(
+                _LATEST_ALERTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
+            ).all()
+            # A mention's text never changes: read only those not read in earlier polls.
+            texts = self._shapes.mention_texts
+            unread = sorted({mention_id for _, mention_id in latest} - texts.keys())
+            for start in range(0, len(unread), 500):
+                for mention_id, title, text in connection.execute(
+                    _MENTION_TEXTS, {"ids": unread[start : start + 500]}
+                ):
+                    texts[mention_id] = _text_of(title, text)
             index.add_many(
-                ((incident_id, _text_of(title, text)) for incident_id, title, text in rows),
+                ((incident_id, texts[mention_id]) for incident_id, mention_id in latest),
                 newest=False,
             )
         return index
 
 
 # Built once: this runs for every brand in every poll that raises an alert, and composing
-# the statement each time cost as much as running it. The newest alerts are picked first
-# and only then joined to their texts, so the database sorts ids, not texts.
+# the statement each time cost as much as running it.
 _LATEST_ALERTS = (
-    sa.select(AlertRecord.id, AlertRecord.incident_id, AlertRecord.mention_id)
+    sa.select(AlertRecord.incident_id, AlertRecord.mention_id)
     .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
     .where(
         Incident.brand == sa.bindparam("brand"),
@@ -88,12 +96,9 @@ _LATEST_ALERTS = (
     )
     .order_by(sa.desc(AlertRecord.id))
     .limit(sa.bindparam("limit"))
-    .subquery("latest")
 )
-_RECENT_TEXTS = (
-    sa.select(_LATEST_ALERTS.c.incident_id, MentionRecord.title, MentionRecord.text)
-    .join(MentionRecord, MentionRecord.id == _LATEST_ALERTS.c.mention_id)  # type: ignore[arg-type]
-    .order_by(sa.desc(_LATEST_ALERTS.c.id))
+_MENTION_TEXTS = sa.select(MentionRecord.id, MentionRecord.title, MentionRecord.text).where(
+    MentionRecord.id.in_(sa.bindparam("ids", expanding=True))  # type: ignore[union-attr]
 )
 
 
