@@ -150,7 +150,8 @@ def run_backend(backend: str, n: int) -> dict:
         http = httpx.AsyncClient()  # required by Runtime, unused: nothing is fetched
         rt = pipeline.Runtime.build(config, engine, http)
         if rt.scoring_pool is not None:
-            rt.scoring_pool.start()  # as `emberwatch run` has it running before polls
+            # Started before the clock: a monitor starts it once, at its first large poll.
+            rt.scoring_pool.start()
         pipeline._load_state(engine, settings)
         spent = {"parse": 0.0, "match": 0.0, "score (wait)": 0.0, "store+decide": 0.0}
         grouping = _time_incident_grouping(pipeline)

@@ -242,8 +242,12 @@ async def _run(config: Config, engine: Any) -> None:
 
     async with httpx.AsyncClient(follow_redirects=True) as http, anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal)
-        await run_monitor(Runtime.build(config, engine, http), stop)
-        tg.cancel_scope.cancel()
+        rt = Runtime.build(config, engine, http)
+        try:
+            await run_monitor(rt, stop)
+        finally:
+            tg.cancel_scope.cancel()
+            rt.close()
 
 
 @cli.command()
@@ -284,7 +288,10 @@ async def _poll_once(config: Config, engine: Any, source_name: str | None) -> An
 
     async with httpx.AsyncClient(follow_redirects=True) as http:
         rt = Runtime.build(config, engine, http)
-        reports = await poll_all(rt, source_name, force=True)
+        try:
+            reports = await poll_all(rt, source_name, force=True)
+        finally:
+            rt.close()
         # One run cannot wait out group_wait, so it notifies what it raised right away.
         await anyio.to_thread.run_sync(lambda: evaluate(engine, config, rt.clock(), flush=True))
         total = DeliveryReport()

@@ -111,7 +111,10 @@ async def _monitor(
 
         async with anyio.create_task_group() as group:
             group.start_soon(stop_after)
-            await run_monitor(runtime, stop, on_report=show)
+            try:
+                await run_monitor(runtime, stop, on_report=show)
+            finally:
+                runtime.close()
 
         # The ops digest for today, sent like the scheduled one, then drain the outbox.
         await anyio.to_thread.run_sync(
