@@ -208,3 +208,14 @@ async def test_a_large_poll_scored_in_a_worker_stores_what_the_poller_would(tmp_
         engine.dispose()
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1], "the batch raises alerts"
+
+
+async def test_sqlite_runs_one_poll_transaction_at_a_time_postgresql_many(engine):
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(make_config(), engine, http)
+        limiter = rt.transactions()
+        if engine.dialect.name == "sqlite":
+            assert limiter is not None and limiter.total_tokens == 1
+            assert rt.transactions() is limiter  # one limiter for every poll
+        else:
+            assert limiter is None
