@@ -46,14 +46,14 @@ def test_it_finds_the_thread_a_comment_belongs_to(url, key):
 
 def test_it_keys_on_url_thread_and_author_per_source():
     keys = grouping_keys("reddit", "https://reddit.com/r/a/comments/x1/t/c2", "@Dana ")
-    assert keys == [
+    assert keys == (
         "url:https://reddit.com/r/a/comments/x1/t/c2",
         "thread:reddit:x1",
         "author:reddit:dana",
-    ]
+    )
     # The same handle on another site may be someone else.
     assert "author:hackernews:dana" in grouping_keys("hackernews", None, "dana")
-    assert grouping_keys("rss", None, None) == []
+    assert grouping_keys("rss", None, None) == ()
 
 
 @pytest.mark.parametrize(

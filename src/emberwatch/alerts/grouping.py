@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -48,7 +49,11 @@ def thread_key(url: str) -> str | None:
     return None
 
 
-def grouping_keys(source: str, url: str | None, author: str | None) -> list[str]:
+@lru_cache(maxsize=4096)
+def grouping_keys(source: str, url: str | None, author: str | None) -> tuple[str, ...]:
+    """The keys an alert on this mention groups by. Cached: a poll reads each alert's keys
+    twice (to read the incidents holding them, then to file the alert), and normalizing
+    a URL costs more than the rest of that."""
     keys = []
     if url:
         keys.append(f"url:{normalize_url(url)}")
@@ -57,7 +62,7 @@ def grouping_keys(source: str, url: str | None, author: str | None) -> list[str]
             keys.append(thread)
     if author:
         keys.append(f"author:{source}:{author.strip().lstrip('@').lower()}")
-    return keys
+    return tuple(keys)
 
 
 class TextShapes:

@@ -8,6 +8,7 @@ Severity only rises automatically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -117,7 +118,7 @@ class RecentKeys:
         self._incidents: dict[tuple[str, str], set[int]] = {}
         self._unwritten: list[dict[str, object]] = []
 
-    def load(self, session: Session, brand: str, keys: list[str]) -> None:
+    def load(self, session: Session, brand: str, keys: Sequence[str]) -> None:
         """Read the incidents holding any of ``keys`` not read yet, as ORM objects."""
         missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
         # No autoflush: what this transaction changed is already recorded here.
@@ -136,7 +137,7 @@ class RecentKeys:
                     self._incidents.setdefault((brand, key), set()).add(incident.id)  # type: ignore[arg-type]
         self._looked_up.update((brand, k) for k in missing)
 
-    def find(self, session: Session, brand: str, keys: list[str]) -> Incident | None:
+    def find(self, session: Session, brand: str, keys: Sequence[str]) -> Incident | None:
         """The most recently updated incident in the window holding any of ``keys``."""
         self.load(session, brand, keys)
         ids = set().union(*(self._incidents.get((brand, k), ()) for k in keys))
@@ -231,7 +232,7 @@ def raise_severity(incident: Incident, severity: str, category: str) -> bool:
 def _find(
     session: Session,
     mention: FiledMention,
-    keys: list[str],
+    keys: Sequence[str],
     grouping: Grouping,
     recent: RecentTexts,
     recent_keys: RecentKeys,
