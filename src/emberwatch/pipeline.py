@@ -183,13 +183,19 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
     matched = match_stage(fetched.mentions, rt.matchers, settings)
     ahead = score_ahead(rt, matched, now)
     if ahead is not None:
-        # Wait without holding a thread; ahead.result() below handles a failed worker.
+        # Wait without holding a thread. A failed worker shows in ahead.result(), which
+        # then scores in the database thread, not on the event loop.
         await asyncio.wait([asyncio.wrap_future(ahead.future)])
-    presumed = ahead.result() if ahead is not None else None
     report = await _in_thread(
         rt,
         lambda: _commit_poll(
-            rt, settings, matched, fetched.cursor, fetched.pages, now, presumed=presumed
+            rt,
+            settings,
+            matched,
+            fetched.cursor,
+            fetched.pages,
+            now,
+            presumed=ahead.result() if ahead is not None else None,
         ),
     )
     metrics.POLLS.labels(source=settings.name, outcome="ok").inc()

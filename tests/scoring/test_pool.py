@@ -101,3 +101,13 @@ def test_a_closed_pool_starts_again_when_needed(scorer, pool):
 def test_a_pool_needs_a_process():
     with pytest.raises(ValueError, match="at least 1"):
         ScoringPool(Scorer(), 0)
+
+
+def test_a_worker_that_cannot_start_leaves_the_batch_to_the_poller(scorer, pool, monkeypatch):
+    def no_process():
+        raise OSError("fork failed: out of memory")
+
+    monkeypatch.setattr(pool, "_pool", no_process)
+    items = batch(MIN_BATCH)
+    assert pool.submit(items, NOW) is None
+    assert pool.result(None, items, NOW) == score_as_new(scorer, items, NOW)

@@ -8,8 +8,9 @@ needs for every mention it has not stored before. A stored mention whose counts 
 is scored again in the poller, with its history.
 
 A batch smaller than :data:`MIN_BATCH` is scored in the poller: the round trip to the
-worker costs more than scoring a few mentions. If the worker dies, the batch is scored
-in the poller and the next batch starts a new worker; no mention waits on a dead process.
+worker costs more than scoring a few mentions. If the worker dies or cannot start, the
+batch is scored in the poller and the next batch starts a new worker; no mention waits
+on a dead process.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ class ScoringPool:
             return None
         try:
             return self._pool().submit(_score_in_worker, list(batch), now)
-        except concurrent.futures.process.BrokenProcessPool:
+        except Exception as exc:  # a dead worker, or none could start: score here
+            log.warning("scoring process unavailable (%s); scoring %d here", exc, len(batch))
             self._discard()
-            return self._pool().submit(_score_in_worker, list(batch), now)
+            return None
 
     def result(
         self,
