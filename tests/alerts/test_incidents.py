@@ -3,9 +3,11 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from emberwatch.alerts.incidents import attach
+from emberwatch.alerts.grouping import TextShapes
+from emberwatch.alerts.incidents import RecentTexts, attach
 from emberwatch.alerts.lifecycle import act
 from emberwatch.config import Grouping
 from emberwatch.models import (
@@ -204,3 +206,48 @@ def test_a_trigger_after_resolve_opens_the_next_episode_with_fresh_state(engine)
         assert session.exec(select(NotificationState)).all() == []
         reopen = session.exec(select(IncidentAction).where(IncidentAction.action == "reopen")).one()
         assert (reopen.episode, reopen.at, reopen.via) == (2, later, "pipeline")
+
+
+def test_recent_texts_kept_across_polls_never_outlive_their_mention(engine):
+    """A runtime keeps alerted mentions' texts between polls. If pruning frees a mention's
+    id and a later mention takes it, the later mention's text is the one compared."""
+    shapes = TextShapes()
+    since = T0 - GROUPING.window
+    with Session(engine) as session:
+        first = store_alert(session, T0, text=STORY)
+        session.commit()
+        index = RecentTexts(since, shapes).for_brand(session, "acme")
+        assert index.best(RETOLD, GROUPING.similarity) == first.id
+        mention_id = session.exec(select(AlertRecord.mention_id)).one()
+        # Pruned: the mention and its alert go; a new mention takes the freed id.
+        session.execute(sa.delete(AlertRecord))
+        session.execute(sa.delete(MentionRecord))
+        session.commit()
+        other = "Globex kettles never shipped and the store closed with our deposits gone"
+        later = MentionRecord(
+            id=mention_id,
+            source="hackernews",
+            external_id="reused",
+            source_name="hn",
+            brand="acme",
+            text=other,
+            first_seen_at=T0 + timedelta(hours=1),
+        )
+        session.add(later)
+        session.flush()
+        alert = AlertRecord(
+            mention_id=mention_id,
+            incident_id=first.id,
+            brand="acme",
+            source_name="hn",
+            category="complaint",
+            severity="warning",
+            reason="test",
+            created_at=T0 + timedelta(hours=1),
+            updated_at=T0 + timedelta(hours=1),
+        )
+        session.add(alert)
+        session.commit()
+        index = RecentTexts(since, shapes).for_brand(session, "acme")
+        assert index.best(RETOLD, GROUPING.similarity) is None
+        assert index.best(other, GROUPING.similarity) == first.id

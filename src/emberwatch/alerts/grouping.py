@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -78,9 +79,10 @@ class TextShapes:
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.vocabulary: dict[str, int] = {}
-        # Each stored mention's text as grouping reads it, by mention id: the texts of
-        # recent alerts need not be read again, nor hashed again as new strings.
-        self.mention_texts: dict[int, str] = {}
+        # Each stored mention's text as grouping reads it, by mention id and the time it
+        # was first seen: the texts of recent alerts need not be read again, nor hashed
+        # again as new strings.
+        self.mention_texts: dict[tuple[int, datetime], str] = {}
         self._by_text: dict[str, _Shape | None] = {}
         # Polls run in threads: two new words must never get the same id.
         self._lock = threading.Lock()
