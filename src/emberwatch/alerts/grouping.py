@@ -79,9 +79,9 @@ class TextShapes:
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.vocabulary: dict[str, int] = {}
-        # Each stored mention's text as grouping reads it, by mention id and the time it
-        # was first seen: the texts of recent alerts need not be read again, nor hashed
-        # again as new strings.
+        # Each alerted mention's text as grouping reads it, by mention id and the time
+        # its alert was raised: the texts of recent alerts need not be read again, nor
+        # hashed again as new strings.
         self.mention_texts: dict[tuple[int, datetime], str] = {}
         self._by_text: dict[str, _Shape | None] = {}
         # Polls run in threads: two new words must never get the same id.

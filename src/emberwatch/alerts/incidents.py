@@ -69,21 +69,22 @@ class RecentTexts:
             session.flush()  # as a query through the session would, before reading
             connection = session.connection()
             latest = [
-                (incident_id, (mention_id, first_seen))
-                for incident_id, mention_id, first_seen in connection.execute(
+                (incident_id, (mention_id, alerted_at))
+                for incident_id, mention_id, alerted_at in connection.execute(
                     _LATEST_ALERTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
                 )
             ]
             # A mention's text never changes: read only those not read in earlier polls.
-            # The time it was first seen goes with its id, in case pruning frees the id
-            # and a later mention takes it.
+            # The time its alert was raised goes with the mention's id, in case pruning
+            # frees the id and a later mention takes it.
             texts = self._shapes.mention_texts
-            unread = sorted({mention[0] for _, mention in latest if mention not in texts})
-            for start in range(0, len(unread), 500):
-                for mention_id, first_seen, title, text in connection.execute(
-                    _MENTION_TEXTS, {"ids": unread[start : start + 500]}
+            unread = dict(mention for _, mention in latest if mention not in texts)
+            ids = sorted(unread)
+            for start in range(0, len(ids), 500):
+                for mention_id, title, text in connection.execute(
+                    _MENTION_TEXTS, {"ids": ids[start : start + 500]}
                 ):
-                    texts[mention_id, first_seen] = _text_of(title, text)
+                    texts[mention_id, unread[mention_id]] = _text_of(title, text)
             index.add_many(
                 ((incident_id, texts[mention]) for incident_id, mention in latest), newest=False
             )
@@ -92,10 +93,8 @@ class RecentTexts:
 
 # Built once: this runs for every brand in every poll that raises an alert, and composing
 # the statement each time cost as much as running it.
-# The newest alerts are picked before their mentions are joined, so that the database
-# sorts ids, not rows of mentions.
-_NEWEST = (
-    sa.select(AlertRecord.id, AlertRecord.incident_id, AlertRecord.mention_id)
+_LATEST_ALERTS = (
+    sa.select(AlertRecord.incident_id, AlertRecord.mention_id, AlertRecord.created_at)
     .join(Incident, Incident.id == AlertRecord.incident_id)  # type: ignore[arg-type]
     .where(
         Incident.brand == sa.bindparam("brand"),
@@ -103,16 +102,10 @@ _NEWEST = (
     )
     .order_by(sa.desc(AlertRecord.id))
     .limit(sa.bindparam("limit"))
-    .subquery("newest")
 )
-_LATEST_ALERTS = (
-    sa.select(_NEWEST.c.incident_id, _NEWEST.c.mention_id, MentionRecord.first_seen_at)
-    .join(MentionRecord, MentionRecord.id == _NEWEST.c.mention_id)  # type: ignore[arg-type]
-    .order_by(sa.desc(_NEWEST.c.id))
+_MENTION_TEXTS = sa.select(MentionRecord.id, MentionRecord.title, MentionRecord.text).where(
+    MentionRecord.id.in_(sa.bindparam("ids", expanding=True))  # type: ignore[union-attr]
 )
-_MENTION_TEXTS = sa.select(
-    MentionRecord.id, MentionRecord.first_seen_at, MentionRecord.title, MentionRecord.text
-).where(MentionRecord.id.in_(sa.bindparam("ids", expanding=True)))  # type: ignore[union-attr]
 
 
 class RecentKeys:
