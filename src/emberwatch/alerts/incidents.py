@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from emberwatch.alerts.grouping import TextIndex, TextShapes, grouping_keys
 from emberwatch.alerts.lifecycle import forget_notifications, record_action
@@ -108,6 +108,17 @@ _MENTION_TEXTS = sa.select(MentionRecord.id, MentionRecord.title, MentionRecord.
 )
 
 
+_INCIDENTS_HOLDING = (
+    sa.select(IncidentKey.incident_id, IncidentKey.key)
+    .join(Incident, Incident.id == IncidentKey.incident_id)  # type: ignore[arg-type]
+    .where(
+        Incident.brand == sa.bindparam("brand"),
+        IncidentKey.key.in_(sa.bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
+        Incident.updated_at >= sa.bindparam("since"),  # type: ignore[operator]
+    )
+)
+
+
 class RecentKeys:
     """Which recent incidents of a brand hold which grouping keys, read once per transaction.
 
@@ -124,22 +135,17 @@ class RecentKeys:
         self._unwritten: list[dict[str, object]] = []
 
     def load(self, session: Session, brand: str, keys: Sequence[str]) -> None:
-        """Read the incidents holding any of ``keys`` not read yet, as ORM objects."""
+        """Read which incidents hold any of ``keys`` not read yet."""
         missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
-        # No autoflush: what this transaction changed is already recorded here.
-        with session.no_autoflush:
-            for start in range(0, len(missing), 500):
-                rows = session.exec(
-                    select(Incident, IncidentKey.key)
-                    .join(IncidentKey, IncidentKey.incident_id == Incident.id)  # type: ignore[arg-type]
-                    .where(
-                        Incident.brand == brand,
-                        IncidentKey.key.in_(missing[start : start + 500]),  # type: ignore[attr-defined]
-                        Incident.updated_at >= self.since,  # type: ignore[operator]
-                    )
-                ).all()
-                for incident, key in rows:
-                    self._incidents.setdefault((brand, key), set()).add(incident.id)  # type: ignore[arg-type]
+        # Straight on the connection: no autoflush (what this transaction changed is
+        # already recorded here), and no ORM objects for incidents that may go unused.
+        connection = session.connection()
+        for start in range(0, len(missing), 500):
+            for incident_id, key in connection.execute(
+                _INCIDENTS_HOLDING,
+                {"brand": brand, "keys": missing[start : start + 500], "since": self.since},
+            ):
+                self._incidents.setdefault((brand, key), set()).add(incident_id)
         self._looked_up.update((brand, k) for k in missing)
 
     def find(self, session: Session, brand: str, keys: Sequence[str]) -> Incident | None:
