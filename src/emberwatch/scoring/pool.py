@@ -7,8 +7,8 @@ as if it were new (its current counts its only snapshot), which is what the pipe
 needs for every mention it has not stored before. A stored mention whose counts changed
 is scored again in the poller, with its history.
 
-A batch smaller than :data:`MIN_BATCH` is scored in the poller: the round trip to the
-worker costs more than scoring a few mentions. If the worker dies or cannot start, the
+A batch smaller than :data:`MIN_BATCH` is scored in the poller: for a few mentions the
+round trip to the worker costs more than it frees. If the worker dies or cannot start, the
 batch is scored in the poller and the next batch starts a new worker; no mention waits
 on a dead process.
 """
@@ -28,8 +28,10 @@ from emberwatch.scoring.scorer import Scorer, Scores
 
 log = logging.getLogger("emberwatch.scoring")
 
-# Below this many mentions a batch is scored in the poller (about the point where the
-# worker's round trip costs as much as it saves).
+# Below this many mentions a batch is scored in the poller. The round trip to the worker
+# makes a poll about 1 ms later for one mention and 3 ms for 32 (measured on 2 cores);
+# that buys the poller's time only when polls are large, and a monitor whose polls stay
+# small never starts a process.
 MIN_BATCH = 32
 
 
