@@ -209,8 +209,8 @@ def test_a_trigger_after_resolve_opens_the_next_episode_with_fresh_state(engine)
 
 
 def test_recent_texts_kept_across_polls_never_outlive_their_mention(engine):
-    """A runtime keeps alerted mentions' texts between polls. If pruning frees a mention's
-    id and a later mention takes it, the later mention's text is the one compared."""
+    """A runtime keeps alerted mentions' texts between polls. If a mention is deleted and
+    a later mention takes its id, the later mention's text is the one compared."""
     shapes = TextShapes()
     since = T0 - GROUPING.window
     with Session(engine) as session:
@@ -219,7 +219,7 @@ def test_recent_texts_kept_across_polls_never_outlive_their_mention(engine):
         index = RecentTexts(since, shapes).for_brand(session, "acme")
         assert index.best(RETOLD, GROUPING.similarity) == first.id
         mention_id = session.exec(select(AlertRecord.mention_id)).one()
-        # Pruned: the mention and its alert go; a new mention takes the freed id.
+        # The mention and its alert go; a new mention takes the freed id.
         session.execute(sa.delete(AlertRecord))
         session.execute(sa.delete(MentionRecord))
         session.commit()

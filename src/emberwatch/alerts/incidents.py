@@ -75,8 +75,8 @@ class RecentTexts:
                 )
             ]
             # A mention's text never changes: read only those not read in earlier polls.
-            # The time its alert was raised goes with the mention's id, in case pruning
-            # frees the id and a later mention takes it.
+            # The time its alert was raised goes with the mention's id: should a mention
+            # ever be deleted, SQLite may give its id to the next one.
             texts = self._shapes.mention_texts
             unread = dict(mention for _, mention in latest if mention not in texts)
             ids = sorted(unread)
