@@ -78,7 +78,7 @@ class ScoringPool:
             return self._pool().submit(_score_in_worker, list(batch), now)
         except Exception as exc:  # a dead worker, or none could start: score here
             log.warning("scoring process unavailable (%s); scoring %d here", exc, len(batch))
-            self._discard()
+            self.close(wait=False)
             return None
 
     def result(
@@ -94,14 +94,15 @@ class ScoringPool:
                 return future.result()
             except concurrent.futures.process.BrokenProcessPool:
                 log.warning("scoring process died; scoring %d mentions here", len(batch))
-                self._discard()
+                self.close(wait=False)
         return score_as_new(self.scorer, batch, now)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers; ``wait`` false leaves a dead or stuck one behind unwaited."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)
 
     def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
@@ -113,12 +114,6 @@ class ScoringPool:
                     initargs=(self.scorer,),
                 )
             return self._executor
-
-    def _discard(self) -> None:
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
 
 
 # The worker process's copy of the poller's scorer, installed once when it starts: the
