@@ -36,16 +36,11 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # Pool as many connections as polls run at once (max_concurrent_polls defaults to
-        # 20): overflow connections are closed after each use, and reopening the file and
-        # setting the pragmas on every poll took more CPU than the poll itself. No
-        # pre-ping: it guards against a server dropping idle connections, and a file has
-        # no server.
+        # No pre-ping: it guards against a server dropping idle connections, a file has
+        # no server, and it cost a statement on every checkout.
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=20,
-            max_overflow=20,
         )
 
         @sa.event.listens_for(engine, "connect")
