@@ -789,7 +789,11 @@ SCORE_KEYS = (
     default=None,
     help="Engagement within 24 h that counts as viral (default 500).",
 )
-@click.option("--brand", help="Score with this brand's lexicon overrides (needs --config).")
+@click.option(
+    "--brand",
+    help="Score as a mention of this brand (needs --config): its lexicon overrides apply and "
+    "its own names, @handles and #hashtags count as neutral.",
+)
 @click.option(
     "--config",
     "config_path",
@@ -816,10 +820,17 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
     from emberwatch.scoring import DEFAULT_VIRAL_THRESHOLD, Scorer, snapshots_from_json
 
     lexicons: dict[str, dict[str, float]] = {}
+    terms: dict[str, list[str]] = {}
     if config_path and Path(config_path).exists():
         config = load_config(config_path)
         lexicons = {b.name: b.lexicon for b in config.brands}
-    scorer = Scorer(lexicons, viral_threshold=viral_threshold or DEFAULT_VIRAL_THRESHOLD)
+        terms = {b.name: b.include for b in config.brands}
+    if brand is not None and brand not in terms:
+        known = ", ".join(sorted(terms)) or "none: pass --config FILE"
+        _fail(f"--brand {brand!r}: no such brand in the config (brands: {known})")
+    scorer = Scorer(
+        lexicons, brand_terms=terms, viral_threshold=viral_threshold or DEFAULT_VIRAL_THRESHOLD
+    )
     failures = 0
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():

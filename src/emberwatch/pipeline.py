@@ -87,6 +87,7 @@ class Runtime:
     ) -> Runtime:
         scorer = Scorer(
             {b.name: b.lexicon for b in config.brands},
+            brand_terms={b.name: b.include for b in config.brands},
             viral_threshold=config.thresholds.viral_engagement,
             high_reach_followers=config.thresholds.high_reach_followers,
         )

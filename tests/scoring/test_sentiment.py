@@ -137,3 +137,68 @@ def test_it_does_not_fall_below_raw_vader_on_other_ground_truth(shared_data, nam
     raw = [stock.polarity_scores(t)["compound"] for t in texts]
     ours = [MODEL.compound(t) for t in texts]
     assert statistics.correlation(gold, ours) >= statistics.correlation(gold, raw) - 0.005
+
+
+AIRLINE = SentimentModel(neutral_terms=["United", "@united", "#UnitedAirlines", "United Airlines"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@united my flight was cancelled and nobody at the desk knows anything",
+        "United Airlines lost my bag again",
+        "#UnitedAirlines delayed three hours, no explanation",
+        "United's app logged me out mid check-in",
+        "stuck at the gate with @united",
+    ],
+)
+def test_the_brands_own_name_carries_no_sentiment(text):
+    assert AIRLINE.compound(text) <= 0.0
+
+
+def test_vader_alone_reads_the_brand_united_as_praise():
+    text = "@united my flight was cancelled and nobody at the desk knows anything"
+    assert MODEL.compound(text) > 0 >= AIRLINE.compound(text)
+
+
+def test_brand_terms_are_neutral_only_as_the_whole_phrase():
+    model = SentimentModel(neutral_terms=["Best Buy"])
+    assert model.compound("Best Buy") == 0.0
+    assert model.compound("the best prices at Best Buy") == MODEL.compound("the best prices")
+
+
+def test_brand_overrides_still_apply_beside_neutral_terms():
+    model = SentimentModel({"sick": 2.5}, neutral_terms=["@sneakco"])
+    assert model.compound("@sneakco these are sick") > 0.3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please help, my order never arrived",
+        "Can you help me? My bag is lost. Thanks in advance",
+        "Could you check my booking? thanks",
+        "I need help with my account, I was charged twice",
+        "@acme any help appreciated, the app won't open",
+        "pls help my card was declined at checkout",
+        "would appreciate a call back about ticket 5521",
+        "can someone help? the router keeps rebooting. Thank you",
+    ],
+)
+def test_requests_for_help_are_not_praise(text):
+    stock = SentimentIntensityAnalyzer().polarity_scores(text)["compound"]
+    assert MODEL.compound(text) <= 0.05 < stock or MODEL.compound(text) < stock
+    assert MODEL.compound(text) < 0.25
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "They were a big help, thanks so much!",
+        "Thank you @acme, the new kettle is perfect",
+        "I am pleased with the service",
+        "Great support today, thanks for the help",
+    ],
+)
+def test_sincere_thanks_stays_positive(text):
+    assert MODEL.compound(text) >= 0.4

@@ -97,22 +97,28 @@ class Scores:
 
 
 class Scorer:
-    """Scores mentions; holds one sentiment model per brand lexicon, built once."""
+    """Scores mentions; holds one sentiment model per brand, built once.
+
+    A brand's model has its ``lexicon`` overrides and counts its own ``terms`` (the config's
+    ``include``: names, @handles, #hashtags) as neutral, so "United" is no praise of United.
+    """
 
     def __init__(
         self,
         brand_lexicons: dict[str, dict[str, float]] | None = None,
         *,
+        brand_terms: dict[str, list[str]] | None = None,
         viral_threshold: int = DEFAULT_VIRAL_THRESHOLD,
         high_reach_followers: int = 10_000,
     ) -> None:
         if viral_threshold < 1:
             raise ValueError(f"viral_threshold must be at least 1, got {viral_threshold}")
         self._default = SentimentModel()
+        lexicons, terms = brand_lexicons or {}, brand_terms or {}
         self._by_brand = {
-            brand: SentimentModel(lexicon)
-            for brand, lexicon in (brand_lexicons or {}).items()
-            if lexicon
+            brand: SentimentModel(lexicons.get(brand), neutral_terms=terms.get(brand, ()))
+            for brand in {*lexicons, *terms}
+            if lexicons.get(brand) or terms.get(brand)
         }
         self.viral_threshold = viral_threshold
         self.high_reach_followers = high_reach_followers

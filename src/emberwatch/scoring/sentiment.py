@@ -11,6 +11,11 @@ Three layers sit on top of stock VADER, and none costs a second VADER pass:
 - :data:`EMOJI_TEXT` replaces VADER's neutral descriptions of complaint emoji
   ("face with symbols on mouth") with descriptions that carry a word VADER scores.
 
+- Words that carry no opinion where they stand count zero (:class:`Neutral`): the brand's
+  own name ("United" is +1.8 in VADER's lexicon, so 'my @united flight was cancelled' read
+  as mild praise), and the politeness of a request for help ("please help", "can you
+  help", "thanks in advance", a closing "thanks" after a question), which is how
+  customers ask support for help, not praise.
 - Clause punctuation (``, ; : .`` after a word) is split off as its own token, so VADER's
   three-word negation window stops at it: in "still nothing, two emails unanswered" the
   "nothing" no longer flips "unanswered" into praise. This raises VADER's r and F1 on all
@@ -24,6 +29,8 @@ VADER are quadratic in the number of words; only the first :data:`MAX_CHARS` are
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vaderSentiment.vaderSentiment import (
@@ -106,6 +113,90 @@ class Sentiment:
 
 _NEGATE = frozenset(NEGATE)
 
+# Requests for help, on VADER's lower-cased tokens joined by single spaces. Each match's
+# tokens count zero: the words are politeness, and "help", "please" and "thanks" would
+# otherwise add +1.3 to +1.9 each to a complaint.
+_REQUEST = re.compile(
+    r"\b(?:please|pls|plz|pleaseee*)(?: help)?\b"
+    r"|\b(?:thanks|thank you|thx|ty)(?: so much| a lot)? in advance\b|\btia\b"
+    r"|\b(?:any|some|your) help(?: (?:would be|will be|is|much|greatly|really))*"
+    r"(?: appreciated)?\b"
+    r"|\b(?:can|could|would|will|cn) (?:you|u|someone|anyone|somebody|you guys|y'?all)"
+    r"(?: please| pls| plz)? help\b"
+    r"|\b(?:need|needs|needed|want|get|getting) (?:some |your |any )?help\b"
+    r"|\bhelp (?:me|us|needed|please|pls|plz|asap)\b|\bhelp$"
+    r"|\b(?:would|i'?d|we'?d) (?:really |greatly )?appreciate\b"
+    r"|\bappreciate (?:any|your|some) (?:help|assistance|advice)\b"
+)
+# A thank-you that closes a question or a request is a sign-off, not praise.
+_SIGN_OFF = re.compile(r"(?:^| )(?:thanks|thank you|thx|ty|cheers|thank u)(?: (?:again|all))?$")
+_REQUEST_HINTS = ("pl", "help", "thank", "thx", "tia", "appreciat", "ty")
+
+
+def _term_tokens(term: str) -> tuple[str, ...]:
+    """A brand term as VADER's lower-cased tokens: '@United' -> ('united',)."""
+    return tuple(_strip_punctuation(w).lower() for w in term.split())
+
+
+def _strip_punctuation(token: str) -> str:
+    """VADER's own rule: strip surrounding punctuation unless that leaves two characters."""
+    stripped = token.strip(string.punctuation)
+    return token if len(stripped) <= 2 else stripped
+
+
+def _possessive(token: str) -> str:
+    return token[:-2] if token.endswith(("'s", "\u2019s")) else token
+
+
+class Neutral:
+    """Which tokens of a text carry no sentiment: a brand's own terms and request politeness.
+
+    Built once per brand; :meth:`indices` is called on every text, so it first checks the
+    cheap signs (a term's first word among the tokens, a request word in the text).
+    """
+
+    def __init__(self, terms: Iterable[str] = (), *, requests: bool = True) -> None:
+        phrases = {_term_tokens(t) for t in terms}
+        self._phrases = tuple(sorted(p for p in phrases if p and all(p)))
+        self._first = frozenset(p[0] for p in self._phrases)
+        self._requests = requests
+
+    def indices(self, text: str, low: list[str]) -> set[int]:
+        """Positions in ``low`` (the text's lower-cased VADER tokens) that count zero."""
+        out: set[int] = set()
+        if self._first:
+            bare = [_possessive(w) for w in low]
+            if not self._first.isdisjoint(bare):
+                for phrase in self._phrases:
+                    n = len(phrase)
+                    for i in range(len(bare) - n + 1):
+                        if bare[i] == phrase[0] and tuple(bare[i : i + n]) == phrase:
+                            out.update(range(i, i + n))
+        if self._requests:
+            lowered = text.lower()
+            if any(h in lowered for h in _REQUEST_HINTS):
+                out |= _request_indices(low, "?" in text)
+        return out
+
+
+def _request_indices(low: list[str], asks: bool) -> set[int]:
+    joined = " ".join(low)
+    spans = [m.span() for m in _REQUEST.finditer(joined)]
+    if spans or asks:
+        closing = _SIGN_OFF.search(joined)
+        if closing:
+            spans.append(closing.span())
+    if not spans:
+        return set()
+    out: set[int] = set()
+    start = 0
+    for i, word in enumerate(low):
+        end = start + len(word)
+        if any(a < end and start < b for a, b in spans):
+            out.add(i)
+        start = end + 1
+    return out
+
 
 def _negated(word: str) -> bool:
     """VADER's ``negated`` for one lower-cased word."""
@@ -122,9 +213,10 @@ class _Analyzer(SentimentIntensityAnalyzer):
     rules themselves are VADER's, unchanged (a test compares both on the paper's texts).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, neutral: Neutral | None = None) -> None:
         super().__init__()
         self._cache: tuple[list[str], list[str]] | None = None
+        self._neutral = neutral
         self.emojis.update(EMOJI_TEXT)
         singles = sorted(e for e in self.emojis if len(e) == 1)
         self._emoji = re.compile("[" + "".join(re.escape(e) for e in singles) + "]")
@@ -197,12 +289,21 @@ class _Analyzer(SentimentIntensityAnalyzer):
         sentitext = SentiText(text)
         sentiments: list[float] = []
         words_and_emoticons = sentitext.words_and_emoticons
+        zero = (
+            self._neutral.indices(text, self._lowered(words_and_emoticons))
+            if self._neutral is not None
+            else ()
+        )
         for i, item in enumerate(words_and_emoticons):
             lowered = item.lower()
-            if lowered in BOOSTER_DICT or (
-                lowered == "kind"
-                and i < len(words_and_emoticons) - 1
-                and words_and_emoticons[i + 1].lower() == "of"
+            if (
+                i in zero
+                or lowered in BOOSTER_DICT
+                or (
+                    lowered == "kind"
+                    and i < len(words_and_emoticons) - 1
+                    and words_and_emoticons[i + 1].lower() == "of"
+                )
             ):
                 sentiments.append(0)
                 continue
@@ -212,14 +313,21 @@ class _Analyzer(SentimentIntensityAnalyzer):
 
 
 class SentimentModel:
-    """A VADER analyzer with Emberwatch's lexicon and, optionally, a brand's overrides.
+    """A VADER analyzer with Emberwatch's lexicon and, optionally, a brand's overrides and
+    its own terms (``neutral_terms``: the brand's names, @handles and #hashtags, which then
+    count zero where they occur as a whole phrase; the overrides still apply elsewhere).
 
-    VADER keeps its lexicon on the instance, so each brand with overrides gets its own;
-    build them once and reuse them.
+    VADER keeps its lexicon on the instance, so each brand gets its own; build them once
+    and reuse them.
     """
 
-    def __init__(self, overrides: dict[str, float] | None = None) -> None:
-        self._analyzer = _Analyzer()
+    def __init__(
+        self,
+        overrides: dict[str, float] | None = None,
+        *,
+        neutral_terms: Iterable[str] = (),
+    ) -> None:
+        self._analyzer = _Analyzer(Neutral(neutral_terms))
         self._analyzer.lexicon.update(SERVICE_LEXICON)
         if overrides:
             self._analyzer.lexicon.update({k.lower(): float(v) for k, v in overrides.items()})

@@ -1,0 +1,47 @@
+"""``emberwatch score --config C --brand NAME``: the brand's own terms are neutral."""
+
+import json
+
+from click.testing import CliRunner
+
+from emberwatch.cli import cli
+
+CONFIG = """
+[[brands]]
+name = "united"
+include = ["United", "@united", "#UnitedAirlines"]
+
+[[sources]]
+type = "rss"
+name = "feed"
+brands = ["united"]
+url = "https://example.test/feed.xml"
+"""
+LINE = '{"text": "@united my flight was cancelled and nobody at the desk knows anything"}\n'
+
+
+def _score(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["score", *args], input=LINE)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_score_with_brand_reads_its_name_as_neutral(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG)
+    code, plain, _ = _score()
+    assert code == 0
+    code, branded, _ = _score("--config", str(config), "--brand", "united")
+    assert code == 0
+    before = json.loads(plain)["scores"]["sentiment"]
+    after = json.loads(branded)["scores"]["sentiment"]
+    assert before > 0 >= after
+
+
+def test_score_with_an_unknown_brand_is_one_clear_line(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG)
+    code, out, err = _score("--config", str(config), "--brand", "delta")
+    assert code != 0
+    assert out == ""
+    expected = "emberwatch: --brand 'delta': no such brand in the config (brands: united)"
+    assert err.strip() == expected
