@@ -92,6 +92,59 @@ class MentionRecord(SQLModel, table=True):
     severity: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))
     reasons: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     vip: bool = False
+    # ISO 639-1 code of the text's language ("en", "ja"); None for mentions stored before
+    # languages were detected.
+    language: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
+
+
+class Label(SQLModel, table=True):
+    """A team member's judgement of one mention: what the learned scoring layer learns from.
+
+    ``field`` is ``complaint`` (``value`` "true" or "false") or ``category`` (one of
+    :data:`emberwatch.scoring.triage.CATEGORIES`). ``mention`` holds the mention's
+    normalized fields as JSON, so a label outlives the stored mention and exports as it
+    was imported; ``mention_id`` points at the stored mention when there is one.
+    ``mention_key`` names the mention (``source:external_id``, or a hash of its text when it
+    has no id): a newer label of the same key and field replaces an older one when fitting,
+    and the older one stays as history. ``via`` says how the label came: ``import`` or
+    ``cli``.
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (sa.Index("ix_labels_mention_key_field", "mention_key", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("mentions.id", ondelete="SET NULL"), index=True
+        ),
+    )
+    mention_key: str = Field(sa_column=sa.Column(sa.String(600), nullable=False))
+    mention: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    brand: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    field: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    value: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+    labelled_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    labelled_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    via: str = Field(sa_column=sa.Column(sa.String(30), nullable=False))
+
+
+class FittedModel(SQLModel, table=True):
+    """The learned scoring layer fitted from the labels; the newest ``version`` is in use.
+
+    ``weights`` is the layer's own serialized form (see :mod:`emberwatch.scoring.learned`),
+    whose layout ``format`` names; a reader that does not know the format ignores it.
+    """
+
+    __tablename__ = "fitted_models"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, unique=True))
+    format: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
+    fitted_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    n_labels: int = 0
+    weights: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
 
 
 class EngagementSnapshot(SQLModel, table=True):
