@@ -155,3 +155,73 @@ FRESH_EXAMPLES: list[tuple[str, bool]] = [
     ("@globex do you price match?", False),
     ("Not sure whether to get the @globex blender or the other one", False),
 ]
+
+# Written for issue 12: the markers the first cues lacked ("failed", "unable to", "charged
+# twice", "should have been", "N times", "having issues", "not accepted", "gone") and the
+# false alarms they raised (cue words in another sense; negativity about politics, sport or
+# weather). A design set: the cues were adjusted while reading these.
+MARKER_EXAMPLES: list[tuple[str, bool]] = [
+    ("@FirstPeakBank my transfer failed twice and I can't see where the money went", True),
+    ("Unable to download my statements from the @ClearPay app for a week now", True),
+    ("@QuickCart charged twice again, this is getting silly", True),
+    ("The parcel should have been here on Tuesday @ParcelGo", True),
+    ("I shouldn't have to chase you five times for a simple refund @ShopNow", True),
+    ("Called @TeleNova 4 times today, disconnected every time", True),
+    ("@CloudNest having issues syncing my files since this morning, any help?", True),
+    ("Voucher code not accepted at checkout @GlowSkin, it says valid until Sunday", True),
+    ("All my loyalty points are gone after the app update @BeanThere", True),
+    ("@SkyLinkAir my seat reservation has disappeared and I paid for it", True),
+    ("The @Voltix headphones won't pair with anything since yesterday", True),
+    ("Hi @StreamBox, the app keeps buffering on every show. Can you help please? Thanks", True),
+    ("@MegaMart the self checkout overcharged me and the staff couldn't do anything", True),
+    ("Two weeks and my @ZipRide account is still locked. Support just sends the same email.", True),
+    ("@HomeFix the engineer left without finishing the job and hasn't returned my calls", True),
+    ("My @FreshBite order was missing the main dish. Paid £28 for a side salad.", True),
+    ("@TeleNova my bill is wrong for the third month running", True),
+    ("Our booking at @SunnyStays was cancelled the night before with no explanation", True),
+    ("@GadgetHub the screen on my new laptop has a dead pixel line, is this normal??", True),
+    ("Why is my @FirstPeakBank card being declined everywhere today?", True),
+    ("Nice one @ParcelGo, left my parcel in the bin again", True),
+    ("Thanks @SkyLinkAir for the 6 hour delay and the £3 food voucher 👏", True),
+    ("@CloudNest the sync problem is back. Same issue I reported in March.", True),
+    ("Can you help @ClearPay? Payment went through but the order shows as unpaid", True),
+    ("Feeling so lost without my morning run this week", False),
+    ("I don't get it, how is this song number one", False),
+    ("The sequel is supposed to be even better than the first", False),
+    ("The referee ruined the game tonight, worst decision I've ever seen", False),
+    ("These politicians are useless, nothing ever changes", False),
+    ("Storm warning again, the weather this month has been awful", False),
+    ("My team failed to score in five games. Embarrassing.", False),
+    ("Gone to the beach for the day, back tomorrow", False),
+    ("Three times I've watched this film and I still cry at the end", False),
+    ("@BeanThere thanks for the free birthday coffee, made my day", False),
+    ("@TeleNova can you help me choose between the two broadband plans?", False),
+    ("Please help me pick a name for my new puppy!", False),
+]
+
+# Written with MARKER_EXAMPLES and never used to change a weight: an honest check.
+MARKER_HELD_OUT: list[tuple[str, bool]] = [
+    ("@RailGo the ticket machine failed to print my tickets and I had to buy new ones", True),
+    ("Unable to reach anyone at @InsureMe, the phone line just rings out", True),
+    ("@NovaMobile charged twice for my top up, please look into it", True),
+    ("The fridge should have been delivered by now @BestBuyz", True),
+    ("I've emailed @GymCore 3 times about the freeze on my membership", True),
+    ("@PrintFast having issues uploading my artwork, it just times out", True),
+    ("My gift card was not accepted at the Leeds branch @OliveTree", True),
+    ("@NovaMobile all my contacts are gone after the software update", True),
+    (
+        "Hi @DreamKitchens, two of the cupboard doors arrived chipped. "
+        "Could someone help? Thanks in advance",
+        True,
+    ),
+    ("Wow @RailGo, standing room only on a first class ticket. Money well spent.", True),
+    ("@InsureMe my renewal quote doubled and nobody can explain why", True),
+    ("I'm totally lost in this new city, any tips?", False),
+    ("I don't get it, why is everyone watching that show", False),
+    ("Tomorrow's hike is supposed to be stunning", False),
+    ("The penalty decision was a joke, robbed again", False),
+    ("The council failed to grit the roads again, typical", False),
+    ("Rain rain rain. Summer is gone already.", False),
+    ("@GymCore can you help me book a personal trainer?", False),
+    ("Thanks in advance to anyone who can recommend a good plumber in Leeds", False),
+]

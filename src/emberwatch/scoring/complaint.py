@@ -37,20 +37,24 @@ _UNITS = "minute minutes min mins hour hours hr hrs day days week weeks wks mont
 _NEG = (
     r"(?:didn'?t|did not|doesn'?t|does not|don'?t|do not|won'?t|will not|can'?t|cannot|"
     r"couldn'?t|could not|isn'?t|is not|wasn'?t|was not|haven'?t|have not|hasn'?t|"
-    r"has not|hadn'?t|never|not|nobody|no one|no-one)"
+    r"has not|hadn'?t|never|not|nobody|no one|no-one|unable to|failed to|fails to)"
 )
 _NEG_WORDS = (
     "didn't didnt doesn't doesnt don't dont won't wont can't cant cannot couldn't couldnt "
-    "isn't isnt wasn't wasnt haven't havent hasn't hasnt hadn't hadnt never not nobody no"
+    "isn't isnt wasn't wasnt haven't havent hasn't hasnt hadn't hadnt never not nobody no "
+    "unable failed fails"
 )
 _SERVICE_VERB = (
     r"(?:work(?:s|ed|ing)?|arriv(?:e|es|ed|ing)|respond(?:s|ed|ing)?|repl(?:y|ies|ied|ying)|"
     r"answer(?:s|ed|ing)?|help(?:s|ed|ing)?|deliver(?:s|ed|ing)?|ship(?:s|ped|ping)?|"
     r"show(?:s|ed|n)? up|turn(?:s|ed)? up|load(?:s|ed|ing)?|connect(?:s|ed|ing)?|"
-    r"fix(?:es|ed|ing)?|refund(?:s|ed|ing)?|call(?:s|ed|ing)?(?! it)|exist(?:s|ed)?|let me|"
-    r"get back|got back|come|came|turn(?:s|ed)? on|open(?:s|ed)?|sync(?:s|ed)?|"
+    r"fix(?:es|ed|ing)?|refund(?:s|ed|ing)?|call(?:s|ed|ing)?(?! it)|exist(?:s|ed)?|"
+    r"let me(?! down)|get back|got back|come|came|turn(?:s|ed)? on|open(?:s|ed)?|sync(?:s|ed)?|"
     r"process(?:es|ed)?|go through|went through|receiv(?:e|ed)|pick(?:s|ed)? up|"
-    r"honou?r(?:s|ed)?|get (?:it|my|a|an|any)|got (?:it|my|a|an|any))"
+    r"honou?r(?:s|ed)?|get (?:my|a|an|any|through)|got (?:it|my|a|an|any)|"
+    r"(?<=didn't )get it|(?<=did not )get it|log ?in|sign in|download|upload|print|"
+    r"pair|reach (?:anyone|anybody|someone|a human)|return(?:ed)? (?:my|our) (?:calls?|emails?)|"
+    r"start(?:ed)?|pay|accept(?:ed)?|apologi[sz]e(?:d)?)"
 )
 
 # Patterns run on lower-cased text; a family runs only when one of its trigger words occurs.
@@ -59,18 +63,30 @@ CUES: tuple[Family, ...] = (
         "unmet expectation",
         2.2,
         "still never supposed promised yet no nobody where instead wrong hold waiting ignored "
-        "ignoring nothing late later overdue delivered",
+        "ignoring nothing late later overdue delivered should shouldn't shouldnt zero without "
+        "one left trying",
         r"\bstill (?:not|no|nothing|waiting|haven'?t|hasn'?t|isn'?t|doesn'?t|don'?t|"
-        r"can'?t(?! believe)|won'?t|broken|missing|down|unresolved|no sign)\b",
+        r"can'?t(?! believe)|won'?t|broken|missing|down|unresolved|no sign|locked|"
+        r"suspended|frozen|blocked|charging|showing|being|unpaid|pending|stuck|empty)\b",
         r"\bnever (?:arrived|came|showed|turned up|received|got|heard|delivered|"
-        r"answered|replied|responded|called|arrives|went through|fixed|refunded)\b",
-        r"\b(?:was|were|is|are) supposed to\b",
+        r"answered|replied|responded|called|arrives|went through|fixed|refunded|started|"
+        r"worked|turned on|showed up|got back)\b",
+        r"\b(?:was|were) supposed to\b",
+        r"\b(?:is|are) supposed to (?:be (?:here|delivered|fixed|working|included|refunded|"
+        r"on time|back)|arrive|work|have arrived|come)\b",
+        r"\bshould(?:'ve| have) (?:been|arrived|received|told|had|got|gotten)\b",
+        r"\bshould(?:n'?t| not) have to\b",
+        r"\b(?:nobody|no one|no-one) (?:told|mentioned|warned|informed|explained|apologi[sz]ed)\b",
+        r"\b(?:zero|no) (?:updates?|contact|communication|follow[- ]up)\b",
+        r"\bwithout (?:telling|warning|notice|asking|any (?:notice|warning|explanation))\b",
+        r"\bleft without (?:finishing|fixing|a word)\b",
+        r"\bbeen trying (?:to|for)\b",
         r"\bpromised\b",
         r"\byet to (?:receive|hear|get|arrive|see)\b",
         r"\bno (?:response|reply|replies|answer|update|refund|sign|confirmation|word|"
         r"callback|solution|help|explanation|apology)\b",
-        r"\bnobody (?:answers|answered|called|replied|responds|responded|helps|helped|"
-        r"came|cares|can|picks up|is answering)\b",
+        r"\b(?:nobody|no one) (?:answers|answered|called|replied|responds|responded|helps|"
+        r"helped|came|cares|can|picks up|is answering)\b",
         r"\bwhere(?: is|'s| are) (?:my|our|the) (?:order|package|parcel|refund|delivery|"
         r"money|stuff|item|food|luggage|bag)",
         r"\binstead of\b",
@@ -85,14 +101,17 @@ CUES: tuple[Family, ...] = (
     family(
         "elapsed time",
         1.0,
-        _UNITS + " hold since waiting waited time again",
+        _UNITS + " hold since waiting waited time times again running",
         rf"\b(?<!within ){_N}\s+(?:more\s+|whole\s+|full\s+)?{_UNIT}\b"
         r"(?!\s+(?:early|ahead|before))",
         r"\bon hold\b",
         r"\b(?:waiting|waited) (?:since|for|all)\b",
         r"\bsince (?:yesterday|last|this morning|monday|tuesday|wednesday|thursday|"
         r"friday|saturday|sunday|\d)",
-        r"\b(?:third|fourth|fifth|\d+(?:rd|th)) time\b",
+        r"\b(?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:time|month|week|day)\b",
+        r"\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|several|multiple|countless|"
+        r"so many|how many) times\b",
+        r"\b(?:month|week|day|year)s? running\b",
         r"\bagain\b",
     ),
     family(
@@ -119,8 +138,8 @@ CUES: tuple[Family, ...] = (
         r"\breimburse",
         r"\bspeak to (?:a |the |your )?(?:manager|supervisor|human|person)",
         r"\bescalat",
-        r"\bplease (?:respond|reply|answer|fix|help|sort|look into|call|get back|explain)",
-        r"\b(?:someone|anyone|somebody) (?:please )?(?:respond|reply|answer|help|explain|"
+        r"\bplease (?:respond|reply|answer|fix|sort|look into|call|get back|explain)",
+        r"\b(?:someone|anyone|somebody) (?:please )?(?:respond|reply|answer|explain|"
         r"get back|call|fix)",
         r"\bsort (?:it|this) out\b",
         r"\bfix (?:this|it)\b",
@@ -155,22 +174,67 @@ CUES: tuple[Family, ...] = (
         r"\bdies\b",
     ),
     family(
+        "technical problem",
+        1.5,
+        "after update updates won't wont can't cant doesn't doesnt didn't didnt unable keeps keep "
+        "dropped dropping drops disconnected disconnecting times dead having issue issues problem "
+        "problems back rings error update updates deleted wiped erased",
+        r"\bafter (?:the|an?|this|your|latest|last) (?:\w+ )?updates?\b",
+        r"\bupdates? (?:has |have )?(?:deleted|broke|removed|wiped|erased|killed|ruined)\b",
+        r"\b(?:deleted|wiped|erased) (?:all )?(?:my|our)\b",
+        r"\b(?:won'?t|can'?t|cannot|doesn'?t|didn'?t|unable to) (?:let me )?(?:log ?in|sign in|"
+        r"load|pair|connect|sync|open|download|upload|print|fit|install|update|play|stream)\b",
+        r"\bkeeps? (?:buffering|crashing|logging (?:me )?out|freezing|dropping|disconnecting|"
+        r"rebooting|restarting|timing out)\b",
+        r"\b(?:dropp(?:ed|ing|s) out|disconnected|disconnecting|times out|timing out|rings out|"
+        r"dead pixels?)\b",
+        r"\bhaving (?:issues|problems|trouble|an issue|a problem)\b",
+        r"\b(?:same|this|the) (?:issue|problem) (?:is back|again|i reported)\b",
+        r"\b(?:issue|problem) is back\b",
+        r"\berror (?:message|code)\b",
+    ),
+    family(
+        "billing problem",
+        1.6,
+        "charged billed bill invoice statement price quote premium renewal money payment "
+        "transfer transaction card accepted declined declining unpaid late voucher code",
+        r"\bcharged (?:me )?(?:[£$€]\s?\d|\d|for (?:a|an|something|nothing))",
+        r"\b(?:bill|invoice|statement|balance) (?:is|was) (?:wrong|incorrect)\b",
+        r"\b(?:quote|bill|premium|renewal|price|fee) (?:has )?(?:doubled|tripled|went up|"
+        r"jumped|increased)\b",
+        r"\b(?:money|payment|funds) (?:left|was taken|went out|has gone|is gone)\b",
+        r"\btakes? my money\b",
+        r"\b(?:payment|transfer|transaction|top[- ]?up|card|code|voucher) "
+        r"(?:has |was |keeps |is )?(?:failed|fails|failing|bounced|not accepted|"
+        r"(?:being )?declined)\b",
+        r"\b(?:not|wasn'?t|isn'?t|never) accepted\b",
+        r"\bbeing declined\b",
+        r"\bstill being (?:sent|charged|billed|chased)\b",
+        r"\blate payment (?:letters?|fees?|charges?)\b",
+        r"\b(?:shows?|showing|marked) (?:as )?unpaid\b",
+    ),
+    family(
         "failure word",
         1.2,
         "outage glitch glitches glitching error errors bug bugs frozen freezes delayed "
         "deleted stuck cancelled canceled lost missing late down debited charged refused denied "
         "rejected declined blocked suspended misplaced slow slower worse noise noisy grinding "
+        "rude unhelpful incompetent disappeared vanished gone chipped buffering "
         "swelled swelling swollen peeled peeling popped shrank shrunk faded scratched burnt "
         "smells stinks threw thrown locked hung kicked turned gave mixed messed screwed fell "
         "falls came circles says overheating overheats overheated flickering flickers",
         r"\b(?:outage|glitch\w*|errors?|bugs?|frozen|freezes|delayed|deleted|stuck|"
-        r"cancell?ed|lost|missing|late|debited|refused|denied|rejected|declined|blocked|"
+        r"cancell?ed|missing|late|debited|refused|denied|rejected|declined|blocked|"
+        r"rude|unhelpful|incompetent|disappeared|vanished|chipped|buffering|"
         r"suspended|misplaced|slow|slower|worse|noise|noisy|grinding|swell(?:ed|ing)|swollen|"
         r"peel(?:ed|ing)|popped|shr[au]nk|faded|scratched|overheat\w*|burnt|smells|stinks|"
         r"flicker\w*|threw|thrown)\b",
         r"\b(?:locked out|hung up|kicked out|turned away|gave away|mixed up|messed up|"
         r"screwed up|fell apart|falls apart|fell off|came off|in circles|says nothing)\b",
         r"\b(?:is|are|been|went|was) down\b",
+        r"(?:@\w+|\byou|\bthey|\bhas|\bhave|\bhad) lost\b",
+        r"\b(?:was|were|got|been|is|are) lost\b",
+        r"\b(?:is|are|all|has|have|were|was|now|just) gone\b(?! (?:to|for|out|home|up|down))",
         r"\bcharged (?:me )?(?:a |an |for )",
     ),
     family(
@@ -178,7 +242,8 @@ CUES: tuple[Family, ...] = (
         1.2,
         "why how anyone what ask hard joke serious kidding point",
         r"\bwhy (?:is|are|do|does|did|can'?t|won'?t|would|has|have|am|isn'?t|hasn'?t|"
-        r"haven'?t|the hell|on earth|was|were|should|must|keep)\b",
+        r"haven'?t|the hell|on earth|was|were|should|must|keep)\b"
+        r"(?! (?:people|everyone|everybody|so many|some people|folks)\b)",
         r"\bhow (?:is it possible|come|hard can it be|many times)\b",
         r"\bis anyone (?:actually )?going to\b",
         r"\bwhat is going on\b",
@@ -246,7 +311,7 @@ CUES: tuple[Family, ...] = (
         "never last switching take cancel cancelling canceling",
         r"\bnever (?:ordering|buying|shopping|flying|using|booking|going back|again)\b",
         r"\blast time i\b",
-        r"\bswitching to\b",
+        r"\b(?<!of )(?<!about )switching to\b",
         r"\btake my (?:business|money) elsewhere\b",
         r"\bcancel(?:ling|ing)? my (?:subscription|account|membership|contract)\b",
     ),
@@ -260,7 +325,7 @@ CUES: tuple[Family, ...] = (
     family(
         "ironic praise",
         1.4,
-        "great good nice brilliant way love oh just yeah thanks",
+        "great good nice brilliant way love oh just yeah thanks lovely money wow",
         r"\b(?:great|good|nice|brilliant) (?:job|work|one)\b",
         r"\bway to go\b",
         r"\blove (?:waiting|being|how|that|when|it when)\b",
@@ -268,6 +333,13 @@ CUES: tuple[Family, ...] = (
         r"\bjust (?:great|wonderful|brilliant|perfect|lovely)\b",
         r"\byeah right\b",
         r"\bthanks a lot\b",
+        r"\bthanks (?:@\w+ )?for the (?:\w+ )?(?:delay|wait|\d+ (?:hour|minute|day)s?)",
+        r"\bnice one\b",
+        r"\bmoney well spent\b",
+        r"\blove how\b",
+        r"\b(?:lovely|wow|great|brilliant|perfect)[.!]",
+        "\U0001f643|\U0001f644|\U0001f44f",
+        chars="\U0001f643\U0001f644\U0001f44f",
     ),
     family(
         "news or announcement",
@@ -292,7 +364,7 @@ CUES: tuple[Family, ...] = (
     family(
         "problem resolved",
         -1.6,
-        "sorted fixed resolved came worth arrived early day no",
+        "sorted fixed resolved came worth arrived early day no swapped replaced refunded",
         r"\b(?:all )?sorted(?: now| out)?\b",
         r"\bfixed (?:it|the|my)\b",
         r"\bresolved\b",
@@ -301,6 +373,9 @@ CUES: tuple[Family, ...] = (
         r"\b(?:came|arrived) (?:early|a day early|ahead)\b",
         r"\bday early\b",
         r"\bno worries\b",
+        r"\bno questions asked\b",
+        r"\b(?:swapped|replaced|refunded) (?:my|it|the|a|them)\b(?! (?:\w+ )?(?:with|for) "
+        r"(?:the )?wrong)",
     ),
 )
 _SATISFIED = family(
@@ -308,12 +383,43 @@ _SATISFIED = family(
     -1.5,
     "never no not",
     r"\bnever (?:had|been|once had) (?:a |any )?(?:problem|issue|complaint|disappointed)",
+    r"\bnever (?:let (?:me|us) down|disappoints?|fails? to (?:impress|amaze|deliver))\b",
     r"\bno (?:complaints|problems|issues)\b",
     r"\bnot disappointed\b",
 )
-CUES = (*CUES, _SATISFIED)
-# Praise words read as irony only next to a real complaint cue; alone they are sincere.
-_NEEDS_COMPANY = {"ironic praise"}
+# A polite request for help is a complaint marker only next to a problem: alone it is a
+# question ("can you help me choose a plan?").
+_HELP = family(
+    "asks for help",
+    0.8,
+    "help thanks look check",
+    r"\b(?:can|could|would) (?:you|someone|somebody|anyone) (?:please )?(?:help|look into|check)",
+    r"\b(?:any|some) help\b",
+    r"\bplease help\b|\bhelp please\b",
+    r"\bthanks in advance\b",
+    r"\blook into (?:it|this)\b",
+)
+CUES = (*CUES, _SATISFIED, _HELP)
+# Praise words read as irony, and a request for help as a complaint, only next to a real
+# complaint cue; alone they are sincere.
+_NEEDS_COMPANY = {"ironic praise", "asks for help"}
+# Cues that say a product or service is in question; the rest (a failure word, a time, a
+# negation, a why) also occur in talk of sport, politics or the weather.
+_ANCHORING = {
+    "unmet expectation",
+    "order or ticket number",
+    "request for a remedy",
+    "negated service verb",
+    "defect or damage",
+    "technical problem",
+    "billing problem",
+    "walking away",
+    "blame on the brand",
+    "explicit sarcasm",
+    "transaction",
+    "customer's own order",
+    "service channel",
+}
 _SOLID = {
     "unmet expectation",
     "elapsed time",
@@ -321,11 +427,31 @@ _SOLID = {
     "request for a remedy",
     "negated service verb",
     "defect or damage",
+    "technical problem",
+    "billing problem",
     "failure word",
     "why question",
     "walking away",
     "blame on the brand",
 }
+# Words naming a product, a service or the brand's people. Without one of them or an
+# anchoring cue, negativity and the cues that also occur outside commerce count for less:
+# "the referee ruined the game" is negative, not a complaint.
+SERVICE_NOUNS = frozenset(
+    """
+    order orders delivery deliveries parcel package packages app apps website site account
+    card bill billing payment payments refund service services support product products item
+    items flight flights train trains bus booking reservation room hotel staff agent agents
+    driver drivers engineer technician subscription plan broadband internet wifi signal phone
+    laptop charger battery screen warranty claim ticket tickets store shop restaurant table
+    food meal courier checkout price prices fee fees invoice quote customer helpline chat
+    email emails replacement contract premium insurance policy bank loan mortgage manager
+    waiter receipt purchase luggage bag baggage seat gate install installation update
+    software repair parts machine device router connection line fibre fiber network data
+    points voucher code insurer landlord""".split()  # noqa: SIM905 (a word list)
+)
+ANCHOR_OFF = 0.35  # share of negativity and of loose cues that counts with nothing anchoring
+_LOOSE = {"failure word", "elapsed time", "why question", "negation", "contrast", "always or again"}
 _IRONY = {"explicit sarcasm", "ironic praise"}
 _ALONE = tuple(f for f in CUES if f.name not in _NEEDS_COMPANY)
 _IN_COMPANY = tuple(f for f in CUES if f.name in _NEEDS_COMPANY)
@@ -353,6 +479,9 @@ def find_cues(text: str | Prepared) -> list[Cue]:
         found.append(Cue("question to a handle", "@...?", 0.5))
     if any(c.family in _SOLID for c in found):
         found.extend(scan(_IN_COMPANY, prepared))
+    nouns = SERVICE_NOUNS & prepared.words
+    if nouns:
+        found.append(Cue("service named", min(nouns), 0.0))
     return found
 
 
@@ -364,16 +493,18 @@ def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
 
 def combine(cues: list[Cue], sentiment: float) -> Complaint:
     """The logistic of the bias, the cue weights and the sentiment term."""
-    z = BIAS + sum(cue.weight for cue in cues)
+    anchored = any(c.family in _ANCHORING or c.family == "service named" for c in cues)
+    share = 1.0 if anchored else ANCHOR_OFF
+    z = BIAS + sum(c.weight * (share if c.family in _LOOSE else 1.0) for c in cues)
     solid = sum(1 for c in cues if c.family in _SOLID)
     ironic = any(c.family in _IRONY for c in cues)
-    note = ""
+    note = "" if anchored else f"; no product or service named: negativity and loose cues x{share}"
     if sentiment < 0:
-        z += NEGATIVE_WEIGHT * -sentiment
+        z += NEGATIVE_WEIGHT * share * -sentiment
     elif sentiment > 0:
         level = 2 if ironic else min(solid, 1)
         z += POSITIVE_WEIGHTS[level] * sentiment
-        note = ("", "; praise discounted next to a complaint cue", "; praise read as irony")[level]
+        note += ("", "; praise discounted next to a complaint cue", "; praise read as irony")[level]
     probability = 1 / (1 + math.exp(-z))
     reasons = [f"{c.family}: {c.match!r} ({c.weight:+.1f})" for c in cues]
     reasons.append(

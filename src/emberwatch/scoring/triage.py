@@ -42,51 +42,122 @@ LEGAL = family(
     0.0,
     "lawsuit lawsuits sue suing sued lawyer lawyers attorney attorneys solicitor solicitors "
     "court legal class small regulator regulators ftc cfpb ofcom ofgem ombudsman trading bbb "
-    "better consumer report reporting fca",
-    r"\b(?:lawsuits?|sue|suing|sued|lawyers?|attorneys?|solicitors?|in court|legal action|"
-    r"class action|small claims|regulators?|ftc|cfpb|ofcom|ofgem|ombudsman|trading standards|"
-    r"bbb|better business bureau|consumer protection|fca)\b",
+    "better consumer report reporting fca letter",
+    r"\b(?:lawsuits?|sue|suing|sued|lawyers?|attorneys?|solicitors?|in court|to court|"
+    r"legal (?:action|team|department|advice|proceedings)|class action|small claims|"
+    r"regulators?|ftc|cfpb|ofcom|ofgem|ombudsman|trading standards|bbb|better business bureau|"
+    r"consumer protection|fca|letter before action)\b",
     r"\breport(?:ing)? (?:you|this|them) to\b",
 )
+# Freebie seeking is a free thing or outsized compensation, asked for with a demand or with
+# leverage; or leverage (a review held hostage, an audience offered) with a demand.
 FREEBIE = family(
     "free demand",
     0.0,
-    "free owe lifetime comp voucher vouchers gift deserve",
-    r"\bfor free\b",
-    r"\bfree (?:meal|meals|month|months|year|upgrade|stuff|product|products|pair|night|nights|"
-    r"stay|flight|flights|drinks?|dinner|food|order|delivery|subscription|gift)\b",
+    "free owe lifetime life comp comped voucher vouchers gift deserve waive compensate supply",
+    r"\bfree\b",
     r"\b(?:you )?owe (?:me|us)\b",
     r"\blifetime (?:supply|subscription|membership)\b",
-    r"\bcomp(?:ed)? (?:me|us|my)\b",
-    r"\bvouchers?\b",
+    r"\bfor life\b",
+    r"\b(?:a|\d+) years?'?s? supply\b",
+    r"\bcomp(?:ed)? (?:me|us|my|our)\b",
+    r"\b(?:gift )?vouchers?\b",
     r"\bgift cards?\b",
+    r"\bwaive (?:my|the|our)\b",
+    r"\bcompensate (?:me|us) with\b",
     r"\bdeserve (?:a |an |some )?(?:free|compensation|voucher|discount)",
+)
+DEMAND = family(
+    "demand",
+    0.0,
+    "send give want expect demand deserve owe exchange least right fair acceptable comp "
+    "compensate waive wash",
+    r"\b(?:send|give|get) (?:me|us)\b",
+    r"\bi (?:want|expect|demand|deserve|think)\b",
+    r"\bi'?d like\b",
+    r"\b(?:you )?owe (?:me|us)\b",
+    r"\bin exchange for\b",
+    r"\bthe least you can do\b",
+    r"\b(?:would|will) make (?:this|it|things) right\b",
+    r"\bis (?:only )?fair\b",
+    r"\bonly acceptable\b",
+    r"\b(?:comp|compensate|waive) (?:me|us|my|our)\b",
+    r"\bwash my\b",
 )
 LEVERAGE = family(
     "leverage",
     0.0,
-    "or tell leave go my",
-    r"\bor (?:else|i'?ll|i will|we'?ll)\b",
+    "or otherwise tell leave go goes my viral followers subs subscribers influencer blogger "
+    "youtuber creator press review delete remove take post posting star trends trend tiktok "
+    "exchange feature",
+    r"\bor (?:else|i'?ll|i'?m|i will|we'?ll|i go|i post|i cancel|this (?:\w+ )?goes|my review)\b",
+    r"\botherwise\b",
     r"\btell (?:everyone|all my|my followers)\b",
-    r"\bleave (?:a )?(?:bad|1-star|one-star|negative) review\b",
-    r"\bgo viral\b",
+    r"\b(?:leav(?:e|ing)|post(?:ing)?|writ(?:e|ing)) (?:a |an )?(?:bad|1[- ]star|one[- ]star|"
+    r"negative|glowing|good|great|positive|5[- ]star|five[- ]star) review",
+    r"\bgo(?:es)? viral\b",
+    r"\b\d+(?:\.\d)?[km]? (?:followers|subs|subscribers)\b",
     r"\bmy (?:\d+k? )?followers\b",
+    r"\b(?:influencer|blogger|youtuber|content creator|tiktoker)\b",
+    r"\b(?:delete|remove|take down|take) (?:my|the|this) (?:\w+ )?(?:review|post|video|tweet)",
+    r"\bmy review goes up\b",
+    r"\b(?:go|going) to the press\b",
+    r"\bposting (?:this|it) everywhere\b",
+    r"\btrends? (?:tonight|today)\b",
+    r"\bin exchange for\b",
+    r"\bfeature you\b",
 )
 ABUSE = family(
     "abuse",
     0.0,
-    "idiot idiots moron morons stupid clowns clown scum losers fuck fucking hell shut die "
-    "kys suck imbeciles screw useless pathetic joke",
-    r"\b(?:idiots?|morons?|imbeciles|clowns|scum|losers)\b",
-    r"\b(?:fuck|f\*+k|screw) (?:you|off|@\w+|\w+ and)",
-    r"\bgo to hell\b",
+    "idiot idiots idiotic moron morons stupid clowns clown scum scumbag scumbags losers fuck "
+    "fucking hell shut die kys suck imbeciles screw useless pathetic joke muppets parasites "
+    "worm pigs pig rats liars hacks lowlifes trash garbage crook crooks slimeball slimy "
+    "wankers wanker slobs dumbest dumb brain-dead brain dead eat hope worthless bankrupt "
+    "business rot rots burn burns embarrassment mouth-breathing thieving",
+    r"\b(?:idiots?|idiotic|morons?|imbeciles|clowns?|scum(?:bags?)?|losers|muppets|parasites|"
+    r"worm|pigs?|rats|liars|hacks|lowlifes|crooks?|slimeball|slimy|wankers?|slobs|dumbest|"
+    r"brain-?dead|mouth-breathing|thieving)\b",
+    r"\b(?:fuck|f\*+k?|f\*\*\*|screw) (?:you|off|@\w+|\w+ and)",
+    r"\b(?:go to|rots? in|burn in) hell\b",
     r"\bshut up\b",
-    r"\b(?:hope you|you should|go) die\b",
+    r"\beat shit\b",
+    r"\b(?:hope you|you should|go|die in a fire|should) die\b|\bdie in a fire\b",
+    r"\bshould be ashamed to exist\b",
     r"\bkys\b",
-    r"\byou (?:all |guys |people )?(?:suck|are (?:useless|pathetic|stupid|idiots|a joke))\b",
-    "🖕",
-    chars="*🖕",
+    r"\bhope (?:you|your|the|they|it|its|the whole)\b[^.!?]{0,40}?\b(?:bankrupt|out of business|"
+    r"burns?|rots?|floods?|fails|struck|crash|dies|closes down|goes under)",
+    r"\byou(?:'re| are)? (?:all |guys |people )?(?:suck|are (?:useless|pathetic|stupid|idiots|"
+    r"a joke|trash|garbage)|a joke|an embarrassment|trash|garbage)\b",
+    r"\bgarbage (?:company|humans|people)\b",
+    r"\b(?:useless|worthless|pathetic) (?:\w+ )?(?:wankers|hacks|people|humans|idiots|worm|"
+    r"clowns|losers|bunch)\b",
+    "\U0001f595",
+    chars="*\U0001f595",
 )
+# Words that keep a positive mention from being praise: a request for help ("thanks in
+# advance" is politeness, not praise) and irony.
+NOT_PRAISE = family(
+    "not praise",
+    0.0,
+    "help thanks please look money yeah much supposed",
+    r"\b(?:can|could|would) (?:you|someone|somebody|anyone) (?:please )?(?:help|look into|check)",
+    r"\b(?:please help|help please|any help|some help|thanks in advance|look into (?:it|this))\b",
+    r"\bthanks for nothing\b|\bso much for\b|\byeah right\b|\bmoney well spent\b",
+    r"\b(?:is|are) supposed to be\b",
+    r"\bthanks (?:@\w+ )?for the (?:\w+ )?(?:delay|wait|\d+ (?:hour|minute|day)s?)",
+    "\U0001f643|\U0001f644",
+    chars="\U0001f643\U0001f644",
+)
+_TRIAGE = (LEGAL, FREEBIE, DEMAND, LEVERAGE, ABUSE, NOT_PRAISE)
+# Demand and leverage matter only next to a free demand or to words of extortion.
+_ONLY_WITH_LEVER = (DEMAND, LEVERAGE)
+_LEVER_WORDS = frozenset(
+    {
+        "followers", "subs", "subscribers", "influencer", "blogger", "youtuber", "creator",
+        "tiktoker", "review", "post", "video", "viral", "press", "otherwise",
+    }
+)  # fmt: skip
 _QUESTION_START = frozenset(
     (
         "who", "what", "when", "where", "why", "how", "which", "does", "do", "is", "are",
@@ -96,11 +167,15 @@ _QUESTION_START = frozenset(
 
 
 def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
-    """The legal, free-demand, leverage and abuse cues in ``text``."""
+    """The legal, free-demand, demand, leverage, abuse and not-praise cues in ``text``."""
     prepared = text if isinstance(text, Prepared) else prepare(text)
     out: dict[str, list[Cue]] = {}
-    for fam in (LEGAL, FREEBIE, LEVERAGE, ABUSE):
-        if not fam.triggered(prepared) or (fam is LEVERAGE and "free demand" not in out):
+    for fam in _TRIAGE:
+        if not fam.triggered(prepared):
+            continue
+        if fam in _ONLY_WITH_LEVER and not (
+            "free demand" in out or not _LEVER_WORDS.isdisjoint(prepared.words)
+        ):
             continue
         hits = [m.group(0) for m in fam.pattern.finditer(prepared.lower)]
         if hits:
@@ -113,9 +188,12 @@ def is_question(text: str | Prepared) -> bool:
     prepared = text if isinstance(text, Prepared) else prepare(text)
     if "?" in prepared.lower:
         return True
-    for word in prepared.lower.split(None, 3)[:3]:
+    words = prepared.lower.split(None, 4)
+    for i, word in enumerate(words[:3]):
         if word.startswith("@"):
             continue
+        if word in ("is", "are") and i and i + 1 < len(words) and words[i + 1].endswith("ing"):
+            return False  # "@acme is sponsoring the fun run": the handle is the subject
         return word in _QUESTION_START
     return False
 
@@ -128,16 +206,22 @@ def categorize(
     question: bool,
 ) -> tuple[str, list[str]]:
     """The category, by precedence: legal threat, freebie seeking, abuse, complaint,
-    question, praise, other. Freebie seeking needs two free demands, or one with leverage
-    ("or I'll tell my followers"); abuse yields to a likely complaint unless it insults
-    twice."""
+    question, praise, other.
+
+    - Freebie seeking: something free or outsized ("a year's supply", "£200 in vouchers")
+      asked for with a demand or leverage, or leverage (a review held hostage, an audience
+      offered) together with a demand.
+    - Abuse yields to a likely complaint unless it insults twice.
+    - Praise is sincere only: not a request for help, not ironic, not a demand.
+    """
     legal = cues.get("legal", [])
     if legal:
         return "legal_threat", [f"legal cue: {_quote(legal)}"]
-    free, leverage = cues.get("free demand", []), cues.get("leverage", [])
-    if len(free) >= 2 or (free and leverage):
-        found = _quote(free + leverage)
-        return "freebie_seeking", [f"demands something free: {found}"]
+    free, demand = cues.get("free demand", []), cues.get("demand", [])
+    leverage = cues.get("leverage", [])
+    if (free and (demand or leverage)) or (leverage and demand):
+        found = _quote(free + demand + leverage)
+        return "freebie_seeking", [f"demands something free or uses leverage: {found}"]
     abuse = cues.get("abuse", [])
     if abuse and (complaint < COMPLAINT_AT or len(abuse) >= 2):
         return "abuse", [f"abusive: {_quote(abuse)}"]
@@ -147,7 +231,10 @@ def categorize(
     if question:
         return "question", [*notes, "asks a question"]
     if sentiment >= PRAISE_AT:
-        return "praise", [*notes, f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+        blockers = cues.get("not praise", []) + demand + leverage
+        if not blockers:
+            return "praise", [*notes, f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+        notes.append(f"positive ({sentiment:+.2f}) but not praise: {_quote(blockers)}")
     return "other", notes
 
 
