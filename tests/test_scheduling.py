@@ -1,11 +1,12 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from apscheduler.triggers.interval import IntervalTrigger
 
 from emberwatch import db as database
 from emberwatch.errors import EmberwatchError
-from emberwatch.scheduling import _jitter, _same_interval, single_node_guard
+from emberwatch.scheduling import _jitter, next_due, single_node_guard
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def test_a_second_node_on_one_sqlite_file_is_refused(tmp_path):
@@ -28,6 +29,15 @@ def test_jitter_is_at_most_a_tenth_of_the_interval(configured, interval, expecte
     assert _jitter(timedelta(seconds=configured), timedelta(seconds=interval)) == expected
 
 
-def test_an_identical_interval_is_kept_and_a_changed_one_replaced():
-    assert _same_interval(IntervalTrigger(seconds=60), IntervalTrigger(minutes=1)) is False
-    assert _same_interval(IntervalTrigger(seconds=60), IntervalTrigger(seconds=60)) is True
+@pytest.mark.parametrize(
+    ("due", "now", "expected", "why"),
+    [
+        (T0, T0 + timedelta(seconds=0.4), T0 + timedelta(seconds=5), "on time: one interval on"),
+        (T0, T0 + timedelta(seconds=4.9), T0 + timedelta(seconds=5), "slow poll keeps phase"),
+        (T0, T0 + timedelta(seconds=5), T0 + timedelta(seconds=10), "slot reached: the next"),
+        (T0, T0 + timedelta(seconds=31), T0 + timedelta(seconds=35), "hung: missed slots skip"),
+        (None, T0, T0 + timedelta(seconds=5), "never scheduled: from now"),
+    ],
+)
+def test_the_next_poll_keeps_the_phase_and_skips_missed_slots(due, now, expected, why):
+    assert next_due(due, timedelta(seconds=5), now) == expected, why

@@ -59,9 +59,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_CONFIG)
         except EmberwatchError as exc:
             _fail(str(exc))
-        except sa_exc.OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            _fail(f"cannot use the database: {reason}")
+        except _database_errors() as exc:
+            from emberwatch import db as database
+
+            _fail(f"cannot use the database: {database.reason(exc)}")
         except sa_exc.ArgumentError as exc:
             _fail(f"database_url is not a usable database URL: {str(exc).splitlines()[0]}")
         except KeyboardInterrupt:
@@ -70,12 +71,29 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What an unusable database raises: SQLAlchemy's wrappers, and psycopg's own errors
+    (which reach us unwrapped from a driver-level call). Imported only when needed."""
+    import sqlite3
+
+    import psycopg
+
+    return (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        sqlite3.OperationalError,
+    )
+
+
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    """The first Emberwatch error in a group (else the group): one line, not a traceback."""
+    """The first Emberwatch or database error in a group (else the group): one line, not
+    a traceback."""
     for leaf in group.exceptions:
         if isinstance(leaf, BaseExceptionGroup):
             leaf = _first_leaf(leaf)
-        if isinstance(leaf, EmberwatchError | KeyboardInterrupt):
+        if isinstance(leaf, (EmberwatchError, KeyboardInterrupt, *_database_errors())):
             return leaf
     return group
 

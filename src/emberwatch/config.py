@@ -245,7 +245,13 @@ class Config(StrictModel):
     refresh: Refresh = Refresh()
     http: Http | None = None
     poll_jitter: Duration = timedelta(seconds=5)
-    max_concurrent_polls: int = Field(default=20, ge=1)
+    max_concurrent_polls: int = Field(
+        default=20, ge=1, description="polls in flight at once on a node (run and poll --once)"
+    )
+    database_outage_limit: Duration = Field(
+        default=timedelta(minutes=10),
+        description="a node whose database stays unreachable this long exits non-zero",
+    )
     scoring_processes: int = Field(
         default=1,
         ge=0,
@@ -257,6 +263,13 @@ class Config(StrictModel):
     unhealthy_after_intervals: float = Field(
         default=3.0, gt=1, description="a source silent or failing this many intervals alerts"
     )
+
+    @field_validator("database_outage_limit")
+    @classmethod
+    def _positive_limit(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError('must be positive, e.g. "10m"')
+        return value
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

@@ -3,12 +3,20 @@
 SQLite is the embedded default (WAL mode so readers never block the poller); PostgreSQL is
 chosen by URL. The schema is owned by Alembic: ``emberwatch db upgrade`` applies it, and
 ``require_current_schema`` stops ``run`` on an out-of-date database with the fix to run.
+
+A database that stops answering (PostgreSQL restarting, connections terminated, a SQLite
+file that can no longer be written) is an outage, not a crash: :class:`Availability`
+keeps a node's view of it, says so once per outage, and probes until it answers again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,6 +29,8 @@ from sqlalchemy.engine import Engine, make_url
 from emberwatch.errors import SchemaOutOfDateError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger("emberwatch.db")
 
 
 def normalize_url(url: str) -> str:
@@ -129,3 +139,109 @@ def require_current_schema(engine: Engine, config_path: str) -> None:
             f"the database {redacted(str(engine.url))} {state}; this release needs {head}. "
             f"Run: emberwatch db upgrade --config {config_path}"
         )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now (as opposed to a bug):
+    a lost or refused connection, a server shutting down, a read-only or full SQLite file,
+    a pool that timed out waiting for a connection."""
+    import psycopg
+
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sa.exc.OperationalError
+        | sa.exc.InterfaceError
+        | sa.exc.TimeoutError
+        | psycopg.OperationalError
+        | psycopg.InterfaceError
+        | sqlite3.OperationalError,
+    )
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of what the driver said, for a one-line message."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+def probe(engine: Engine) -> None:
+    """Raise unless the database takes work now: a write on SQLite (a read-only or full
+    file still reads), a round trip on PostgreSQL."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execute(sa.text("UPDATE sources SET id = id WHERE 0"))
+        else:
+            connection.execute(sa.text("SELECT 1"))
+
+
+class Availability:
+    """A node's view of its database: up, or down since when.
+
+    Jobs report a failure with :meth:`failed`; the first one of an outage logs one line
+    and drops the pooled connections (a SQLite connection opened read-only stays so).
+    While the database is down, :meth:`check` probes it; the first success logs one line
+    and drops the pool again. :meth:`exceeded` says when the outage outlasted ``limit``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        limit: timedelta,
+        retry: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.limit = limit
+        self.retry = retry
+        self.clock = clock
+        self.down_since: float | None = None
+        self.why: str | None = None
+        self.outages = 0
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.down_since is not None:
+            return
+        self.down_since = self.clock()
+        self.why = reason(exc)
+        self.outages += 1
+        log.warning("database unavailable, retrying in %g s: %s", self.retry, self.why)
+        self.engine.dispose()
+
+    def check(self) -> bool:
+        """Probe the database (blocking: call it in a thread); True when it answers."""
+        try:
+            probe(self.engine)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            if self.down_since is None:
+                self.failed(exc)
+            else:
+                self.why = reason(exc)
+            return False
+        if self.down_since is not None:
+            log.warning("database available again after %.1f s", self.clock() - self.down_since)
+            self.down_since = None
+            self.why = None
+            self.engine.dispose()
+        return True
+
+    def exceeded(self) -> bool:
+        return (
+            self.down_since is not None
+            and self.clock() - self.down_since > self.limit.total_seconds()
+        )
+
+    def not_ready(self) -> str | None:
+        """Why the node is not ready, or None."""
+        if self.down_since is None:
+            return None
+        return f"database unavailable for {self.clock() - self.down_since:.0f} s: {self.why}"

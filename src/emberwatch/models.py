@@ -55,6 +55,12 @@ class SourceState(SQLModel, table=True):
     items_last_poll: int = 0
     polls_total: int = 0
     unhealthy_since: datetime | None = _ts()  # type: ignore[assignment]
+    # How nodes share the polls (see emberwatch.scheduling): when the next poll is due,
+    # and the lease a node holds while it polls; when the next engagement refresh is due.
+    poll_due_at: datetime | None = _ts()  # type: ignore[assignment]
+    lease_until: datetime | None = _ts()  # type: ignore[assignment]
+    leased_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    refresh_due_at: datetime | None = _ts()  # type: ignore[assignment]
 
 
 class MentionRecord(SQLModel, table=True):

@@ -1,38 +1,61 @@
-"""Scheduling with APScheduler 4. Every call into APScheduler lives in this module.
+"""Scheduling: each node's own timers, and the leases by which nodes share the polls.
 
-Each enabled source polls on its own interval (with jitter) and, where its API has a batch
-lookup, refreshes young mentions' engagement; the alert policy's timers are evaluated
-every few seconds; the outbox is drained continuously; and every minute the daily digest
-is checked against its local send time (a pure check that survives restarts and DST).
+Every node runs the same timers, in memory, with APScheduler 3 (``AsyncIOScheduler``, its
+in-memory job store; every call into APScheduler lives in this module):
 
-Jobs find the runtime through a context variable set by :func:`run_monitor`, so the job
-functions are plain module-level functions (what a persistent data store needs).
+- **poll**, every ``DISPATCH_TICK``: claim the sources that are due, as many as the node
+  has free poll slots (``max_concurrent_polls``), and poll them side by side. A finished
+  poll frees its slot and claims the next due source at once;
+- **leases**, every ``RENEW_EVERY``: extend the leases of the polls in flight;
+- **refresh** (per source with a batch lookup), **evaluate**, **deliver**, **digest**;
+- **database**, every ``RETRY``: while the database is unavailable, probe it.
+
+Nodes coordinate through Emberwatch's own ``sources`` table, never through the timers. A
+source is claimed for one poll with a lease: in one transaction, ``SELECT … FOR UPDATE
+SKIP LOCKED`` the rows whose ``poll_due_at`` has come, whose lease has run out and whose
+backoff (``next_poll_after``) is over, then set ``lease_until``/``leased_by``. The poll
+then commits as before (see :mod:`emberwatch.pipeline`); releasing the lease moves
+``poll_due_at`` one interval on, keeping the source's phase. So each source is polled once
+per interval across the cluster; the lease of a node that dies runs out within ``LEASE``
+and another node takes the source. On SQLite (one node) the same statements run.
+
+The alert policy and the outbox were already cluster-safe: evaluation takes an advisory
+lock, delivery claims rows with ``FOR UPDATE SKIP LOCKED``, the digest has a unique key.
+
+A database outage is ridden out (:class:`emberwatch.db.Availability`): one line, jobs skip
+their database work, ``/readyz`` says not ready, a poll cut off commits nothing and keeps
+its lease until it runs out; when the probe succeeds, work resumes. An outage longer than
+``database_outage_limit`` stops the node with one line and a non-zero exit.
 """
 
 from __future__ import annotations
 
-import contextvars
+import asyncio
 import fcntl
 import logging
 import os
+import random
 import socket
-from collections.abc import Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
-from apscheduler import AsyncScheduler, ConflictPolicy, ScheduleLookupError
+import sqlalchemy as sa
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from emberwatch import db as database
 from emberwatch.alerts.pipeline import evaluate
 from emberwatch.channels.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.config import Config
-from emberwatch.db import cluster_lock
+from emberwatch.db import Availability, cluster_lock
 from emberwatch.errors import EmberwatchError
+from emberwatch.models import SourceState
 from emberwatch.outbox import deliver_due
 from emberwatch.pipeline import PollReport, Runtime, poll_source, refresh_source
 from emberwatch.sources import connector
@@ -41,65 +64,331 @@ from emberwatch.web import serve
 log = logging.getLogger("emberwatch.scheduling")
 
 DRAIN_TIMEOUT = 30.0
-LEASE = timedelta(seconds=20)
-CLEANUP_INTERVAL = timedelta(seconds=30)
+DISPATCH_TICK = 0.25  # how often a node looks for due sources (a finished poll looks at once)
+LEASE = timedelta(seconds=3)  # a dead node's sources move on this long after its last renewal
+RENEW_EVERY = 0.5
+RETRY = 2.0  # seconds between database probes during an outage
 DIGEST_CHECK = timedelta(minutes=1)
+
+_SOURCES = SourceState.__table__.c  # type: ignore[attr-defined]
+
+
+# -- decisions ------------------------------------------------------------------------------
+
+
+def next_due(due: datetime | None, interval: timedelta, now: datetime) -> datetime:
+    """When a source polled for the slot ``due`` is next due: one interval on, keeping its
+    phase. Slots already past (a poll that hung, a node that was down) are skipped, not
+    made up: the next poll reads everything they would have."""
+    base = due or now
+    following = base + interval
+    if following <= now:
+        following = base + ((now - base) // interval + 1) * interval
+    return following
+
+
+def _jitter(configured: timedelta, interval: timedelta) -> float | None:
+    # Jitter spreads polls out; never more than a tenth of the interval, or polls drift.
+    seconds = min(configured.total_seconds(), interval.total_seconds() / 10)
+    return seconds or None
+
+
+# -- leases (blocking: run in a worker thread) ----------------------------------------------
+
+
+def ensure_sources(engine: Engine, config: Config, now: datetime) -> None:
+    """Give every enabled source a row and a first due time (now plus up to its jitter);
+    rows other nodes already made are kept as they are."""
+    enabled = [s for s in config.sources if s.enabled]
+    with engine.begin() as connection:
+        known = dict(
+            connection.execute(
+                sa.select(_SOURCES.name, _SOURCES.poll_due_at).where(
+                    _SOURCES.name.in_([s.name for s in enabled])
+                )
+            ).all()
+        )
+        for source in enabled:
+            jitter = _jitter(config.poll_jitter, source.interval) or 0.0
+            first = now + timedelta(seconds=random.uniform(0, jitter))
+            if source.name not in known:
+                insert = _insert_ignoring_conflict(engine).values(
+                    name=source.name,
+                    type=source.type,
+                    poll_due_at=first,
+                    consecutive_failures=0,
+                    items_last_poll=0,
+                    polls_total=0,
+                )
+                connection.execute(insert)
+            elif known[source.name] is None:
+                connection.execute(
+                    SourceState.__table__.update()  # type: ignore[attr-defined]
+                    .where(_SOURCES.name == source.name, _SOURCES.poll_due_at.is_(None))
+                    .values(poll_due_at=first)
+                )
+
+
+def _insert_ignoring_conflict(engine: Engine) -> Any:
+    table = SourceState.__table__  # type: ignore[attr-defined]
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing(index_elements=["name"])
+
+
+def claim_due_sources(
+    engine: Engine, names: list[str], holder: str, now: datetime, limit: int
+) -> list[tuple[str, datetime | None]]:
+    """Lease up to ``limit`` of these sources whose poll is due; returns (name, due slot).
+
+    ``FOR UPDATE SKIP LOCKED`` (on PostgreSQL) lets nodes claim side by side, each row once.
+    """
+    if not names or limit <= 0:
+        return []
+    due = (
+        sa.select(_SOURCES.id, _SOURCES.name, _SOURCES.poll_due_at)
+        .where(
+            _SOURCES.name.in_(names),
+            sa.or_(_SOURCES.poll_due_at.is_(None), _SOURCES.poll_due_at <= now),
+            sa.or_(_SOURCES.lease_until.is_(None), _SOURCES.lease_until <= now),
+            sa.or_(_SOURCES.next_poll_after.is_(None), _SOURCES.next_poll_after <= now),
+        )
+        .order_by(_SOURCES.poll_due_at.asc().nulls_first(), _SOURCES.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with engine.begin() as connection:
+        rows = connection.execute(due).all()
+        if rows:
+            connection.execute(
+                SourceState.__table__.update()  # type: ignore[attr-defined]
+                .where(_SOURCES.id.in_([row.id for row in rows]))
+                .values(lease_until=now + LEASE, leased_by=holder)
+            )
+    return [(row.name, row.poll_due_at) for row in rows]
+
+
+def renew_leases(engine: Engine, names: list[str], holder: str, now: datetime) -> None:
+    if not names:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            SourceState.__table__.update()  # type: ignore[attr-defined]
+            .where(_SOURCES.name.in_(names), _SOURCES.leased_by == holder)
+            .values(lease_until=now + LEASE)
+        )
+
+
+def release_source(engine: Engine, name: str, holder: str, following: datetime | None) -> None:
+    """Give the lease back; with ``following``, that is the source's next due slot."""
+    values: dict[str, Any] = {"lease_until": None, "leased_by": None}
+    if following is not None:
+        values["poll_due_at"] = following
+    with engine.begin() as connection:
+        connection.execute(
+            SourceState.__table__.update()  # type: ignore[attr-defined]
+            .where(_SOURCES.name == name, _SOURCES.leased_by == holder)
+            .values(**values)
+        )
+
+
+def release_all(engine: Engine, holder: str) -> None:
+    """On shutdown: the polls this node did not finish are due again at once elsewhere."""
+    with engine.begin() as connection:
+        connection.execute(
+            SourceState.__table__.update()  # type: ignore[attr-defined]
+            .where(_SOURCES.leased_by == holder)
+            .values(lease_until=None, leased_by=None)
+        )
+
+
+def claim_refresh(engine: Engine, name: str, now: datetime, every: timedelta) -> bool:
+    """Claim this source's engagement refresh for one interval, if no node has yet."""
+    with engine.begin() as connection:
+        claimed = connection.execute(
+            SourceState.__table__.update()  # type: ignore[attr-defined]
+            .where(
+                _SOURCES.name == name,
+                sa.or_(_SOURCES.refresh_due_at.is_(None), _SOURCES.refresh_due_at <= now),
+            )
+            .values(refresh_due_at=now + every)
+        )
+        return bool(claimed.rowcount)
+
+
+# -- the node -------------------------------------------------------------------------------
 
 
 @dataclass
 class _Monitor:
     runtime: Runtime
+    availability: Availability
+    tasks: anyio.abc.TaskGroup
     on_report: Callable[[PollReport], None] | None = None
+    identity: str = field(default_factory=lambda: _identity())
     stopping: bool = False
-    in_flight: int = 0
+    fatal: str | None = None
+    stop: anyio.Event = field(default_factory=anyio.Event)
+    # Polls in flight on this node: source name -> the slot it was due for.
+    in_flight: dict[str, datetime | None] = field(default_factory=dict)
     idle: anyio.Event = field(default_factory=anyio.Event)
+    dispatching: bool = False
+    again: bool = False
+    known: frozenset[str] = frozenset()
     evaluating: anyio.Lock = field(default_factory=anyio.Lock)
     delivering: anyio.Lock = field(default_factory=anyio.Lock)
 
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
 
-_MONITOR: contextvars.ContextVar[_Monitor] = contextvars.ContextVar("emberwatch_monitor")
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.engine
+
+    async def db(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking database work in a thread (one at a time on SQLite)."""
+        return await anyio.to_thread.run_sync(function, *args, limiter=self.runtime.transactions())
+
+    def ready(self) -> str | None:
+        return self.availability.not_ready()
 
 
-async def _poll_job(source_name: str) -> None:
-    monitor = _MONITOR.get()
-    settings = monitor.runtime.config.source(source_name)
-    if monitor.stopping or settings is None:
+async def _guarded(monitor: _Monitor, name: str, work: Callable[[], Awaitable[Any]]) -> None:
+    """Run one job's work: skipped while the database is down or the node stops; a
+    database failure starts an outage (one line); anything else is logged, never raised
+    into APScheduler."""
+    if monitor.stopping or not monitor.availability.up:
         return
-    monitor.in_flight += 1
     try:
-        report = await poll_source(monitor.runtime, settings)
+        await work()
+    except Exception as exc:
+        if database.is_unavailable(exc):
+            monitor.availability.failed(exc)
+        else:
+            log.exception("%s: unexpected error", name)
+
+
+async def _dispatch(monitor: _Monitor) -> None:
+    """Claim due sources for this node's free poll slots and start their polls."""
+    if monitor.dispatching:
+        monitor.again = True  # the running dispatch looks once more before it returns
+        return
+    monitor.dispatching = True
+    try:
+        await _guarded(monitor, "poll", lambda: _claim_and_start(monitor))
     finally:
-        monitor.in_flight -= 1
-        if monitor.in_flight == 0:
+        monitor.dispatching = False
+
+
+async def _claim_and_start(monitor: _Monitor) -> None:
+    config = monitor.config
+    while not monitor.stopping:
+        monitor.again = False
+        enabled = frozenset(s.name for s in config.sources if s.enabled)
+        if enabled != monitor.known:
+            await monitor.db(ensure_sources, monitor.engine, config, monitor.runtime.clock())
+            monitor.known = enabled
+        free = config.max_concurrent_polls - len(monitor.in_flight)
+        candidates = sorted(enabled - monitor.in_flight.keys())
+        claimed = await monitor.db(
+            claim_due_sources,
+            monitor.engine,
+            candidates,
+            monitor.identity,
+            monitor.runtime.clock(),
+            free,
+        )
+        for name, due in claimed:
+            monitor.in_flight[name] = due
+            monitor.tasks.start_soon(_poll, monitor, name, due)
+        # Fewer claimed than free: nothing more is due. All slots taken: a finished poll
+        # dispatches again. Either way, look once more only if asked to meanwhile.
+        if not monitor.again:
+            return
+
+
+async def _poll(monitor: _Monitor, name: str, due: datetime | None) -> None:
+    rt = monitor.runtime
+    settings = rt.config.source(name)
+    report: PollReport | None = None
+    try:
+        if settings is None:  # no longer configured: its lease runs out by itself
+            return
+        try:
+            report = await poll_source(rt, settings)
+        except Exception as exc:
+            # Nothing of this poll committed: its lease runs out and it is polled again.
+            if database.is_unavailable(exc):
+                monitor.availability.failed(exc)
+                return
+            log.exception("source %s: unexpected error in the poll job", name)
+        following = next_due(due, settings.interval, rt.clock())
+        try:
+            await monitor.db(release_source, rt.engine, name, monitor.identity, following)
+        except Exception as exc:
+            if not database.is_unavailable(exc):
+                raise
+            monitor.availability.failed(exc)
+            return
+    finally:
+        monitor.in_flight.pop(name, None)
+        if not monitor.in_flight:
             monitor.idle.set()
             monitor.idle = anyio.Event()
+    if not monitor.stopping:
+        monitor.tasks.start_soon(_dispatch, monitor)  # a slot is free
+    if report is None:
+        return
     if monitor.on_report is not None:
         monitor.on_report(report)
     if report.alerts:
         # New alerts don't wait for the next timer round: the first spark is the point.
-        await _evaluate_job()
+        await _evaluate_job(monitor)
 
 
-async def _refresh_job(source_name: str) -> None:
-    monitor = _MONITOR.get()
-    settings = monitor.runtime.config.source(source_name)
-    if monitor.stopping or settings is None:
+async def _renew_job(monitor: _Monitor) -> None:
+    names = list(monitor.in_flight)
+    if not names:
         return
-    report = await refresh_source(monitor.runtime, settings)
-    if report.alerts:
-        await _evaluate_job()
+
+    async def renew() -> None:
+        now = monitor.runtime.clock()
+        await monitor.db(renew_leases, monitor.engine, names, monitor.identity, now)
+
+    await _guarded(monitor, "leases", renew)
 
 
-async def _evaluate_job() -> None:
-    monitor = _MONITOR.get()
-    if monitor.stopping:
-        return
+async def _refresh_job(monitor: _Monitor, source_name: str) -> None:
     rt = monitor.runtime
-    async with monitor.evaluating:
-        done = await anyio.to_thread.run_sync(_evaluate_once, rt)
-    if any(done.values()):
-        log.info("alert policy: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
-        await _deliver_job()
+    settings = rt.config.source(source_name)
+    if settings is None:
+        return
+
+    async def refresh() -> None:
+        every = rt.config.refresh.interval
+        if not await monitor.db(claim_refresh, rt.engine, source_name, rt.clock(), every):
+            return  # another node refreshes it this interval
+        report = await refresh_source(rt, settings)
+        if report.alerts:
+            await _evaluate_job(monitor)
+
+    await _guarded(monitor, f"refresh {source_name}", refresh)
+
+
+async def _evaluate_job(monitor: _Monitor) -> None:
+    rt = monitor.runtime
+
+    async def run() -> None:
+        async with monitor.evaluating:
+            done = await anyio.to_thread.run_sync(_evaluate_once, rt)
+        if any(done.values()):
+            log.info("alert policy: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+            await _deliver_job(monitor)
+
+    await _guarded(monitor, "evaluate", run)
 
 
 def _evaluate_once(rt: Runtime) -> dict[str, int]:
@@ -108,28 +397,55 @@ def _evaluate_once(rt: Runtime) -> dict[str, int]:
         return evaluate(rt.engine, rt.config, rt.clock()) if held else {}
 
 
-async def _deliver_job() -> None:
-    monitor = _MONITOR.get()
-    if monitor.stopping:
-        return
+async def _deliver_job(monitor: _Monitor) -> None:
     rt = monitor.runtime
-    async with monitor.delivering:
-        await deliver_due(rt.config, rt.engine, rt.http, rt.clock())
+
+    async def run() -> None:
+        async with monitor.delivering:
+            await deliver_due(rt.config, rt.engine, rt.http, rt.clock())
+
+    await _guarded(monitor, "deliver", run)
 
 
-async def _digest_job() -> None:
+async def _digest_job(monitor: _Monitor) -> None:
     """Checked every minute: queue yesterday's digest once the local send time has come."""
-    monitor = _MONITOR.get()
     rt = monitor.runtime
     digest = rt.config.channels.digest
-    if digest is None or monitor.stopping:
+    if digest is None:
         return
-    now = rt.clock()
-    last = await anyio.to_thread.run_sync(last_queued_day, rt.engine)
-    day = digest_due(now, digest.send_at, digest.timezone, last)
-    if day is not None and await anyio.to_thread.run_sync(enqueue_digest, rt.engine, day, now):
-        log.info("digest for %s queued", day)
-        await _deliver_job()
+
+    async def run() -> None:
+        now = rt.clock()
+        last = await anyio.to_thread.run_sync(last_queued_day, rt.engine)
+        day = digest_due(now, digest.send_at, digest.timezone, last)
+        if day is not None and await anyio.to_thread.run_sync(enqueue_digest, rt.engine, day, now):
+            log.info("digest for %s queued", day)
+            await _deliver_job(monitor)
+
+    await _guarded(monitor, "digest", run)
+
+
+async def _database_job(monitor: _Monitor) -> None:
+    """During an outage: probe the database; resume when it answers, give up past the limit."""
+    availability = monitor.availability
+    if availability.up or monitor.stopping:
+        return
+    if await anyio.to_thread.run_sync(availability.check):
+        monitor.tasks.start_soon(_dispatch, monitor)
+        monitor.tasks.start_soon(_deliver_job, monitor)
+        return
+    if availability.exceeded():
+        limit = monitor.config.database_outage_limit
+        monitor.fatal = (
+            f"database unavailable for more than {_seconds(limit)} "
+            f"(database_outage_limit): {availability.why}; exiting"
+        )
+        monitor.stop.set()
+
+
+def _seconds(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:g} s"
 
 
 async def run_monitor(
@@ -139,133 +455,99 @@ async def run_monitor(
     *,
     serve_http: bool = True,
 ) -> None:
-    """Run every schedule until ``stop`` is set, then let in-flight polls finish."""
-    monitor = _Monitor(runtime, on_report)
-    token = _MONITOR.set(monitor)
+    """Run every timer until ``stop`` is set, then let in-flight polls finish.
+
+    Raises :class:`EmberwatchError` (one line) when the database stayed unavailable past
+    ``database_outage_limit``.
+    """
     config = runtime.config
-    try:
-        async with AsyncExitStack() as stack:
-            stack.enter_context(single_node_guard(runtime.engine))
-            # Nodes starting together would race to create APScheduler's tables and to
-            # (re)place the shared schedules: take turns.
-            with cluster_lock(runtime.engine, "emberwatch-scheduler-start", wait=True):
-                scheduler = await stack.enter_async_context(
-                    AsyncScheduler(
-                        **await _shared_stores(runtime.engine, stack), identity=_identity()
-                    )
-                )
-                await _set_up(scheduler, config)
+    availability = Availability(runtime.engine, limit=config.database_outage_limit, retry=RETRY)
+    _quiet_apscheduler()
+    with single_node_guard(runtime.engine):
+        async with anyio.create_task_group() as tasks:
+            monitor = _Monitor(runtime, availability, tasks, on_report)
+            tasks.start_soon(_forward_stop, stop, monitor)
             runner = None
             if config.http is not None and serve_http:
-                runner = await serve(config, runtime.engine, runtime.clock)
-            await scheduler.start_in_background()
+                runner = await serve(config, runtime.engine, runtime.clock, ready=monitor.ready)
+            scheduler = AsyncIOScheduler(
+                event_loop=asyncio.get_running_loop(),
+                timezone=UTC,
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            )
+            _add_jobs(scheduler, monitor)
+            scheduler.start()
             log.info("monitor started: %d sources", sum(s.enabled for s in config.sources))
-            await stop.wait()
-            log.info("stopping: letting in-flight polls finish")
-            monitor.stopping = True
-            with anyio.move_on_after(DRAIN_TIMEOUT):
-                while monitor.in_flight:
-                    await monitor.idle.wait()
-            await scheduler.stop()
-            if runner is not None:
-                await runner.cleanup()
-    finally:
-        _MONITOR.reset(token)
+            try:
+                await monitor.stop.wait()
+                log.info("stopping: letting in-flight polls finish")
+                monitor.stopping = True
+                scheduler.shutdown(wait=False)
+                with anyio.move_on_after(DRAIN_TIMEOUT):
+                    while monitor.in_flight:
+                        await monitor.idle.wait()
+                if availability.up:
+                    with anyio.move_on_after(5):
+                        await monitor.db(release_all, runtime.engine, monitor.identity)
+            finally:
+                tasks.cancel_scope.cancel()
+                if runner is not None:
+                    await runner.cleanup()
+    if monitor.fatal is not None:
+        raise EmberwatchError(monitor.fatal)
     log.info("monitor stopped")
 
 
-async def _set_up(scheduler: AsyncScheduler, config: Config) -> None:
-    """Define the tasks and the shared schedules (once per cluster, whoever comes first).
+async def _forward_stop(stop: anyio.Event, monitor: _Monitor) -> None:
+    await stop.wait()
+    monitor.stop.set()
 
-    Polls carry a misfire grace of half their interval: a poll job whose node died before
-    running it is dropped rather than run late beside the next interval's poll (which
-    re-reads the same items, since the dead poll never advanced the cursor).
-    """
-    await scheduler.configure_task(_poll_job, max_running_jobs=None)
-    await scheduler.configure_task(_refresh_job, max_running_jobs=None)
-    await scheduler.configure_task(_evaluate_job, max_running_jobs=1)
-    await scheduler.configure_task(_deliver_job, max_running_jobs=1)
-    await scheduler.configure_task(_digest_job, max_running_jobs=1)
-    for source in config.sources:
-        if not source.enabled:
-            continue
-        await _ensure_schedule(
-            scheduler,
-            _poll_job,
-            IntervalTrigger(seconds=source.interval.total_seconds()),
-            id=f"poll:{source.name}",
-            kwargs={"source_name": source.name},
-            max_jitter=_jitter(config.poll_jitter, source.interval),
-            misfire_grace_time=source.interval / 2,
+
+def _add_jobs(scheduler: AsyncIOScheduler, monitor: _Monitor) -> None:
+    config = monitor.config
+    now = datetime.now(UTC)
+
+    def every(seconds: float, job: Callable[..., Any], id: str, *args: Any, start: bool = True):
+        scheduler.add_job(
+            job,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            args=(monitor, *args),
+            id=id,
+            next_run_time=now if start else None,
         )
-        if hasattr(connector(source.type), "refresh"):
-            await _ensure_schedule(
-                scheduler,
+
+    every(DISPATCH_TICK, _dispatch, "poll")
+    every(RENEW_EVERY, _renew_job, "leases")
+    every(RETRY, _database_job, "database")
+    every(config.evaluate_interval.total_seconds(), _evaluate_job, "evaluate")
+    every(config.delivery.interval.total_seconds(), _deliver_job, "deliver")
+    every(DIGEST_CHECK.total_seconds(), _digest_job, "digest")
+    for source in config.sources:
+        if source.enabled and hasattr(connector(source.type), "refresh"):
+            scheduler.add_job(
                 _refresh_job,
                 IntervalTrigger(
                     seconds=config.refresh.interval.total_seconds(),
-                    start_time=datetime.now(UTC) + config.refresh.interval,
+                    start_date=now + config.refresh.interval,
+                    timezone=UTC,
                 ),
+                args=(monitor, source.name),
                 id=f"refresh:{source.name}",
-                kwargs={"source_name": source.name},
-                misfire_grace_time=config.refresh.interval / 2,
             )
-    for job, every, name in (
-        (_evaluate_job, config.evaluate_interval, "evaluate"),
-        (_deliver_job, config.delivery.interval, "deliver"),
-        (_digest_job, DIGEST_CHECK, "digest"),
-    ):
-        await _ensure_schedule(
-            scheduler, job, IntervalTrigger(seconds=every.total_seconds()), id=name
-        )
 
 
-async def _ensure_schedule(
-    scheduler: AsyncScheduler,
-    func: Callable[..., Any],
-    trigger: IntervalTrigger,
-    *,
-    id: str,
-    **options: Any,
-) -> None:
-    """Add a schedule, or keep the one another node already shares if it is the same.
-
-    Replacing an identical schedule would reset its next fire time and poll twice when
-    nodes start together; a changed interval or argument does replace it.
-    """
-    try:
-        existing = await scheduler.get_schedule(id)
-    except ScheduleLookupError:
-        existing = None
-    if (
-        existing is not None
-        and _same_interval(existing.trigger, trigger)
-        and (dict(existing.kwargs) == dict(options.get("kwargs") or {}))
-    ):
-        return
-    await scheduler.add_schedule(
-        func, trigger, id=id, conflict_policy=ConflictPolicy.replace, **options
-    )
-
-
-def _same_interval(old: object, new: IntervalTrigger) -> bool:
-    fields = ("weeks", "days", "hours", "minutes", "seconds", "microseconds")
-    return isinstance(old, IntervalTrigger) and all(
-        getattr(old, f) == getattr(new, f) for f in fields
-    )
-
-
-def _jitter(configured: timedelta, interval: timedelta) -> float | None:
-    # Jitter spreads polls out; never more than a tenth of the interval, or polls drift.
-    seconds = min(configured.total_seconds(), interval.total_seconds() / 10)
-    return seconds or None
+def _quiet_apscheduler() -> None:
+    """APScheduler logs every job run at INFO ("executed successfully"): many lines a
+    second here. The jobs log what matters themselves; keep its warnings unless -vv."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 @contextmanager
 def single_node_guard(engine: Engine) -> Iterator[None]:
     """SQLite serves one node: a second ``run`` on the same file is refused, clearly.
 
-    PostgreSQL needs no guard: nodes share work through APScheduler's data store.
+    PostgreSQL needs no guard: nodes share the polls through leases on ``sources``.
     """
     if engine.dialect.name != "sqlite" or not engine.url.database:
         yield
@@ -294,32 +576,5 @@ def single_node_guard(engine: Engine) -> Iterator[None]:
         handle.close()
 
 
-async def _shared_stores(engine: Engine, stack: AsyncExitStack) -> dict[str, Any]:
-    """On PostgreSQL, APScheduler's own SQLAlchemy data store and psycopg event broker.
-
-    Every node then sees the same schedules and jobs: each fire of a schedule becomes one
-    job, acquired by one node under a lease; a killed node's jobs pass to the others when
-    their lease runs out. On SQLite, the in-memory defaults (one node).
-    """
-    if engine.dialect.name != "postgresql":
-        return {}
-    from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
-    from apscheduler.eventbrokers.psycopg import PsycopgEventBroker
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async_engine = create_async_engine(engine.url, pool_pre_ping=True)
-    stack.push_async_callback(async_engine.dispose)
-    return {
-        "data_store": SQLAlchemyDataStore(async_engine),
-        "event_broker": PsycopgEventBroker.from_async_sqla_engine(async_engine),
-        # Leases and clean-up decide how fast a killed node's work moves on.
-        "lease_duration": LEASE,
-        "cleanup_interval": CLEANUP_INTERVAL,
-    }
-
-
 def _identity() -> str:
-    import os
-    import socket
-
-    return f"{socket.gethostname()}-{os.getpid()}"
+    return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"

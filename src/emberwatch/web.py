@@ -3,8 +3,9 @@
 - ``GET /actions/{incident}/{episode}/{action}?who=…&sig=…`` shows a confirmation page;
   ``POST`` to the same URL performs the action. A GET never changes anything, so link
   scanners and chat unfurlers cannot acknowledge an incident by fetching its link.
-- ``GET /healthz``: the process is up. ``GET /readyz``: the database answers and its
-  schema is current. ``GET /metrics``: Prometheus metrics.
+- ``GET /healthz``: the process is up. ``GET /readyz``: the node's jobs last found the
+  database available, it answers now and its schema is current. ``GET /metrics``:
+  Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ log = logging.getLogger("emberwatch.web")
 _LABELS = {"ack": "Acknowledge", "snooze": "Snooze", "resolve": "Resolve"}
 
 
-def build_app(config: Config, engine: Engine, clock: Callable[[], datetime]) -> web.Application:
+def build_app(
+    config: Config,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    ready: Callable[[], str | None] | None = None,
+) -> web.Application:
+    """The endpoint's routes. ``ready`` says why the node is not ready (a database
+    outage its jobs met), or None."""
     assert config.http is not None
     secret = config.http.secret.get_secret_value()
 
@@ -108,6 +116,9 @@ def build_app(config: Config, engine: Engine, clock: Callable[[], datetime]) -> 
         return web.Response(text="ok\n")
 
     async def readyz(_request: web.Request) -> web.Response:
+        why = ready() if ready is not None else None
+        if why is not None:
+            return web.Response(status=503, text=f"{why}\n")
         try:
             current = await anyio.to_thread.run_sync(database.current_revision, engine)
         except Exception as exc:  # any database failure means not ready
@@ -140,10 +151,15 @@ def _page(status: int, title: str, body: str, *, raw: bool = False) -> web.Respo
     return web.Response(status=status, text=page, content_type="text/html")
 
 
-async def serve(config: Config, engine: Engine, clock: Callable[[], datetime]) -> web.AppRunner:
+async def serve(
+    config: Config,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    ready: Callable[[], str | None] | None = None,
+) -> web.AppRunner:
     """Start the endpoint on ``[http] bind``; the caller cleans the runner up."""
     assert config.http is not None
-    runner = web.AppRunner(build_app(config, engine, clock), access_log=None)
+    runner = web.AppRunner(build_app(config, engine, clock, ready), access_log=None)
     await runner.setup()
     host, port = config.http.host_port
     try:
