@@ -1,0 +1,129 @@
+"""Language detection: what it costs per text, next to VADER, and what it gets right.
+
+Run ``.venv/bin/python bench/language_speed.py`` (``--quick`` for fewer repeats). Not part of
+``run_all.py``. Texts: the hand-written examples in ``tests/scoring/language_examples.py``
+and the synthetic forum mentions of ``_common.mention_text`` (mean about 390 characters).
+The baselines, on the same texts in the same process: raw vaderSentiment ``polarity_scores``
+and the full ``Scorer.score`` (on VADER's tweet ground truth when ``../shared/data`` has it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from emberwatch.mention import Mention
+from emberwatch.scoring import Scorer, language
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "scoring"))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import mention_text  # noqa: E402
+from language_examples import ENGLISH, FOREIGN, UNDETERMINED  # noqa: E402
+
+
+def _us_per_text(fn: Callable[[Any], object], texts: Sequence[Any], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(3):  # best of three: the least disturbed run
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for text in texts:
+                fn(text)
+        best = min(best, time.perf_counter() - start)
+    return best / (repeats * len(texts)) * 1e6
+
+
+def _tweets() -> list[str]:
+    """VADER's tweet ground truth (real English posts, a few in other languages), if present:
+    used only for speed and for how many posts take each path, never to tune the detector."""
+    env = os.environ.get("EMBERWATCH_SHARED_DATA")
+    data = Path(env) if env else ROOT / ".." / "shared" / "data"
+    path = data / "sentiment" / "tweets_GroundTruth.txt"
+    if not path.exists():
+        return []
+    rows = path.read_text(encoding="utf-8-sig").splitlines()
+    return [row.split("\t", 2)[2] for row in rows if row.strip()]
+
+
+def _fast(text: str) -> bool:
+    return language.detect(text) == ("en", language._FAST_EN_CONFIDENCE)
+
+
+def bench_language(quick: bool = False) -> dict[str, float]:
+    """Figures by name: µs per text for each path, with VADER and the full scorer on the same
+    texts as baselines, and the share of texts the fast path answers."""
+    repeats = 3 if quick else 10
+    rng = random.Random(12)
+    forum = [mention_text(rng)[0] for _ in range(200 if quick else 1000)]
+    social = [t for t in ENGLISH if t.isascii()]
+    foreign = [t for _, t in FOREIGN]
+    tweets = _tweets() or ENGLISH * 40
+
+    language._identifier = None
+    start = time.perf_counter()
+    language.detect("Mon colis est arrivé abîmé")
+    load_s = time.perf_counter() - start
+
+    vader, scorer = SentimentIntensityAnalyzer(), Scorer()
+    mentions = [
+        Mention("twitter", str(i), None, "someone", 800, None, text, None)
+        for i, text in enumerate(tweets)
+    ]
+    return {
+        "classifier load, s": load_s,
+        "fast-path share, forum mentions": sum(map(_fast, forum)) / len(forum),
+        "fast-path share, tweets": sum(map(_fast, tweets)) / len(tweets),
+        "detect µs, English social posts": _us_per_text(language.detect, social, repeats * 10),
+        "detect µs, forum mentions (fast path)": _us_per_text(language.detect, forum, repeats),
+        "VADER µs, forum mentions": _us_per_text(vader.polarity_scores, forum, 1),
+        "detect µs, non-English (classifier)": _us_per_text(language.detect, foreign, repeats),
+        "detect µs, too short (und)": _us_per_text(language.detect, UNDETERMINED, repeats * 10),
+        "detect µs, tweets (all paths)": _us_per_text(language.detect, tweets, 1),
+        "Scorer.score µs, tweets": _us_per_text(scorer.score, mentions, 1),
+    }
+
+
+def accuracy() -> list[tuple[str, int, int]]:
+    detect = language.detect
+    return [
+        ("foreign: right language", sum(detect(t)[0] == c for c, t in FOREIGN), len(FOREIGN)),
+        ("English: en", sum(detect(t)[0] == "en" for t in ENGLISH), len(ENGLISH)),
+        ("too short: und", sum(detect(t)[0] == "und" for t in UNDETERMINED), len(UNDETERMINED)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and texts")
+    args = parser.parse_args()
+    figures = bench_language(args.quick)
+    print("## Language detection: cost per text (best of 3)")
+    for name, value in figures.items():
+        print(f"{name:<40}{value:>10.3g}")
+    for what, over in (
+        ("forum mentions (fast path)", "VADER µs, forum mentions"),
+        ("tweets (all paths)", "Scorer.score µs, tweets"),
+    ):
+        share = figures[f"detect µs, {what}"] / figures[over]
+        print(
+            f"{'detect / ' + over.split(' µs')[0] + ', ' + what.split(' (')[0]:<40}{share:>10.1%}"
+        )
+    print("\n## On the hand-written examples")
+    for name, right, total in accuracy():
+        print(f"{name:<40}{right:>5}/{total}")
+    found = sorted({c for c, _ in FOREIGN})
+    print(f"\nlanguages the classifier may answer ({len(language.LANGUAGES)}):")
+    print(" ".join(language.LANGUAGES))
+    print(f"checked by the examples ({len(found)}): {' '.join(found)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from language_examples import ENGLISH, FOREIGN, UNDETERMINED
+
+from emberwatch.scoring import language
+from emberwatch.scoring.language import LANGUAGES, detect
+from emberwatch.scoring.language import UNDETERMINED as UND
+
+
+@pytest.mark.parametrize(
+    ("code", "text"), FOREIGN, ids=[f"{c}-{i}" for i, (c, _) in enumerate(FOREIGN)]
+)
+def test_it_names_the_language_of_a_foreign_mention(code, text):
+    found, confidence = detect(text)
+    assert found == code
+    assert 0.5 <= confidence <= 1.0
+
+
+@pytest.mark.parametrize("text", ENGLISH)
+def test_english_social_posts_stay_english(text):
+    assert detect(text)[0] == "en"
+
+
+@pytest.mark.parametrize("text", UNDETERMINED)
+def test_too_little_text_is_undetermined_not_a_confident_guess(text):
+    assert detect(text) == (UND, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        # Mostly another language, with English loanwords, handles and hashtags.
+        ("de", "Der Kundenservice von @Acme ist echt schlecht, nie wieder! #fail"),
+        ("de", "Das neue Update ist ein totaler Fail, die App crasht ständig"),
+        ("es", "El nuevo update está lleno de bugs y el login no funciona"),
+        ("fr", "Le nouveau design de l'app est nul, on ne trouve plus le bouton checkout"),
+        ("ja", "新しいiPhoneのバッテリーがすぐ切れる。Apple Storeに行くべき？"),
+        ("zh", "iPhone 15 Pro 的电池太不耐用了，一天要充三次"),
+        ("ko", "Netflix 앱이 또 안 돼요 https://t.co/abc #넷플릭스"),
+        # Mostly English, with a foreign word or two.
+        ("en", "Ordered the croissants and a café au lait, both were stale though"),
+        ("en", "The staff kept saying 'gracias' but nobody actually helped us"),
+        ("en", "got my ramen (ラーメン) order wrong AGAIN @noodlebar"),
+    ],
+)
+def test_a_mixed_mention_gets_the_language_most_of_it_is_in(code, text):
+    assert detect(text)[0] == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok thanks", "Danke!", "Merci", "great service", "si", "nope", "thx 👍", "A+", "OMG",
+        "Scared as heck", "mega fail", "hard pass", "big mood", "vibes only", "game over",
+        "yay yay yay yay yay yay", "brilliant brilliant brilliant brilliant", "so so tired",
+        "Dreadful customer care", "Absolutely gorgeous venue", "bring it on",
+    ],
+)  # fmt: skip
+def test_a_short_text_is_english_or_undetermined_never_a_guessed_language(text):
+    assert detect(text)[0] in ("en", UND)
+
+
+def test_plain_english_never_reaches_the_classifier(monkeypatch):
+    def boom():
+        raise AssertionError("the classifier was called")
+
+    monkeypatch.setattr(language, "_get_identifier", boom)
+    plain = [t for t in ENGLISH if t.isascii() and len(t.split()) >= 3]
+    assert len(plain) >= 15
+    for text in plain:
+        assert detect(text) == ("en", language._FAST_EN_CONFIDENCE), text
+
+
+def test_an_ascii_headline_without_function_words_is_likely_english_without_the_classifier(
+    monkeypatch,
+):
+    def boom():
+        raise AssertionError("the classifier was called")
+
+    monkeypatch.setattr(language, "_get_identifier", boom)
+    for text in [
+        "Acme Q3 earnings beat expectations, shares jump overnight",
+        "BREAKING: Acme recalls 40,000 kettles over faulty switches https://t.co/k",
+        "Stock markets tumble as oil prices surge",
+        "Cheap flights, friendly crew, smooth landing. Ten out of ten",
+    ]:
+        assert detect(text) == ("en", language._LIKELY_EN_CONFIDENCE), text
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        ("es", "pesimo servicio, el pedido llego tarde y nadie contesta"),
+        ("id", "pesanan saya belum sampai juga, tolong dicek"),
+        ("tl", "ang tagal ng delivery, wala pa rin hanggang ngayon"),
+        ("pt", "nao recebi meu pedido ate agora, muito chato"),
+        ("fr", "service client nul, je suis tres decu"),
+    ],
+)
+def test_a_foreign_text_typed_without_accents_still_goes_to_the_classifier(code, text):
+    assert detect(text)[0] == code
+
+
+def test_the_library_is_imported_only_when_a_text_may_not_be_english():
+    code = (
+        "import sys; from emberwatch.scoring.language import detect; "
+        "assert detect('my order is late again, where is it?')[0] == 'en'; "
+        "assert 'py3langid' not in sys.modules; "
+        "assert detect('Mon colis est arrivé abîmé')[0] == 'fr'; "
+        "assert 'py3langid' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_answer_is_a_listed_code_or_undetermined_with_a_confidence_in_range():
+    texts = [t for _, t in FOREIGN] + ENGLISH + UNDETERMINED + ["Grazie mille", "Danke!"]
+    for text in texts:
+        code, confidence = detect(text)
+        assert code in LANGUAGES or code == UND
+        assert 0.0 <= confidence <= 1.0
+
+
+def test_a_very_long_mention_is_read_from_its_start():
+    text = "Das Paket ist immer noch nicht angekommen. " * 5000
+    assert detect(text)[0] == "de"
+    assert detect("the parcel still has not arrived. " * 5000)[0] == "en"
+
+
+def test_codes_are_two_letter_iso_639_1():
+    assert all(len(code) == 2 and code.islower() for code in LANGUAGES)
+    assert len(set(LANGUAGES)) == len(LANGUAGES)
