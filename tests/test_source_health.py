@@ -57,6 +57,54 @@ def test_a_source_failing_past_the_limit_alerts_once_then_recovers_once(engine):
     assert notices(engine) == ["source_unhealthy", "source_recovered"]
 
 
+def test_a_fresh_install_does_not_page_about_a_source_it_has_not_polled(engine):
+    config = health_config()
+    set_state(engine)  # the row a first poll creates before it has an outcome
+    for minutes in range(0, 60, 5):
+        evaluate(engine, config, NOW + timedelta(minutes=minutes))
+    assert notices(engine) == []
+
+
+def test_a_source_that_never_succeeded_alerts_only_after_the_limit(engine):
+    config = health_config()  # interval 60 s, unhealthy after 3 intervals
+    set_state(engine, last_poll_at=NOW, consecutive_failures=1, last_error="hn: HTTP 503")
+    evaluate(engine, config, NOW)
+    set_state(engine, last_poll_at=NOW + timedelta(minutes=1), consecutive_failures=2)
+    evaluate(engine, config, NOW + timedelta(minutes=2, seconds=59))
+    assert notices(engine) == []  # the first failure used to page at once
+    evaluate(engine, config, NOW + timedelta(minutes=3))
+    assert notices(engine) == ["source_unhealthy"]
+
+
+def test_a_restart_does_not_page_before_a_real_limit_has_passed(engine):
+    config = health_config()
+    # The process was down for a day: the last success is old, but nothing failed.
+    yesterday = NOW - timedelta(days=1)
+    set_state(engine, last_poll_at=yesterday, last_success_at=yesterday)
+    restart = NOW
+    evaluate(engine, config, restart)  # the first evaluation comes before the first poll
+    evaluate(engine, config, restart + timedelta(minutes=2, seconds=59))
+    assert notices(engine) == []
+    # The first poll after the restart succeeds: no notice, and no "recovered" either.
+    polled = restart + timedelta(minutes=2, seconds=59)
+    set_state(engine, last_poll_at=polled, last_success_at=polled)
+    evaluate(engine, config, polled + timedelta(seconds=1))
+    evaluate(engine, config, polled + timedelta(minutes=1))
+    assert notices(engine) == []
+
+
+def test_a_restart_onto_a_failing_source_pages_after_the_limit_from_the_restart(engine):
+    config = health_config()
+    yesterday = NOW - timedelta(days=1)
+    set_state(engine, last_poll_at=yesterday, last_success_at=yesterday)
+    evaluate(engine, config, NOW)
+    set_state(engine, last_poll_at=NOW + timedelta(seconds=5), consecutive_failures=1)
+    evaluate(engine, config, NOW + timedelta(minutes=1))
+    assert notices(engine) == []
+    evaluate(engine, config, NOW + timedelta(minutes=3))
+    assert notices(engine) == ["source_unhealthy"]
+
+
 @respx.mock
 async def test_refresh_reads_engagement_in_batches_and_records_snapshots(engine):
     config = make_config(

@@ -9,9 +9,12 @@ from emberwatch.alerts.decisions import (
     SPREAD_FLOOR,
     IncidentFacts,
     Notified,
+    SourceFacts,
+    escalation_receivers,
     needs_escalation,
     needs_notify,
     needs_retrigger,
+    source_health,
 )
 from emberwatch.config import Escalation, QuietHours, Route
 
@@ -240,6 +243,19 @@ def test_it_lets_a_configured_breakthrough_severity_through_quiet_hours():
             True,
             "not acknowledged after 75 min",
         ),
+        # A warning escalated max_times by email that rises to critical pages on-call once.
+        (
+            facts(severity="critical", escalations=3, last_escalated_at=T0, owes_page=True),
+            T0 + timedelta(minutes=15),
+            True,
+            "escalation 4",
+        ),
+        (
+            facts(severity="critical", escalations=3, last_escalated_at=T0, owes_page=True),
+            T0 + timedelta(minutes=14),
+            False,
+            "escalates at 12:15Z",
+        ),
         (facts(severity="info"), T0 + timedelta(hours=1), False, "info incidents"),
         (facts(status="acknowledged"), T0 + timedelta(hours=1), False, "acknowledged"),
         (facts(status="resolved"), T0 + timedelta(hours=1), False, "resolved"),
@@ -287,3 +303,88 @@ def test_it_retriggers_after_a_snooze_or_a_long_acknowledgement(incident, now, a
     verdict = needs_retrigger(incident, POLICY, now)
     assert verdict.act is act
     assert reason in verdict.reason
+
+
+EMAILS = Escalation(emails=["boss@acme.example"])
+
+
+@pytest.mark.parametrize(
+    ("severity", "policy", "slack", "email", "expected"),
+    [
+        # The defaults: a warning escalates to the escalation email list, a critical
+        # incident also pings on-call in Slack.
+        ("warning", EMAILS, True, True, ("email",)),
+        ("critical", EMAILS, True, True, ("slack", "email")),
+        # Without an escalation email list, a warning has nobody to escalate to.
+        ("warning", Escalation(), True, True, ()),
+        ("critical", Escalation(), True, True, ("slack",)),
+        # Only configured channels.
+        ("critical", EMAILS, False, True, ("email",)),
+        ("critical", EMAILS, True, False, ("slack",)),
+        # slack_min_severity = "warning" pages on-call for warnings too.
+        (
+            "warning",
+            Escalation(emails=["b@x.example"], slack_min_severity="warning"),
+            True,
+            True,
+            ("slack", "email"),
+        ),
+    ],
+)
+def test_escalation_follows_the_receivers_roles(severity, policy, slack, email, expected):
+    assert escalation_receivers(severity, policy, slack=slack, email=email) == expected
+
+
+MINUTE = timedelta(minutes=1)
+
+
+def source(**overrides) -> SourceFacts:
+    values = dict(last_poll_at=T0, last_success_at=T0, consecutive_failures=0, trouble_seen_at=None)
+    values.update(overrides)
+    return SourceFacts(**values)
+
+
+@pytest.mark.parametrize(
+    ("facts_", "now", "status", "since", "reason"),
+    [
+        # A fresh install: never polled, or polled without an outcome yet.
+        (source(last_poll_at=None, last_success_at=None), T0, "pending", None, "first poll"),
+        (source(last_success_at=None), T0, "pending", None, "first poll"),
+        (source(), T0 + MINUTE, "healthy", None, "polled"),
+        # A first failure starts the clock at the evaluation that sees it ...
+        (source(last_success_at=None, consecutive_failures=1), T0, "failing", T0, "1 failed"),
+        # ... and it is unhealthy only once the trouble has lasted 3 intervals.
+        (
+            source(last_success_at=None, consecutive_failures=2, trouble_seen_at=T0),
+            T0 + 3 * MINUTE - timedelta(seconds=1),
+            "failing",
+            T0,
+            "unhealthy at 12:03Z",
+        ),
+        (
+            source(last_success_at=None, consecutive_failures=3, trouble_seen_at=T0),
+            T0 + 3 * MINUTE,
+            "unhealthy",
+            T0,
+            "3 failed polls in a row for 3 min",
+        ),
+        # A restart finds an old last success: the clock starts now, not at that success.
+        (
+            source(last_poll_at=T0, last_success_at=T0),
+            T0 + timedelta(hours=5),
+            "failing",
+            T0 + timedelta(hours=5),
+            "no poll since",
+        ),
+        # Overdue: no success for two intervals (plus the jitter) is trouble.
+        (source(), T0 + 2 * MINUTE, "healthy", None, "polled"),
+        (source(), T0 + 2 * MINUTE + timedelta(seconds=1), "failing", None, "no poll since"),
+        # A success ends the trouble.
+        (source(trouble_seen_at=T0 - MINUTE), T0 + MINUTE, "healthy", None, "polled"),
+    ],
+)
+def test_source_health_counts_from_when_trouble_is_first_seen(facts_, now, status, since, reason):
+    health = source_health(facts_, MINUTE, 3.0, now)
+    assert health.status == status
+    assert health.since == (since if since is not None or status != "failing" else now)
+    assert reason in health.reason

@@ -3,6 +3,7 @@
 import json
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, select
 from tests.alerts.test_incidents import T0, file_alerts
 from tests.helpers import make_config
@@ -178,9 +179,11 @@ ESCALATING = dict(
 EVIL = "<!channel> <!here> <@U024BE7LH> <http://evil.example|click> Acme lost my order"
 
 
-def test_it_escalates_with_the_configured_ping_and_emails_up_to_max_times(engine):
+def test_it_escalates_a_critical_incident_with_the_configured_ping_and_emails_up_to_max_times(
+    engine,
+):
     cfg = config(**ESCALATING)
-    incident_id = alert_at(engine, T0, text=EVIL)
+    incident_id = alert_at(engine, T0, text=EVIL, severity="critical")
     evaluate(engine, cfg, T0 + timedelta(seconds=30))
     assert deliveries(engine, kind="escalation") == []
     evaluate(engine, cfg, T0 + timedelta(minutes=14, seconds=59))
@@ -261,7 +264,7 @@ def test_a_rollup_renders_as_inert_slack_text(engine):
 
 def test_a_snooze_that_ends_notifies_afresh_and_escalates_only_after_the_delay(engine):
     cfg = config(escalation={"after": "15m"})
-    incident_id = alert_at(engine, T0)
+    incident_id = alert_at(engine, T0, severity="critical")  # critical: escalated to Slack
     evaluate(engine, cfg, T0 + timedelta(seconds=30))
     act(
         engine,
@@ -307,3 +310,56 @@ def test_an_acknowledgement_after_a_retrigger_holds_for_another_retrigger_interv
     evaluate(engine, cfg, T0 + timedelta(hours=8, minutes=5))
     with Session(engine) as session:
         assert session.get(Incident, incident_id).status == "triggered"
+
+
+# -- default routes and escalation by role ------------------------------------------------
+
+MARKETING, BOSS = "marketing@acme.example", "boss@acme.example"
+DEFAULTS = dict(  # no [[routes]]: the default routes
+    channels={"slack": SLACK, "email": EMAIL},
+    escalation={"after": "15m", "max_times": 3, "slack_mention": "subteam:S123", "emails": [BOSS]},
+)
+
+
+def sent(engine, kind) -> set[tuple[str, str | None]]:
+    return {(d.channel, d.recipient) for d in deliveries(engine, kind=kind)}
+
+
+@pytest.mark.parametrize(
+    ("severity", "notified", "escalated"),
+    [
+        ("info", set(), set()),
+        ("warning", {("email", MARKETING)}, {("email", BOSS)}),
+        ("critical", {("slack", None), ("email", MARKETING)}, {("slack", None), ("email", BOSS)}),
+    ],
+)
+def test_without_routes_each_severity_reaches_its_receivers_and_escalates_by_role(
+    engine, severity, notified, escalated
+):
+    cfg = make_config(**DEFAULTS)
+    alert_at(engine, T0, severity=severity)
+    evaluate(engine, cfg, T0 + timedelta(minutes=1))
+    assert sent(engine, "alert") == notified
+    evaluate(engine, cfg, T0 + timedelta(minutes=16))
+    assert sent(engine, "escalation") == escalated
+
+
+def test_a_warning_that_rises_to_critical_pages_on_call_even_past_max_times(engine):
+    cfg = make_config(**DEFAULTS)
+    incident_id = alert_at(engine, T0)
+    for minutes in (1, 15, 30, 45):
+        evaluate(engine, cfg, T0 + timedelta(minutes=minutes))
+    assert sent(engine, "escalation") == {("email", BOSS)}
+    assert len(deliveries(engine, kind="escalation")) == 3  # max_times, by email only
+
+    rise = T0 + timedelta(minutes=50)
+    alert_at(engine, rise, severity="critical", text="lawyers now")
+    evaluate(engine, cfg, rise)
+    assert ("slack", None) in sent(engine, "alert")  # on-call hears of it at once
+    evaluate(engine, cfg, T0 + timedelta(minutes=59))
+    assert deliveries(engine, kind="escalation", channel="slack") == []
+    evaluate(engine, cfg, T0 + timedelta(minutes=60))  # 15 min after the last escalation
+    (page,) = deliveries(engine, kind="escalation", channel="slack")
+    assert page.dedup_key == f"escalate:{incident_id}:1:4"
+    evaluate(engine, cfg, T0 + timedelta(hours=3))
+    assert len(deliveries(engine, kind="escalation", channel="slack")) == 1

@@ -85,11 +85,39 @@ def test_it_picks_the_first_matching_route_and_never_leaves_an_incident_unroutab
     assert {receiver: r.name for receiver, r in chosen.items()} == expected
 
 
-def test_a_config_without_routes_routes_everything_to_every_configured_receiver():
-    config = make_config(channels={"slack": {"webhook_url": "https://hooks.example/x"}})
-    (default,) = config.effective_routes()
-    assert default.receivers == ["slack", "digest"]
-    assert set(receivers_for(config.effective_routes(), HN)) == {"slack", "digest"}
+SLACK = {"webhook_url": "https://hooks.example/x"}
+EMAIL = {"host": "smtp.example", "sender": "ew@acme.example", "recipients": ["m@acme.example"]}
+BOTH = {"slack": SLACK, "email": EMAIL}
+
+
+@pytest.mark.parametrize(
+    ("channels", "severity", "expected"),
+    [
+        # Without [[routes]]: on-call Slack hears of critical incidents, marketing email
+        # of warning and critical ones, the digest of everything.
+        (BOTH, "info", {"digest"}),
+        (BOTH, "warning", {"email", "digest"}),
+        (BOTH, "critical", {"slack", "email", "digest"}),
+        # A receiver that is not configured has no route.
+        ({"slack": SLACK}, "warning", {"digest"}),
+        ({"slack": SLACK}, "critical", {"slack", "digest"}),
+        ({"email": EMAIL}, "critical", {"email", "digest"}),
+        ({}, "critical", {"digest"}),
+    ],
+)
+def test_default_routes_give_each_receiver_its_role(channels, severity, expected):
+    config = make_config(channels=channels)
+    facts = Facts("acme", "hn", "hackernews", "complaint", severity)
+    assert set(receivers_for(config.effective_routes(), facts)) == expected
+
+
+def test_default_routes_are_named_after_their_roles():
+    config = make_config(channels=BOTH)
+    assert [(r.name, r.receivers, r.match.min_severity) for r in config.effective_routes()] == [
+        ("on-call", ["slack"], "critical"),
+        ("marketing", ["email"], "warning"),
+        ("digest", ["digest"], "info"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from emberwatch.alerts.routing import breaks_through, in_quiet_hours, quiet_hours_end
 from emberwatch.config import SEVERITY_RANK, Escalation, Route
@@ -37,6 +38,9 @@ class IncidentFacts:
     last_escalated_at: datetime | None = None
     # When a snooze or a long acknowledgement last sent it back to ``triggered``.
     retriggered_at: datetime | None = None
+    # Severe enough to page on-call in Slack, which no escalation this episode has done
+    # yet (its escalations went to email while it was a warning).
+    owes_page: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,8 @@ def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime)
         return Verdict(False, incident.status)
     if SEVERITY_RANK[incident.severity] < SEVERITY_RANK["warning"]:
         return Verdict(False, "info incidents are not escalated")
-    if incident.escalations >= policy.max_times:
+    # A warning escalated ``max_times`` by email that rises to critical still pages once.
+    if incident.escalations >= policy.max_times and not (incident.owes_page and policy.max_times):
         return Verdict(False, f"already escalated {incident.escalations} times")
     # Counted from the last escalation or re-trigger: a snooze that ends is notified afresh
     # and gets ``after`` to be acknowledged before anyone is paged.
@@ -127,6 +132,28 @@ def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime)
     )
 
 
+def pages_on_call(severity: str, policy: Escalation) -> bool:
+    """Whether an escalation at this severity pings on-call in Slack."""
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[policy.slack_min_severity]
+
+
+def escalation_receivers(
+    severity: str, policy: Escalation, *, slack: bool, email: bool
+) -> tuple[str, ...]:
+    """Who an escalation at ``severity`` goes to: the escalation email list always, and
+    on-call Slack from ``slack_min_severity`` (critical by default) up.
+
+    ``slack`` and ``email`` say whether those channels are configured. A warning that
+    has risen to critical pages on-call like any critical incident.
+    """
+    receivers = []
+    if slack and pages_on_call(severity, policy):
+        receivers.append("slack")
+    if email and policy.emails:
+        receivers.append("email")
+    return tuple(receivers)
+
+
 def needs_retrigger(incident: IncidentFacts, policy: Escalation, now: datetime) -> Verdict:
     if incident.status != "acknowledged":
         return Verdict(False, incident.status)
@@ -138,3 +165,64 @@ def needs_retrigger(incident: IncidentFacts, policy: Escalation, now: datetime) 
         hours = policy.retrigger_after.total_seconds() / 3600
         return Verdict(True, f"acknowledged but unresolved after {hours:g} h")
     return Verdict(False, "acknowledged")
+
+
+# -- source health ------------------------------------------------------------------------
+
+SourceStatus = Literal["pending", "healthy", "failing", "unhealthy"]
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the health decision reads from a source's stored state."""
+
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    # When an evaluation first saw the source failing or overdue (``sources.unhealthy_since``).
+    trouble_seen_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    status: SourceStatus
+    reason: str
+    # When the current trouble was first seen (to be stored); None while pending or healthy.
+    since: datetime | None = None
+
+
+def source_health(
+    facts: SourceFacts,
+    interval: timedelta,
+    intervals: float,
+    now: datetime,
+    grace: timedelta = timedelta(0),
+) -> SourceHealth:
+    """Pending, healthy, failing (in trouble, not for long yet) or unhealthy.
+
+    A source is in trouble when a poll failed since its last success, or when it is a whole
+    poll overdue (no success for two intervals plus ``grace``, the poll jitter). The
+    clock starts when an evaluation first sees the trouble, not at the last success: the
+    state a fresh install or a restart finds is old, and a restart must not page about a
+    source it has not polled yet. It is unhealthy once the trouble has lasted
+    ``intervals`` intervals. A source never polled is pending, not unhealthy.
+    """
+    failures = facts.consecutive_failures
+    if facts.last_poll_at is None or (facts.last_success_at is None and not failures):
+        return SourceHealth("pending", "waiting for its first poll")
+    if failures:
+        trouble = f"{failures} failed poll{'s' if failures != 1 else ''} in a row"
+    elif now - facts.last_success_at > 2 * interval + grace:  # type: ignore[operator]
+        trouble = f"no poll since {facts.last_success_at:%Y-%m-%d %H:%M}Z"
+    else:
+        return SourceHealth("healthy", "polled successfully")
+    since = facts.trouble_seen_at or now
+    limit = interval * intervals
+    if now - since >= limit:
+        return SourceHealth("unhealthy", f"{trouble} for {_minutes(now - since)}", since)
+    return SourceHealth("failing", f"{trouble}; unhealthy at {since + limit:%H:%M}Z", since)
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,9 +22,12 @@ from emberwatch.alerts.decisions import (
     SPREAD_WINDOW,
     IncidentFacts,
     Notified,
+    SourceFacts,
+    escalation_receivers,
     needs_escalation,
     needs_notify,
     needs_retrigger,
+    source_health,
 )
 from emberwatch.alerts.lifecycle import record_action, retrigger
 from emberwatch.alerts.routing import Facts, breaks_through, in_quiet_hours, receivers_for
@@ -95,18 +98,33 @@ def retrigger_stage(session: Session, config: Config, now: datetime) -> int:
 
 
 def escalate_stage(session: Session, config: Config, now: datetime) -> int:
-    """Unacknowledged warning/critical incidents go to on-call again, pinging someone."""
+    """Unacknowledged warning/critical incidents are escalated, each to its role's receivers.
+
+    Every escalation goes to the escalation email list; from ``slack_min_severity``
+    (critical by default) it is also reposted to on-call in Slack, pinging someone.
+    """
     count = 0
     policy = config.escalation
     for incident in _incidents(session, "triggered"):
-        verdict = needs_escalation(_facts(session, incident, now), policy, now)
+        receivers = escalation_receivers(
+            incident.severity,
+            policy,
+            slack=config.channels.slack is not None,
+            email=config.channels.email is not None,
+        )
+        if not receivers:
+            continue  # nobody to escalate to at this severity: the digest still shows it
+        facts = _facts(session, incident, now)
+        if "slack" in receivers:
+            facts = replace(facts, owes_page=not _paged(session, incident))
+        verdict = needs_escalation(facts, policy, now)
         if not verdict.act:
             continue
         lead = _lead(session, incident)
         if lead is None:
             continue
         if _held_by_quiet_hours(config, incident, lead, now):
-            continue  # what quiet hours kept from on-call, escalation must not page about
+            continue  # what quiet hours kept from a receiver, escalation must not page about
         level = incident.escalations + 1
         key = f"escalate:{incident.id}:{incident.episode}:{level}"
         fields = {
@@ -114,11 +132,11 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
             "incident_id": incident.id,
             "payload": {"reason": verdict.reason, "level": level},
         }
-        if config.channels.slack is not None:
+        if "slack" in receivers:
             enqueue_message(
                 session, config, channel="slack", key=key, now=now, kind="escalation", **fields
             )
-        if policy.emails:
+        if "email" in receivers:
             enqueue_message(
                 session,
                 config,
@@ -138,9 +156,11 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
             actor="emberwatch",
             via="timer",
             now=now,
-            note=verdict.reason,
+            note=f"{verdict.reason}; to {' and '.join(receivers)}",
         )
-        log.warning("incident %s escalated: %s", incident.id, verdict.reason)
+        log.warning(
+            "incident %s escalated to %s: %s", incident.id, ", ".join(receivers), verdict.reason
+        )
         count += 1
     return count
 
@@ -271,7 +291,13 @@ def rollup_stage(session: Session, config: Config, now: datetime) -> int:
 
 
 def source_health_stage(session: Session, config: Config, now: datetime) -> int:
-    """A source silent or failing too long alerts on-call once, and again when it heals."""
+    """A source in trouble for ``unhealthy_after_intervals`` alerts on-call once, and again
+    when it heals; see :func:`~emberwatch.alerts.decisions.source_health` for when.
+
+    ``sources.unhealthy_since`` holds when an evaluation first saw the trouble; the notice
+    is keyed by it, so it is sent once per episode of trouble, and only an episode whose
+    notice went out gets a "recovered" one.
+    """
     count = 0
     states = {s.name: s for s in session.exec(select(SourceState))}
     channel = "slack" if config.channels.slack is not None else "email"
@@ -279,43 +305,64 @@ def source_health_stage(session: Session, config: Config, now: datetime) -> int:
         return 0
     for source in config.sources:
         state = states.get(source.name)
-        if not source.enabled or state is None or state.last_poll_at is None:
+        if not source.enabled or state is None:
             continue
-        limit = source.interval * config.unhealthy_after_intervals
-        last_good = state.last_success_at
-        silent = last_good is None or now - last_good > limit
-        if silent and state.unhealthy_since is None:
-            state.unhealthy_since = now
-            reason = state.last_error or "no successful poll"
-            enqueue_message(
+        health = source_health(
+            SourceFacts(
+                state.last_poll_at,
+                state.last_success_at,
+                state.consecutive_failures,
+                state.unhealthy_since,
+            ),
+            source.interval,
+            config.unhealthy_after_intervals,
+            now,
+            grace=config.poll_jitter,
+        )
+        seen = state.unhealthy_since
+        if health.status == "unhealthy" and seen is not None:
+            count += enqueue_message(
                 session,
                 config,
                 channel=channel,
                 now=now,
                 kind="source_unhealthy",
-                key=f"source:{source.name}:unhealthy:{now:%Y%m%dT%H%M%S}",
+                key=_health_key(source.name, "unhealthy", seen),
                 payload={
                     "source": source.name,
-                    "since": (last_good or state.last_poll_at).isoformat(),
-                    "error": reason[:300],
+                    "since": (state.last_success_at or seen).isoformat(),
+                    "error": (state.last_error or health.reason)[:300],
                     "failures": state.consecutive_failures,
                 },
             )
-            count += 1
-        elif not silent and state.unhealthy_since is not None:
-            enqueue_message(
-                session,
-                config,
-                channel=channel,
-                now=now,
-                kind="source_recovered",
-                key=f"source:{source.name}:recovered:{state.unhealthy_since:%Y%m%dT%H%M%S}",
-                payload={"source": source.name, "since": state.unhealthy_since.isoformat()},
-            )
-            state.unhealthy_since = None
-            count += 1
-        session.add(state)
+        elif health.since is None and seen is not None:
+            if _was_notified(session, _health_key(source.name, "unhealthy", seen)):
+                count += enqueue_message(
+                    session,
+                    config,
+                    channel=channel,
+                    now=now,
+                    kind="source_recovered",
+                    key=_health_key(source.name, "recovered", seen),
+                    payload={"source": source.name, "since": seen.isoformat()},
+                )
+            else:
+                log.info("source %s: trouble over before it became unhealthy", source.name)
+        if health.since != seen:
+            state.unhealthy_since = health.since
+            session.add(state)
     return count
+
+
+def _health_key(source: str, kind: str, seen: datetime) -> str:
+    return f"source:{source}:{kind}:{seen:%Y%m%dT%H%M%S}"
+
+
+def _was_notified(session: Session, key: str) -> bool:
+    found = session.exec(
+        select(Delivery.id).where(Delivery.dedup_key.startswith(key, autoescape=True))  # type: ignore[attr-defined]
+    ).first()
+    return found is not None
 
 
 # The order is the policy: a snooze that ended re-triggers before escalation looks at it,
@@ -334,6 +381,7 @@ STAGES: tuple[Stage, ...] = (
 
 
 def _held_by_quiet_hours(config: Config, incident: Incident, lead: _Lead, now: datetime) -> bool:
+    """Whether quiet hours keep this incident from a receiver it is routed to right now."""
     routing = Facts(
         incident.brand,
         lead.alert.source_name,
@@ -341,11 +389,25 @@ def _held_by_quiet_hours(config: Config, incident: Incident, lead: _Lead, now: d
         incident.category,
         incident.severity,
     )
-    route = receivers_for(config.effective_routes(), routing).get("slack")
-    quiet = route.quiet_hours if route else None
-    return bool(
-        quiet and in_quiet_hours(now, quiet) and not breaks_through(incident.severity, quiet)
-    )
+    for receiver, route in receivers_for(config.effective_routes(), routing).items():
+        quiet = route.quiet_hours
+        if receiver not in NOTIFYING_RECEIVERS or getattr(config.channels, receiver) is None:
+            continue
+        if quiet and in_quiet_hours(now, quiet) and not breaks_through(incident.severity, quiet):
+            return True
+    return False
+
+
+def _paged(session: Session, incident: Incident) -> bool:
+    """Whether an escalation this episode already went to on-call in Slack."""
+    prefix = f"escalate:{incident.id}:{incident.episode}:"
+    found = session.exec(
+        select(Delivery.id).where(
+            Delivery.channel == "slack",
+            Delivery.dedup_key.startswith(prefix, autoescape=True),  # type: ignore[attr-defined]
+        )
+    ).first()
+    return found is not None
 
 
 def _plural(category: str, n: int) -> str:
