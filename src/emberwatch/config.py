@@ -175,7 +175,11 @@ class Route(StrictModel):
 
 
 class Escalation(StrictModel):
-    """Unacknowledged warning/critical incidents are reposted to on-call and emailed."""
+    """Unacknowledged warning/critical incidents are escalated after ``after``.
+
+    Every escalation is emailed to ``emails``; from ``slack_min_severity`` (critical by
+    default) it is also reposted to on-call in Slack with the ``slack_mention`` ping.
+    """
 
     after: Duration = timedelta(minutes=15)
     max_times: int = Field(default=3, ge=0)
@@ -184,7 +188,13 @@ class Escalation(StrictModel):
         pattern=r"^(subteam:S[A-Z0-9]+|user:[UW][A-Z0-9]+|here|channel)$",
         description="who to ping: subteam:S0123ABC, user:U0123ABC, here or channel",
     )
-    emails: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(
+        default_factory=list, description="escalation email list: every escalation goes here"
+    )
+    slack_min_severity: Severity = Field(
+        default="critical",
+        description="escalations at or above this severity also ping on-call in Slack",
+    )
     retrigger_after: Duration = Field(
         default=timedelta(hours=4), description="acknowledged but unresolved this long: re-trigger"
     )
@@ -306,19 +316,48 @@ class Config(StrictModel):
         return self
 
     def effective_routes(self) -> list[Route]:
-        """The configured routes, or one default route to every configured receiver."""
+        """The configured routes, or the default routes when there is no ``[[routes]]``.
+
+        The defaults give each receiver its role: on-call Slack hears of critical
+        incidents, marketing email of warning and critical ones, the digest of everything.
+        """
         if self.routes:
             return self.routes
-        receivers: list[Receiver] = [
-            name for name in ("slack", "email") if getattr(self.channels, name) is not None
-        ]
-        return [Route(name="default", receivers=[*receivers, "digest"])]
+        return default_routes(self.channels)
 
     def brand(self, name: str) -> Brand | None:
         return next((b for b in self.brands if b.name == name), None)
 
     def source(self, name: str) -> SourceSettings | None:
         return next((s for s in self.sources if s.name == name), None)
+
+
+def default_routes(channels: Channels) -> list[Route]:
+    """The routes used without ``[[routes]]``, for the configured receivers.
+
+    Each one continues matching, so an incident reaches every receiver whose role it fits.
+    """
+    routes = []
+    if channels.slack is not None:
+        routes.append(
+            Route(
+                name="on-call",
+                receivers=["slack"],
+                match=RouteMatch(min_severity="critical"),
+                continue_matching=True,
+            )
+        )
+    if channels.email is not None:
+        routes.append(
+            Route(
+                name="marketing",
+                receivers=["email"],
+                match=RouteMatch(min_severity="warning"),
+                continue_matching=True,
+            )
+        )
+    routes.append(Route(name="digest", receivers=["digest"]))
+    return routes
 
 
 def _require_unique(kind: str, names: list[str]) -> None:
