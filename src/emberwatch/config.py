@@ -273,6 +273,12 @@ class Config(StrictModel):
     unhealthy_after_intervals: float = Field(
         default=3.0, gt=1, description="a source silent or failing this many intervals alerts"
     )
+    alert_mentions: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="mentions an alert message lists, newest first; past this, 'and N more'",
+    )
 
     @field_validator("database_outage_limit")
     @classmethod

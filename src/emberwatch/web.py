@@ -1,8 +1,10 @@
 """The small HTTP endpoint inside ``emberwatch run``.
 
-- ``GET /actions/{incident}/{episode}/{action}?who=…&sig=…`` shows a confirmation page;
-  ``POST`` to the same URL performs the action. A GET never changes anything, so link
-  scanners and chat unfurlers cannot acknowledge an incident by fetching its link.
+- ``GET /actions/{incident}/{episode}/{action}?who=…&sig=…`` shows the incident (title,
+  severity, mentions) and asks who is acting; ``POST`` to the same URL with that ``name``
+  performs the action and records the name as the actor (without a name, the form comes
+  back with an error). A GET never changes anything, so link scanners and chat unfurlers
+  cannot acknowledge an incident by fetching its link.
 - ``GET /healthz``: the process is up. ``GET /readyz``: the node's jobs last found the
   database available, it answers now and its schema is current. ``GET /metrics``:
   Prometheus metrics.
@@ -14,15 +16,19 @@ import html
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import quote, unquote
 
 import anyio
 from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from emberwatch import db as database
 from emberwatch import metrics
 from emberwatch.alerts import links
 from emberwatch.alerts.lifecycle import ACTIONS, UnknownIncident, act, episode_closed
+from emberwatch.alerts.view import ACTOR_LIMIT, IncidentPage, clean_actor, load_incident_page
 from emberwatch.config import Config
 from emberwatch.errors import EmberwatchError
 from emberwatch.sources._settings import parse_duration
@@ -30,6 +36,16 @@ from emberwatch.sources._settings import parse_duration
 log = logging.getLogger("emberwatch.web")
 
 _LABELS = {"ack": "Acknowledge", "snooze": "Snooze", "resolve": "Resolve"}
+# The name given last time, so the form is filled in (URL-quoted: names need not be ASCII).
+_NAME_COOKIE = "emberwatch_name"
+_PAGES = Environment(
+    loader=PackageLoader("emberwatch", "templates"), autoescape=True, undefined=StrictUndefined
+)
+
+
+def _incident_page(engine: Engine, incident_id: int, shown: int) -> IncidentPage | None:
+    with Session(engine) as session:
+        return load_incident_page(session, incident_id, shown)
 
 
 def build_app(
@@ -65,21 +81,30 @@ def build_app(
         if isinstance(parsed, web.Response):
             return parsed
         incident_id, episode, action, who = parsed
-        label = _LABELS[action]
         closed = await anyio.to_thread.run_sync(episode_closed, engine, incident_id, episode)
         if closed:
             return _page(410, "Link expired", closed)
-        extra = ""
-        if action == "snooze":
-            extra = (
-                '<label>for <select name="for"><option>30m</option><option selected>1h'
-                "</option><option>4h</option><option>24h</option></select></label> "
-            )
-        body = (
-            f"<p>{label} incident #{incident_id} as <strong>{html.escape(who)}</strong>?</p>"
-            f'<form method="post">{extra}<button type="submit">{label}</button></form>'
+        name = unquote(request.cookies.get(_NAME_COOKIE, ""))
+        return await form_page(incident_id, action, who, clean_actor(name), None, 200)
+
+    async def form_page(
+        incident_id: int, action: str, who: str, name: str, error: str | None, status: int
+    ) -> web.Response:
+        """The incident, its mentions and the form asking who is acting."""
+        shown = config.alert_mentions
+        page = await anyio.to_thread.run_sync(_incident_page, engine, incident_id, shown)
+        if page is None:
+            return _page(404, "Unknown incident", f"There is no incident #{incident_id}.")
+        text = _PAGES.get_template("action.html").render(
+            label=_LABELS[action],
+            action=action,
+            incident=page,
+            who=who,
+            name=name,
+            error=error,
+            name_limit=ACTOR_LIMIT,
         )
-        return _page(200, f"{label} incident #{incident_id}", body, raw=True)
+        return web.Response(status=status, text=text, content_type="text/html")
 
     async def perform(request: web.Request) -> web.Response:
         parsed = _parse(request)
@@ -87,6 +112,13 @@ def build_app(
             return parsed
         incident_id, episode, action, who = parsed
         form = await request.post()
+        name = clean_actor(str(form.get("name") or ""))
+        # A closed episode changes nothing, so its link says "expired" without asking.
+        if not name and not await anyio.to_thread.run_sync(
+            episode_closed, engine, incident_id, episode
+        ):
+            error = "Please give your name: it is recorded as who acted."
+            return await form_page(incident_id, action, who, "", error, 400)
         snooze_for: timedelta | None = None
         if action == "snooze":
             try:
@@ -99,7 +131,7 @@ def build_app(
                     engine,
                     incident_id,
                     action,
-                    actor=who,
+                    actor=name,
                     via="link",
                     now=clock(),
                     episode=episode,
@@ -110,7 +142,17 @@ def build_app(
             return _page(404, "Unknown incident", f"There is no incident #{incident_id}.")
         metrics.INCIDENT_ACTIONS.labels(action=action, via="link").inc()
         status = 410 if outcome.expired else 200
-        return _page(status, _LABELS[action], outcome.message)
+        response = _page(status, _LABELS[action], outcome.message)
+        if name:
+            response.set_cookie(
+                _NAME_COOKIE,
+                quote(name),
+                max_age=365 * 24 * 3600,
+                path="/actions",
+                httponly=True,
+                samesite="Strict",
+            )
+        return response
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

@@ -6,6 +6,10 @@ import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+# Bidirectional controls can make a line read as something else ("Trojan Source"); line and
+# paragraph separators break a line where a reader sees none. Neither belongs in one line.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_BREAKS = re.compile("[\r\n\x0b\x0c\x85\u2028\u2029]")
 
 
 def slack_mrkdwn(text: str) -> str:
@@ -26,10 +30,23 @@ def slack_url(url: str | None) -> str | None:
     return url.replace("&", "&amp;")
 
 
+def one_line(text: str | None, limit: int | None = None) -> str:
+    """A single line for a field such as an author, a title or a quote.
+
+    Line breaks become spaces, so a value cannot start a line of its own (a forged "Respond
+    by" or "Acknowledge:" line); bidi and other control characters are removed; runs of
+    spaces are collapsed. Escape for the output format afterwards.
+    """
+    if not text:
+        return ""
+    line = _CONTROL.sub(" ", _BIDI.sub("", _BREAKS.sub(" ", text)))
+    line = " ".join(line.split())
+    return cut(line, limit) if limit is not None else line
+
+
 def header_value(text: str, limit: int = 200) -> str:
     """One line for an email header: CR, LF and other controls removed, then cut."""
-    line = " ".join(_CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).split())
-    return cut(line, limit)
+    return one_line(text, limit)
 
 
 def terminal(text: str) -> str:

@@ -70,10 +70,6 @@ def alert_message(
     first: bool = True,
 ) -> EmailMessage:
     """An alert email; every email about one incident threads under its first one."""
-    escalated = f"ESCALATION {view.escalation_level}: " if view.escalation_level else ""
-    subject = f"[Emberwatch] {escalated}{view.severity.upper()} {view.category} about {view.brand}"
-    if view.incident_id is not None:
-        subject += f" (incident #{view.incident_id})"
     context = {"alert": view}
     thread = (
         incident_thread_id(view.incident_id, channel.sender)
@@ -83,12 +79,25 @@ def alert_message(
     return build_message(
         sender=channel.sender,
         recipients=recipients or channel.recipients,
-        subject=subject,
+        subject=alert_subject(view, first=first),
         text=render_template("alert.txt", **context),
         html=render_template("alert.html", **context),
         message_id=thread if first else None,
         thread_id=None if first else thread,
     )
+
+
+def alert_subject(view: AlertView, *, first: bool = True) -> str:
+    """The gist: severity, category, brand, source and the start of the post; a follow-up
+    says what changed ("now 240 points, 90 comments"). One line, whatever the post holds."""
+    escalated = f"ESCALATION {view.escalation_level}: " if view.escalation_level else ""
+    change = view.change
+    if change is None and not first:
+        change = "update"
+    changed = f", {change}" if change else ""
+    start = view.own.start
+    quoted = f": “{start}”" if start else ""
+    return header_value(f"[Emberwatch] {escalated}{view.gist}{changed}{quoted}")
 
 
 def notice_message(

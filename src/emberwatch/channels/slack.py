@@ -13,12 +13,14 @@ from typing import Any
 import httpx
 
 from emberwatch.alerts.view import AlertView
-from emberwatch.channels._escape import cut, slack_mrkdwn, slack_url
+from emberwatch.channels._escape import cut, one_line, slack_mrkdwn, slack_url
 from emberwatch.errors import DeliveryError
 from emberwatch.sources._http import retry_after_seconds
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
+CONTEXT_LIMIT = 2000
+TEXT_LIMIT = 39_000
 SEVERITY_ICON = {
     "critical": ":rotating_light:",
     "warning": ":warning:",
@@ -27,55 +29,125 @@ SEVERITY_ICON = {
 
 
 def render(view: AlertView, *, plain: bool = False) -> dict[str, Any]:
-    """The webhook payload: Block Kit plus a plain ``text`` fallback (all mention text escaped)."""
+    """The webhook payload: Block Kit plus a plain ``text`` fallback (all mention text escaped).
+
+    Blocks follow the order people act on: why (one plain sentence), respond-by and the
+    whole playbook with the action links, the mentions with their links, reach, and last
+    the scores and the model's reasons. ``plain`` (the retry after ``invalid_blocks``) sends
+    the same content as text only.
+    """
     fallback = _fallback_text(view)
+    todo = _todo(view)
+    mentions = _mentions(view)
+    links = _links(view)
+    details = _details(view)
     if plain:
-        return {"text": fallback}
-    prefix = f"ESCALATION {view.escalation_level} · " if view.escalation_level else ""
-    header = cut(f"{prefix}{view.severity.upper()} · {view.brand} · {view.category}", HEADER_LIMIT)
-    quote = slack_mrkdwn(cut(_mention_text(view), SECTION_LIMIT - 20))
-    quoted = "\n".join(f">{line}" for line in quote.splitlines() or [""])
-    reach = (
-        f"{view.author_followers:,} followers"
-        if view.author_followers is not None
-        else "reach unknown"
-    )
-    who = slack_mrkdwn(view.author or "unknown author")
-    facts = [
-        f"*Author:* {who} ({reach}){' · *VIP*' if view.vip else ''}",
-        f"*Source:* {slack_mrkdwn(view.source_name)} · engagement {view.engagement}",
-        f"*Why:* {slack_mrkdwn(cut('; '.join(view.reasons), 900))}",
-    ]
-    if view.incident_id is not None:
-        facts.append(
-            f"*Incident #{view.incident_id}* · {view.alert_count} related "
-            f"mention{'s' if view.alert_count != 1 else ''}"
-            + (f" · now: {slack_mrkdwn(view.notify_reason)}" if view.notify_reason else "")
-        )
-    steps = "\n".join(f"• {slack_mrkdwn(s)}" for s in view.playbook[:3])
-    todo = f"*Respond by {view.respond_by:%H:%M} UTC*\n{steps}"
+        parts = [fallback, *todo, links, *mentions, slack_mrkdwn(view.reach), *details]
+        return {"text": cut("\n\n".join(p for p in parts if p), TEXT_LIMIT)}
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": _header(view), "emoji": True}},
     ]
     if view.escalation_level:
         ping = f"{view.ping} " if view.ping else ""
         blocks.append(_section(f"{ping}:rotating_light: {slack_mrkdwn(view.notify_reason)}"))
-    blocks += [_section(quoted), _section("\n".join(facts)), _section(todo)]
-    links = _links(view)
+    blocks.append(_section(slack_mrkdwn(view.why)))
+    blocks += [_section(text) for text in todo]
     if links:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+        blocks.append(_context(links))
+    blocks.append({"type": "divider"})
+    blocks += [_section(text) for text in mentions]
+    blocks.append(_section(slack_mrkdwn(view.reach)))
+    blocks.append({"type": "context", "elements": [_mrkdwn(text) for text in details]})
     return {"text": fallback, "blocks": blocks}
 
 
+def _header(view: AlertView) -> str:
+    prefix = f"ESCALATION {view.escalation_level} · " if view.escalation_level else ""
+    change = view.change if not view.escalation_level else None
+    head = f"{prefix}{view.severity.upper()} · {view.brand} · {view.category} on {view.platform}"
+    return cut(one_line(f"{head} · {change}" if change else head), HEADER_LIMIT)
+
+
+def _todo(view: AlertView) -> list[str]:
+    """Respond-by and every playbook step, split over sections only if too long for one."""
+    lines = [
+        f"*Respond by {view.respond_by_local}* "
+        f"({view.severity}: within {view.respond_within_words})",
+        *(f"{i}. {slack_mrkdwn(step)}" for i, step in enumerate(view.playbook, 1)),
+    ]
+    return _pack(lines)
+
+
+def _mentions(view: AlertView) -> list[str]:
+    listed = view.listed
+    total = max(view.mention_total, len(listed))
+    noun = "mention" if total == 1 else "mentions"
+    heading = (
+        f"*{total} {noun}, newest first*"
+        if not view.more
+        else f"*{total} {noun}; the newest {len(listed)}:*"
+    )
+    lines = [heading]
+    for m in listed:
+        facts = [f"*{slack_mrkdwn(m.who)}* on {slack_mrkdwn(m.platform)}"]
+        if m.when is not None:
+            facts.append(view.local(m.when))
+        if m.counts:
+            facts.append(m.counts)
+        if m.vip:
+            facts.append("*VIP*")
+        url = slack_url(m.link)
+        facts.append(f"<{url}|open the post>" if url else "no link")
+        lines.append(" · ".join(facts) + f"\n>{slack_mrkdwn(m.quote)}")
+    if view.more:
+        where = f" in incident #{view.incident_id}" if view.incident_id is not None else ""
+        lines.append(f"…and {view.more} more{where}")
+    return _pack(lines)
+
+
+def _details(view: AlertView) -> list[str]:
+    """The scores and the model's reasons, and the incident's bookkeeping: last, small."""
+    reasons = "; ".join(view.reason_lines) or "none stored"
+    out = [
+        f"*Scores:* {view.scores}",
+        cut(f"*The model's reasons:* {slack_mrkdwn(reasons)}", CONTEXT_LIMIT),
+    ]
+    if view.incident_id is not None:
+        why_now = f" · sent because: {slack_mrkdwn(one_line(view.notify_reason))}"
+        out.append(
+            f"Incident #{view.incident_id}, episode {view.episode}"
+            + (why_now if view.notify_reason else "")
+            + f" · alert #{view.alert_id}"
+        )
+    return out
+
+
+def _pack(lines: list[str]) -> list[str]:
+    """Lines joined into as few sections as fit; a line is cut only if it alone is too long."""
+    out: list[str] = []
+    for line in lines:
+        line = cut(line, SECTION_LIMIT)
+        if out and len(out[-1]) + 1 + len(line) <= SECTION_LIMIT:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return out
+
+
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
+    return {"type": "section", "text": _mrkdwn(cut(text, SECTION_LIMIT))}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}
 
 
 def _links(view: AlertView) -> str:
     parts = []
-    post = slack_url(view.url)
-    if post:
-        parts.append(f"<{post}|Open the post>")
     labels = {"ack": "Acknowledge", "snooze": "Snooze 1 h", "resolve": "Resolve"}
     for action, label in labels.items():
         url = slack_url(view.links.get(action))
@@ -91,16 +163,13 @@ def render_text(text: str) -> dict[str, Any]:
     return {"text": text}
 
 
-def _mention_text(view: AlertView) -> str:
-    return f"{view.title}\n{view.text}" if view.title else view.text
-
-
 def _fallback_text(view: AlertView) -> str:
+    """The notification line: severity, gist, what changed and the plain sentence."""
     icon = SEVERITY_ICON.get(view.severity, "")
-    body = slack_mrkdwn(cut(" ".join(_mention_text(view).split()), 300))
-    return (
-        f"{icon} {view.severity.upper()} {view.category} about {slack_mrkdwn(view.brand)}: {body}"
-    )
+    change = f" ({view.change})" if view.change else ""
+    escalated = f"ESCALATION {view.escalation_level}: " if view.escalation_level else ""
+    line = one_line(f"{icon} {escalated}{view.gist}{change}: {view.why}")
+    return slack_mrkdwn(cut(line, 600))
 
 
 async def send(
