@@ -3,7 +3,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from category_examples import EXAMPLES, HELD_OUT
 
+from emberwatch.mention import Mention
+from emberwatch.scoring import Scorer
 from emberwatch.scoring.triage import (
     CATEGORIES,
     PLAYBOOKS,
@@ -130,3 +133,78 @@ def test_abuse_playbook_does_not_engage():
 
 def test_unknown_category_gets_the_other_playbook():
     assert playbook("mystery") == PLAYBOOKS["other"]
+
+
+# End to end through Scorer().score: the design examples the cues still get wrong, each
+# with why. Any other miss fails the test. Not strict: sentiment is being reworked at the
+# same time, and one of these starting to pass is good news, not a failure.
+KNOWN_MISSES = {
+    "So the 'fast' in @SpeedNet Fast Fibre means 3mbps? Lovely.": "irony in scare quotes",
+    "@FirstPeakBank's fraud team caught a dodgy payment before I even noticed. "
+    "Brilliant service.": "sentiment below the praise line",
+    "Been using @CloudNest for 5 years and it has never let me down #loyalcustomer": (
+        "VADER reads 'never let me down' as neutral"
+    ),
+    "@FreshBite driver went above and beyond in the snow tonight, give him a raise!": (
+        "VADER misses 'above and beyond'"
+    ),
+    "Great customer service from @GadgetHub today, they swapped my faulty mouse no questions "
+    "asked": "'faulty' pulls sentiment below the praise line",
+    "@FreshBite is sponsoring our school fun run next week": "'fun' reads as praise",
+}
+_SCORER = Scorer()
+
+
+def _scored_category(text: str) -> str:
+    mention = Mention("twitter", "1", None, "someone", 400, None, text, None)
+    return _SCORER.score(mention).category
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            text, expected, marks=pytest.mark.xfail(strict=False, reason=KNOWN_MISSES[text])
+        )
+        if text in KNOWN_MISSES
+        else (text, expected)
+        for text, expected in EXAMPLES
+    ],
+)
+def test_design_examples_get_their_category(text, expected):
+    assert _scored_category(text) == expected
+
+
+def test_there_are_at_least_15_examples_per_category():
+    for category in CATEGORIES:
+        assert sum(1 for _, c in EXAMPLES if c == category) >= 15, category
+
+
+def test_the_held_out_examples_stay_mostly_right():
+    right = sum(_scored_category(text) == expected for text, expected in HELD_OUT)
+    assert right / len(HELD_OUT) >= 0.85  # never tuned on; see bench/categories.py
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A free sample came with my order, lovely surprise", "praise"),
+        ("@acme thanks for the free birthday coffee, made my day", "praise"),
+        ("Can I use my gift card online?", "question"),
+        ("I want a refund or I'll leave a 1-star review", "freebie_seeking"),
+        (
+            "Hey @acme I have 50k followers, send me the new range and I'll post about it",
+            "freebie_seeking",
+        ),
+        ("@acme hope your whole company goes bankrupt, you clowns", "abuse"),
+        ("@acme the staff were rude and the food was cold", "complaint"),
+        (
+            "@acme my router keeps dropping out, could you help please? Thanks in advance",
+            "complaint",
+        ),
+        ("@acme please help, I love your app", "other"),
+        ("@acme is opening a store in Leeds", "other"),
+    ],
+)
+def test_categories_follow_the_playbook_semantics(text, expected):
+    assert _scored_category(text) == expected

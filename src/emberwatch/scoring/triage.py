@@ -107,25 +107,27 @@ LEVERAGE = family(
     r"\bin exchange for\b",
     r"\bfeature you\b",
 )
+# Abuse: insult words (a set lookup, no pattern) and phrases of insult or harm.
+INSULTS = frozenset(
+    """
+    idiot idiots idiotic moron morons imbecile imbeciles clown clowns scum scumbag scumbags
+    losers muppets parasites worm pigs rats liars hacks lowlifes crook crooks slimeball slimy
+    wankers wanker slobs dumbest kys thieving
+    """.split()  # noqa: SIM905 (a word list)
+)
 ABUSE = family(
     "abuse",
     0.0,
-    "idiot idiots idiotic moron morons stupid clowns clown scum scumbag scumbags losers fuck "
-    "fucking hell shut die kys suck imbeciles screw useless pathetic joke muppets parasites "
-    "worm pigs pig rats liars hacks lowlifes trash garbage crook crooks slimeball slimy "
-    "wankers wanker slobs dumbest dumb brain-dead brain dead eat hope worthless bankrupt "
-    "business rot rots burn burns embarrassment mouth-breathing thieving",
-    r"\b(?:idiots?|idiotic|morons?|imbeciles|clowns?|scum(?:bags?)?|losers|muppets|parasites|"
-    r"worm|pigs?|rats|liars|hacks|lowlifes|crooks?|slimeball|slimy|wankers?|slobs|dumbest|"
-    r"brain-?dead|mouth-breathing|thieving)\b",
+    "fuck hell shut die suck screw useless pathetic joke trash garbage brain shit hope "
+    "worthless embarrassment breathing ashamed",
+    r"\b(?:brain-?dead|mouth-breathing)\b",
     r"\b(?:fuck|f\*+k?|f\*\*\*|screw) (?:you|off|@\w+|\w+ and)",
     r"\b(?:go to|rots? in|burn in) hell\b",
     r"\bshut up\b",
     r"\beat shit\b",
-    r"\b(?:hope you|you should|go|die in a fire|should) die\b|\bdie in a fire\b",
+    r"\b(?:hope you|you should|go|should) die\b|\bdie in a fire\b",
     r"\bshould be ashamed to exist\b",
-    r"\bkys\b",
-    r"\bhope (?:you|your|the|they|it|its|the whole)\b[^.!?]{0,40}?\b(?:bankrupt|out of business|"
+    r"\bhope (?:you|your|the|they|its?)\b[^.!?]{0,40}?\b(?:bankrupt|out of business|"
     r"burns?|rots?|floods?|fails|struck|crash|dies|closes down|goes under)",
     r"\byou(?:'re| are)? (?:all |guys |people )?(?:suck|are (?:useless|pathetic|stupid|idiots|"
     r"a joke|trash|garbage)|a joke|an embarrassment|trash|garbage)\b",
@@ -172,12 +174,20 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
     out: dict[str, list[Cue]] = {}
     for fam in _TRIAGE:
         if not fam.triggered(prepared):
+            if fam is ABUSE and not INSULTS.isdisjoint(prepared.words):
+                out[fam.name] = [Cue(fam.name, w, 0.0) for w in sorted(INSULTS & prepared.words)]
             continue
         if fam in _ONLY_WITH_LEVER and not (
             "free demand" in out or not _LEVER_WORDS.isdisjoint(prepared.words)
         ):
             continue
-        hits = [m.group(0) for m in fam.pattern.finditer(prepared.lower)]
+        if fam is NOT_PRAISE:
+            m = fam.pattern.search(prepared.lower)
+            hits = [m.group(0)] if m else []
+        else:
+            hits = [m.group(0) for m in fam.pattern.finditer(prepared.lower)]
+        if fam is ABUSE:
+            hits += sorted(INSULTS & prepared.words)
         if hits:
             out[fam.name] = [Cue(fam.name, h.strip(), 0.0) for h in dict.fromkeys(hits)]
     return out
