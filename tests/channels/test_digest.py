@@ -4,11 +4,14 @@ import itertools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from email import policy
+from html import escape
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
+from tests.helpers import make_config
 
+from emberwatch.alerts.links import verify
 from emberwatch.channels.digest import (
     build_digest,
     day_bounds,
@@ -99,8 +102,8 @@ def delivery(session: Session, created: datetime, **fields: object) -> Delivery:
     return record
 
 
-def digest_of(engine, now: datetime = NOW):
-    return build_digest(engine, DAY, ZONE, now=now)
+def digest_of(engine, now: datetime = NOW, config=None):
+    return build_digest(engine, DAY, ZONE, now=now, config=config)
 
 
 def by_name(rows):
@@ -495,28 +498,52 @@ def test_silenced_and_rolled_up_counts_are_shown(engine):
     assert "Silenced alerts: <strong>2</strong>" in html
 
 
-def test_unhealthy_sources_are_listed_with_their_last_error(engine):
+def sources_config(*names: str, **overrides: object):
+    return make_config(
+        sources=[
+            {"name": name, "type": "rss", "url": f"https://{name}.example/feed", "interval": "60s"}
+            for name in names
+        ],
+        http={"secret": "s" * 20, "public_url": "https://ew.acme.example"},
+        **overrides,
+    )
+
+
+def test_sources_are_judged_as_the_alert_policy_judges_them(engine):
+    config = sources_config("reddit", "rss", "hn", "new")
     with Session(engine) as session:
-        session.add(
+        session.add(  # failing for an hour: unhealthy
             SourceState(
                 name="reddit",
                 type="reddit",
-                consecutive_failures=3,
+                last_poll_at=NOW,
+                consecutive_failures=30,
                 last_success_at=at(0, 1),
                 last_error="reddit: fetch: HTTP 503",
+                unhealthy_since=NOW - timedelta(hours=1),
             )
         )
-        session.add(SourceState(name="rss", type="rss", last_success_at=at(-2)))
-        session.add(SourceState(name="hn", type="hackernews", last_success_at=at(0, 20)))
+        # Two days without a poll, not seen by a running evaluator yet: failing.
+        session.add(
+            SourceState(name="rss", type="rss", last_poll_at=at(-2), last_success_at=at(-2))
+        )
+        session.add(
+            SourceState(name="hn", type="hackernews", last_poll_at=NOW, last_success_at=NOW)
+        )
+        session.add(SourceState(name="gone", type="rss", consecutive_failures=9))  # not configured
         session.commit()
-    digest = digest_of(engine)
-    assert [(s.name, s.consecutive_failures) for s in digest.unhealthy_sources] == [
-        ("reddit", 3),
-        ("rss", 0),
+    digest = digest_of(engine, config=config)
+    assert [(s.name, s.status) for s in digest.sources] == [
+        ("reddit", "unhealthy"),
+        ("rss", "failing"),
+        ("new", "pending"),  # configured, never polled
     ]
-    _subject, text, _html = render(digest)
-    assert "reddit (reddit): 3 failures in a row" in text and "HTTP 503" in text
-    assert "2 sources unhealthy" in text
+    _subject, text, html = render(digest)
+    assert "UNHEALTHY reddit (reddit): 30 failed polls in a row for 60 min" in text
+    assert "HTTP 503" in text and "gone" not in text
+    assert "PENDING new (rss): waiting for its first poll" in text
+    assert "1 source unhealthy: reddit" in text and "1 source failing: rss" in text
+    assert "<strong>UNHEALTHY</strong> <strong>reddit</strong>" in html
 
 
 def test_vip_mentions_of_the_day_are_listed(engine):
@@ -662,3 +689,248 @@ async def test_a_queued_digest_is_sent_with_text_html_and_an_inline_chart(engine
     assert image.get_content().startswith(b"\x89PNG")
     cid = image["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html
+
+
+# -- the first line: the state of the day -------------------------------------------------
+
+
+def _nothing(session):
+    pass
+
+
+def _healthy_source(session):
+    session.add(SourceState(name="hn", type="hackernews", last_poll_at=NOW, last_success_at=NOW))
+
+
+def _open_by_severity(session):
+    _healthy_source(session)
+    incident(session, NOW - timedelta(minutes=90), severity="critical", title="Viral thread")
+    incident(
+        session,
+        NOW - timedelta(hours=26),
+        severity="warning",
+        status="acknowledged",
+        acknowledged_at=NOW - timedelta(hours=25),
+    )
+    incident(session, NOW - timedelta(hours=3), severity="warning", brand="globex")
+    incident(session, NOW - timedelta(minutes=5), severity="info")
+
+
+def _escalated(session):
+    _healthy_source(session)
+    for hours in (5, 4, 3):
+        incident(session, NOW - timedelta(hours=hours), escalations=2, last_escalated_at=at(0))
+    incident(session, NOW - timedelta(hours=2), severity="critical", escalations=1)
+
+
+def _all_acknowledged(session):
+    _healthy_source(session)
+    incident(session, NOW - timedelta(hours=1), status="acknowledged", acknowledged_at=NOW)
+
+
+def _failed_delivery(session):
+    _healthy_source(session)
+    delivery(session, at(0, 8), status="failed", last_error="slack: post webhook: HTTP 500")
+
+
+def _broken_receiver(session):
+    _healthy_source(session)
+    session.add(ReceiverHealth(receiver="slack", broken_since=at(0, 6), last_error="HTTP 404"))
+
+
+def _unhealthy_source(session):
+    session.add(
+        SourceState(
+            name="hn",
+            type="hackernews",
+            last_poll_at=NOW,
+            last_success_at=NOW - timedelta(hours=2),
+            consecutive_failures=12,
+            unhealthy_since=NOW - timedelta(hours=2),
+        )
+    )
+
+
+def _failing_source(session):
+    session.add(
+        SourceState(
+            name="hn",
+            type="hackernews",
+            last_poll_at=NOW,
+            last_success_at=NOW - timedelta(minutes=1),
+            consecutive_failures=1,
+        )
+    )
+
+
+def _pending_source(session):  # a fresh install: the source has not been polled yet
+    pass
+
+
+def _restarted(session):  # the process was down a day; the first poll is still to come
+    session.add(
+        SourceState(name="hn", type="hackernews", last_poll_at=at(-1), last_success_at=at(-1))
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "first_line", "state"),
+    [
+        (
+            _healthy_source,
+            "All clear: no open incident, no failed delivery, every source healthy",
+            "clear",
+        ),
+        (
+            _pending_source,
+            "All clear: no open incident, no failed delivery, every source healthy "
+            "(1 source pending its first poll: hn)",
+            "clear",
+        ),
+        (
+            _open_by_severity,
+            "4 open incidents (1 critical, 2 warning, 1 info); 3 unacknowledged, the oldest "
+            "#3 (warning, globex) open 3h 00m",
+            "critical",
+        ),
+        (
+            _escalated,
+            "4 open incidents (1 critical, 3 warning); 4 unacknowledged, the oldest "
+            "#1 (warning, acme) open 5h 00m; 4 escalated without acknowledgement",
+            "critical",
+        ),
+        (_all_acknowledged, "1 open incident (1 warning); all acknowledged", "warning"),
+        (_failed_delivery, "No open incident; 1 delivery failed or expired", "attention"),
+        (_broken_receiver, "No open incident; receiver slack BROKEN", "critical"),
+        (_unhealthy_source, "No open incident; 1 source unhealthy: hn", "attention"),
+        (_failing_source, "No open incident; 1 source failing: hn", "attention"),
+    ],
+)
+def test_the_first_line_is_the_state_of_the_day(engine, setup, first_line, state):
+    with Session(engine) as session:
+        setup(session)
+        session.commit()
+    digest = digest_of(engine, config=sources_config("hn"))
+    assert digest.headline == first_line and digest.state == state
+    _subject, text, html = render(digest)
+    assert text.splitlines()[0] == first_line
+    body = html[html.index("<body") :]
+    first = re.search(r"<p[^>]*><strong>(.*?)</strong></p>", body)
+    assert first is not None and first.start() < body.index("<h2")
+    assert first.group(1) == escape(first_line)
+
+
+def test_a_restart_before_the_first_poll_is_not_reported_unhealthy(engine):
+    with Session(engine) as session:
+        _restarted(session)
+        session.commit()
+    # The digest goes out a minute after a restart: the old last success is "failing"
+    # (overdue), never "unhealthy", until a running evaluator has seen it for 3 intervals.
+    digest = digest_of(engine, config=sources_config("hn"))
+    assert [s.status for s in digest.sources] == ["failing"]
+    assert "unhealthy" not in digest.headline
+
+
+def test_without_config_a_never_polled_source_is_pending_not_unhealthy(engine):
+    with Session(engine) as session:
+        session.add(SourceState(name="hn", type="hackernews"))
+        session.commit()
+    digest = digest_of(engine)
+    assert digest.headline.startswith("All clear")
+    assert "pending its first poll: hn" in digest.headline
+
+
+def _post(session, opened, url, **fields):
+    story = incident(session, opened, **fields)
+    record = mention(session, opened, url=url)
+    session.add(
+        AlertRecord(
+            mention_id=record.id,
+            incident_id=story.id,
+            brand="acme",
+            source_name="hn",
+            category="complaint",
+            severity=story.severity,
+            reason="test",
+            created_at=opened,
+            updated_at=opened,
+        )
+    )
+    return story
+
+
+def test_every_incident_row_links_to_its_post_and_its_signed_action_pages(engine):
+    config = sources_config("hn")
+    with Session(engine) as session:
+        _post(
+            session, NOW - timedelta(hours=1), "https://hn.example/item?id=7", severity="critical"
+        )
+        acked = _post(
+            session,
+            NOW - timedelta(hours=2),
+            "javascript:alert(1)",
+            status="acknowledged",
+            acknowledged_at=NOW - timedelta(hours=1),
+            acknowledged_by="ana",
+        )
+        session.add(
+            IncidentAction(
+                incident_id=acked.id,
+                action="snooze",
+                actor="bo",
+                via="link",
+                at=NOW - timedelta(minutes=30),
+            )
+        )
+        acked.snoozed_until = NOW + timedelta(minutes=30)
+        session.add(acked)
+        session.commit()
+    digest = digest_of(engine, config=config)
+    critical, snoozed = digest.open_incidents
+    assert critical.post_url == "https://hn.example/item?id=7"
+    assert snoozed.post_url is None  # not an http(s) link: never put in an href
+    assert snoozed.handled == "snoozed by bo until 2026-11-20 07:30Z"
+    ack = critical.links["ack"]
+    query = dict(part.split("=") for part in ack.split("?")[1].split("&"))
+    assert ack.startswith(f"https://ew.acme.example/actions/{critical.id}/1/ack?")
+    assert verify("s" * 20, critical.id, 1, "ack", query["who"], query["sig"])
+
+    _subject, text, html = render(digest)
+    assert "post:        https://hn.example/item?id=7" in text
+    assert f"acknowledge: {ack}" in text
+    assert f"resolve:     {snoozed.links['resolve']}" in text
+    assert snoozed.links["ack"] not in text  # it is acknowledged already
+    assert "(snoozed by bo until 2026-11-20 07:30Z, open 2h 00m)" in text
+    assert 'href="https://hn.example/item?id=7"' in html
+    assert f'href="{escape(ack)}">acknowledge</a>' in html
+    assert "javascript:" not in html
+
+
+def test_severity_is_a_word_as_well_as_a_colour(engine):
+    with Session(engine) as session:
+        incident(session, NOW - timedelta(hours=1), severity="critical", title="Viral")
+        incident(session, NOW - timedelta(hours=1), severity="warning", title="Late")
+        session.commit()
+    _subject, text, html = render(digest_of(engine))
+    assert "CRITICAL acme: Viral" in text and "WARNING acme: Late" in text
+    # Without colour (tags and styles stripped) the word is still there, in its row.
+    rows = [re.sub(r"<[^>]+>", " ", row) for row in re.findall(r"<tr.*?</tr>", html, re.S)]
+    assert any("CRITICAL" in row and "Viral" in row for row in rows)
+    assert any("WARNING" in row and "Late" in row for row in rows)
+    assert "background: #c0392b" in html and "background: #b9770e" in html
+
+
+def test_who_resolved_what_that_day_is_shown(engine):
+    with Session(engine) as session:
+        incident(
+            session,
+            at(0, 1),
+            status="resolved",
+            resolved_at=at(0, 3),
+            resolved_by="ana",
+            title="Courier lost it",
+        )
+        session.commit()
+    _subject, text, html = render(digest_of(engine))
+    assert "Courier lost it (resolved by ana at 2026-11-19 03:00, after 2h 00m)" in text
+    assert "resolved by <strong>ana</strong>" in html

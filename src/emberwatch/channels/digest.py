@@ -7,11 +7,16 @@ it now?" decision the scheduler asks every minute.
 
 What it holds, for the reported local day (all read in a handful of queries):
 
-- what needs attention now, said first: broken receivers, failed or expired deliveries,
-  unhealthy sources;
+- first, one line with the state of the day (:attr:`Digest.headline`): open incidents by
+  severity, the oldest unacknowledged one and its age, escalations, failed deliveries and
+  unhealthy sources; "All clear" only when there is none of these;
+- what needs attention now: broken receivers, failed or expired deliveries, unhealthy
+  sources (a source not polled yet is "pending", not unhealthy);
 - mention counts by brand, source and sentiment against the day before and the 7-day
   average, and a 14-day chart of volume and negative share;
-- open incidents with their age, time to acknowledge and to resolve, escalations;
+- open incidents with their age, severity (a word as well as a colour), who acknowledged
+  or snoozed them, a link to the post and signed links to act on them; time to
+  acknowledge and to resolve, escalations, and who resolved what;
 - what the noise controls held back: silenced alerts and rolled-up notifications;
 - VIP mentions, and the top complaint themes with a lesson for each.
 """
@@ -19,6 +24,7 @@ What it holds, for the reported local day (all read in a handful of queries):
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 import statistics
@@ -35,9 +41,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from emberwatch.alerts import themes as complaint_themes
+from emberwatch.alerts.decisions import SourceFacts, SourceHealth, SourceStatus, source_health
+from emberwatch.alerts.links import action_urls
 from emberwatch.channels import email
 from emberwatch.channels._escape import cut, terminal
-from emberwatch.config import Config
+from emberwatch.config import SEVERITY_RANK, Config
 from emberwatch.errors import DeliveryError
 from emberwatch.models import (
     AlertRecord,
@@ -60,6 +68,19 @@ BASELINE_DAYS = 7  # the average is over the 7 days before the reported day
 TOP_THEMES = 5
 EXCERPT = 160
 DEDUP_PREFIX = "digest:"
+LINK_RECIPIENT = "digest"  # whom the digest's action links name (the page asks who acts)
+SEVERITIES = ("critical", "warning", "info")  # most severe first
+# Severity is colour-coded and always written out too, so it reads without colour.
+SEVERITY_COLOURS = {"critical": "#c0392b", "warning": "#b9770e", "info": "#2e6da4"}
+STATE_COLOURS = {**SEVERITY_COLOURS, "attention": "#c0392b", "clear": "#27ae60"}
+STATE_BACKGROUNDS = {
+    "critical": "#fdecea",
+    "warning": "#fef5e7",
+    "attention": "#fdecea",
+    "clear": "#eafaf1",
+}
+ACTION_WORDS = {"ack": "acknowledge", "snooze": "snooze", "resolve": "resolve"}
+_HTTP = re.compile(r"^https?://", re.I)  # links safe to put in an href
 
 
 # -- the digest's typed parts -------------------------------------------------------------
@@ -120,6 +141,25 @@ class OpenIncident:
     opened_at: datetime
     age: timedelta
     escalations: int
+    episode: int = 1
+    post_url: str | None = None  # the lead mention's link, when it is plain http(s)
+    links: dict[str, str] = field(default_factory=dict)  # action -> signed action page URL
+    handled: str | None = None  # "acknowledged by ana at …", "snoozed by bo until …"
+
+    @property
+    def unacknowledged(self) -> bool:
+        return self.status == "triggered"
+
+
+@dataclass(frozen=True)
+class ResolvedIncident:
+    id: int
+    severity: str
+    brand: str
+    title: str
+    resolved_by: str
+    resolved_at: datetime
+    open_for: timedelta
 
 
 @dataclass(frozen=True)
@@ -167,12 +207,19 @@ class BrokenReceiver:
 
 
 @dataclass(frozen=True)
-class UnhealthySource:
+class SourceLine:
+    """A source's health as the alert policy judges it (pending, failing, unhealthy, ...)."""
+
     name: str
     type: str
+    status: SourceStatus
+    reason: str
     consecutive_failures: int
     last_success_at: datetime | None
     last_error: str
+
+
+UnhealthySource = SourceLine  # the name before pending and failing sources were told apart
 
 
 @dataclass(frozen=True)
@@ -187,7 +234,7 @@ class VipMention:
     @property
     def link(self) -> str | None:
         """The URL when it is plain http(s), safe to put in an ``href``."""
-        return self.url if self.url and re.match(r"^https?://", self.url, re.I) else None
+        return self.url if self.url and _HTTP.match(self.url) else None
 
 
 @dataclass(frozen=True)
@@ -217,7 +264,8 @@ class Digest:
     broken_receivers: list[BrokenReceiver] = field(default_factory=list)
     silenced: int = 0
     rolled_up: dict[str, int] = field(default_factory=dict)
-    unhealthy_sources: list[UnhealthySource] = field(default_factory=list)
+    sources: list[SourceLine] = field(default_factory=list)  # every source not healthy
+    resolved: list[ResolvedIncident] = field(default_factory=list)
     vip_mentions: list[VipMention] = field(default_factory=list)
     complaints: int = 0  # negative or complaint mentions the themes were counted over
     themes: list[ThemeCount] = field(default_factory=list)
@@ -226,9 +274,90 @@ class Digest:
     def mentions(self) -> int:
         return self.total.today
 
+    def _sources(self, status: str) -> list[SourceLine]:
+        return [s for s in self.sources if s.status == status]
+
+    @property
+    def unhealthy_sources(self) -> list[SourceLine]:
+        return self._sources("unhealthy")
+
+    @property
+    def failing_sources(self) -> list[SourceLine]:
+        """In trouble, but not yet for ``unhealthy_after_intervals``."""
+        return self._sources("failing")
+
+    @property
+    def pending_sources(self) -> list[SourceLine]:
+        """Not polled yet: a new install or a newly added source. Not a problem."""
+        return self._sources("pending")
+
+    @property
+    def unacknowledged(self) -> list[OpenIncident]:
+        return [i for i in self.open_incidents if i.unacknowledged]
+
+    @property
+    def state(self) -> str:
+        """``critical``, ``warning``, ``attention`` or ``clear``: the headline's colour."""
+        if self.broken_receivers or any(i.severity == "critical" for i in self.open_incidents):
+            return "critical"
+        if any(i.severity == "warning" for i in self.open_incidents):
+            return "warning"
+        if self.open_incidents or self.attention:
+            return "attention"
+        return "clear"
+
+    @property
+    def headline(self) -> str:
+        """The state of the day in one line: the digest's first line."""
+        parts: list[str] = []
+        if self.open_incidents:
+            n = len(self.open_incidents)
+            tally = Counter(i.severity for i in self.open_incidents)
+            by_severity = ", ".join(f"{tally[s]} {s}" for s in SEVERITIES if tally[s])
+            parts.append(f"{n} open incident{_s(n)} ({by_severity})")
+            waiting = self.unacknowledged
+            if waiting:
+                oldest = max(waiting, key=lambda i: (i.age, -i.id))
+                parts.append(
+                    f"{len(waiting)} unacknowledged, the oldest #{oldest.id} "
+                    f"({oldest.severity}, {oldest.brand}) open {_duration(oldest.age)}"
+                )
+            else:
+                parts.append("all acknowledged")
+            escalated = [i for i in waiting if i.escalations]
+            if escalated:
+                parts.append(f"{len(escalated)} escalated without acknowledgement")
+        for r in self.broken_receivers:
+            parts.append(f"receiver {r.receiver} BROKEN")
+        if self.failed_deliveries:
+            n = len(self.failed_deliveries)
+            parts.append(f"{n} deliver{'y' if n == 1 else 'ies'} failed or expired")
+        for word, sources in (
+            ("unhealthy", self.unhealthy_sources),
+            ("failing", self.failing_sources),
+        ):
+            if sources:
+                names = ", ".join(s.name for s in sources)
+                parts.append(f"{len(sources)} source{_s(len(sources))} {word}: {names}")
+        pending = ""
+        if self.pending_sources:
+            n = len(self.pending_sources)
+            names = ", ".join(s.name for s in self.pending_sources)
+            pending = (
+                f"{n} source{_s(n)} pending {'its' if n == 1 else 'their'} first poll: {names}"
+            )
+        if not parts:
+            clear = "All clear: no open incident, no failed delivery, every source healthy"
+            return f"{clear} ({pending})" if pending else clear
+        if not self.open_incidents:
+            parts.insert(0, "No open incident")
+        if pending:
+            parts.append(pending)
+        return "; ".join(parts)
+
     @property
     def attention(self) -> list[str]:
-        """What needs someone now, one line each, shown first (and named in the subject)."""
+        """What needs someone now besides the incidents, one line each, shown first."""
         lines = [
             f"receiver {r.receiver} is BROKEN since {_local(r.broken_since, self.zone)}: "
             f"{r.last_error or 'no error recorded'}"
@@ -237,10 +366,18 @@ class Digest:
         if self.failed_deliveries:
             n = len(self.failed_deliveries)
             lines.append(f"{n} deliver{'y' if n == 1 else 'ies'} failed or expired")
-        if self.unhealthy_sources:
-            n = len(self.unhealthy_sources)
-            lines.append(f"{n} source{'' if n == 1 else 's'} unhealthy")
+        for word, sources in (
+            ("unhealthy", self.unhealthy_sources),
+            ("failing", self.failing_sources),
+        ):
+            if sources:
+                n = len(sources)
+                lines.append(f"{n} source{_s(n)} {word}: {', '.join(s.name for s in sources)}")
         return lines
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 # -- days and scheduling ------------------------------------------------------------------
@@ -326,8 +463,20 @@ def sentiment_label(value: float | None) -> str:
     )
 
 
-def build_digest(engine: Engine, day: date, zone: str, *, now: datetime | None = None) -> Digest:
-    """Everything the digest says about local ``day``; ``now`` dates the incidents' ages."""
+def build_digest(
+    engine: Engine,
+    day: date,
+    zone: str,
+    *,
+    now: datetime | None = None,
+    config: Config | None = None,
+) -> Digest:
+    """Everything the digest says about local ``day``; ``now`` dates the incidents' ages.
+
+    With ``config``, incident rows carry signed action links (when ``[http]`` is set) and
+    sources are judged as the alert policy judges them, by their own interval; without
+    it, a source is failing when its last poll failed and pending before its first.
+    """
     now = now or utcnow()
     start, end = day_bounds(day, zone)
     days = [day - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
@@ -342,9 +491,9 @@ def build_digest(engine: Engine, day: date, zone: str, *, now: datetime | None =
             DayVolume(d, counts.per_day[i], counts.negative_per_day[i]) for i, d in enumerate(days)
         ]
         _add_alerts(session, digest, start, end)
-        _add_incidents(session, digest, start, end, now)
+        _add_incidents(session, digest, start, end, now, config)
         _add_deliveries(session, digest, start, end)
-        _add_sources(session, digest, start)
+        _add_sources(session, digest, now, config)
         _add_vips_and_themes(session, digest, start, end)
     return digest
 
@@ -450,9 +599,15 @@ def _during(column: object, start: datetime, end: datetime) -> sa.ColumnElement[
 
 
 def _add_incidents(
-    session: Session, digest: Digest, start: datetime, end: datetime, now: datetime
+    session: Session,
+    digest: Digest,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    config: Config | None,
 ) -> None:
-    """Open incidents, response times and escalations, from one query over incidents."""
+    """Open incidents, response times and escalations, from one query over incidents,
+    then each open incident's post and who acted on it (one query each)."""
     escalated_that_day = sa.select(IncidentAction.incident_id).where(
         IncidentAction.action == "escalate", _during(IncidentAction.at, start, end)
     )
@@ -471,6 +626,9 @@ def _add_incidents(
     ).all()
     to_ack: list[timedelta] = []
     to_resolve: list[timedelta] = []
+    still_open = [incident for incident, _ in rows if incident.status != "resolved"]
+    posts = _posts(session, [i.id for i in still_open])  # type: ignore[misc]
+    handled = _handled(session, still_open)
     for incident, escalate_action in rows:
         assert incident.id is not None
         if incident.status != "resolved":
@@ -484,12 +642,27 @@ def _add_incidents(
                     incident.opened_at,
                     max(now - incident.opened_at, timedelta(0)),
                     incident.escalations,
+                    episode=incident.episode,
+                    post_url=posts.get(incident.id),
+                    links=_action_links(config, incident),
+                    handled=handled.get(incident.id),
                 )
             )
         if incident.acknowledged_at and start <= incident.acknowledged_at < end:
             to_ack.append(max(incident.acknowledged_at - incident.opened_at, timedelta(0)))
         if incident.resolved_at and start <= incident.resolved_at < end:
             to_resolve.append(max(incident.resolved_at - incident.opened_at, timedelta(0)))
+            digest.resolved.append(
+                ResolvedIncident(
+                    incident.id,
+                    incident.severity,
+                    incident.brand,
+                    _one_line(incident.title, EXCERPT),
+                    _one_line(incident.resolved_by or "unknown", 100),
+                    incident.resolved_at,
+                    max(incident.resolved_at - incident.opened_at, timedelta(0)),
+                )
+            )
         escalated = incident.escalations > 0 and (
             incident.last_escalated_at is not None and start <= incident.last_escalated_at < end
         )
@@ -504,10 +677,70 @@ def _add_incidents(
                     max(incident.escalations, 1),
                 )
             )
-    severity_rank = {"critical": 0, "warning": 1, "info": 2}
+    severity_rank = {name: i for i, name in enumerate(SEVERITIES)}
     digest.open_incidents.sort(key=lambda i: (severity_rank.get(i.severity, 3), -i.age))
     digest.time_to_acknowledge = Durations.of(to_ack)
     digest.time_to_resolve = Durations.of(to_resolve)
+
+
+def _posts(session: Session, incident_ids: list[int]) -> dict[int, str]:
+    """Each incident's post: the link of its most severe, newest alert's mention."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        sa.select(AlertRecord.incident_id, AlertRecord.severity, AlertRecord.id, MentionRecord.url)
+        .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+        .where(AlertRecord.incident_id.in_(incident_ids))  # type: ignore[union-attr]
+    ).all()
+    best: dict[int, tuple[int, int, str | None]] = {}
+    for incident_id, severity, alert_id, url in rows:
+        rank = (SEVERITY_RANK.get(severity, 0), alert_id)
+        if incident_id not in best or rank > best[incident_id][:2]:
+            best[incident_id] = (*rank, url)
+    return {i: url for i, (_, _, url) in best.items() if url and _HTTP.match(url)}
+
+
+def _handled(session: Session, incidents: list[Incident]) -> dict[int, str]:
+    """Who last acknowledged or snoozed each open incident in its current episode."""
+    acknowledged = {i.id: i for i in incidents if i.status == "acknowledged"}
+    if not acknowledged:
+        return {}
+    actions = session.exec(
+        select(IncidentAction)
+        .where(
+            IncidentAction.incident_id.in_(list(acknowledged)),  # type: ignore[attr-defined]
+            IncidentAction.action.in_(("ack", "snooze")),  # type: ignore[attr-defined]
+        )
+        .order_by(IncidentAction.at, IncidentAction.id)  # type: ignore[arg-type]
+    ).all()
+    latest = {a.incident_id: a for a in actions if a.episode == acknowledged[a.incident_id].episode}
+    said: dict[int, str] = {}
+    for incident_id, incident in acknowledged.items():
+        action = latest.get(incident_id)
+        actor = _one_line(action.actor if action else incident.acknowledged_by or "unknown", 100)
+        at = action.at if action else incident.acknowledged_at
+        if incident.snoozed_until is not None:
+            said[incident_id] = f"snoozed by {actor} until {_utc(incident.snoozed_until)}"
+        else:
+            said[incident_id] = f"acknowledged by {actor} at {_utc(at)}"
+    return said
+
+
+def _utc(moment: datetime | None) -> str:
+    return "an unknown time" if moment is None else f"{moment:%Y-%m-%d %H:%M}Z"
+
+
+def _action_links(config: Config | None, incident: Incident) -> dict[str, str]:
+    if config is None or config.http is None:
+        return {}
+    http = config.http
+    return action_urls(
+        http.public_url,
+        http.secret.get_secret_value(),
+        incident.id,  # type: ignore[arg-type]
+        incident.episode,
+        LINK_RECIPIENT,
+    )
 
 
 def _add_deliveries(session: Session, digest: Digest, start: datetime, end: datetime) -> None:
@@ -546,29 +779,62 @@ def _add_deliveries(session: Session, digest: Digest, start: datetime, end: date
     ]
 
 
-def _add_sources(session: Session, digest: Digest, start: datetime) -> None:
-    """Sources failing now, or without a success since the reported day began."""
-    states = session.exec(
-        select(SourceState)
-        .where(
-            sa.or_(
-                SourceState.consecutive_failures > 0,
-                SourceState.last_success_at.is_(None),  # type: ignore[union-attr]
-                SourceState.last_success_at < start,  # type: ignore[operator]
+def _add_sources(session: Session, digest: Digest, now: datetime, config: Config | None) -> None:
+    """Every source that is not healthy now: pending, failing or unhealthy."""
+    states = session.exec(select(SourceState).order_by(SourceState.name)).all()
+    configured = {s.name: s for s in config.sources if s.enabled} if config else None
+    for state in states:
+        facts = SourceFacts(
+            state.last_poll_at,
+            state.last_success_at,
+            state.consecutive_failures,
+            state.unhealthy_since,
+        )
+        if configured is None:
+            health = _health_without_config(facts)
+        elif state.name not in configured:
+            continue  # removed from the config, or disabled: nobody expects it to poll
+        else:
+            health = source_health(
+                facts,
+                configured[state.name].interval,
+                config.unhealthy_after_intervals,  # type: ignore[union-attr]
+                now,
+                grace=config.poll_jitter,  # type: ignore[union-attr]
+            )
+        if health.status == "healthy":
+            continue
+        digest.sources.append(
+            SourceLine(
+                state.name,
+                state.type,
+                health.status,
+                health.reason,
+                state.consecutive_failures,
+                state.last_success_at,
+                _one_line(state.last_error or "", 300),
             )
         )
-        .order_by(SourceState.name)
-    ).all()
-    digest.unhealthy_sources = [
-        UnhealthySource(
-            s.name,
-            s.type,
-            s.consecutive_failures,
-            s.last_success_at,
-            _one_line(s.last_error or "", 300),
-        )
-        for s in states
-    ]
+    if configured is not None:  # configured sources without a row yet: never polled
+        known = {s.name for s in states}
+        for name, source in configured.items():
+            if name not in known:
+                digest.sources.append(
+                    SourceLine(name, source.type, "pending", _FIRST_POLL, 0, None, "")
+                )
+
+
+def _health_without_config(facts: SourceFacts) -> SourceHealth:
+    """Without the sources' intervals: failing when the last poll failed."""
+    if facts.consecutive_failures:
+        n = facts.consecutive_failures
+        return SourceHealth("failing", f"{n} failed poll{_s(n)} in a row")
+    if facts.last_poll_at is None or facts.last_success_at is None:
+        return SourceHealth("pending", _FIRST_POLL)
+    return SourceHealth("healthy", "polled successfully")
+
+
+_FIRST_POLL = "waiting for its first poll"
 
 
 def _add_vips_and_themes(session: Session, digest: Digest, start: datetime, end: datetime) -> None:
@@ -732,6 +998,10 @@ def render(digest: Digest, *, chart_cid: str | None = None) -> tuple[str, str, s
         "duration": _duration,
         "percent": _percent,
         "limit": 20,
+        "severity_colours": SEVERITY_COLOURS,
+        "state_colours": STATE_COLOURS,
+        "state_backgrounds": STATE_BACKGROUNDS,
+        "action_words": ACTION_WORDS,
     }
     return (
         subject_line(digest),
@@ -766,7 +1036,9 @@ async def send_stored(config: Config, engine: Engine, item: Claimed) -> None:
     if channel is None or mail is None:
         raise DeliveryError("digest: not configured any more", permanent=True)
     day = date.fromisoformat(item.payload["date"])
-    digest = await anyio.to_thread.run_sync(build_digest, engine, day, channel.timezone)
+    digest = await anyio.to_thread.run_sync(
+        functools.partial(build_digest, engine, day, channel.timezone, config=config)
+    )
 
     def compose() -> EmailMessage:
         return digest_message(digest, sender=mail.sender, recipients=channel.recipients)
