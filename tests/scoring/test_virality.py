@@ -4,12 +4,18 @@ import csv
 import math
 from bisect import bisect_right
 
+import numpy as np
 import pytest
+from cascades import draw_cascade
+from cascades import polls as cascade_polls
 
 from emberwatch.scoring.virality import (
+    _CALIBRATION,
     CUTOFF,
+    HORIZON,
     _chi2_quantile,
     _gamma_q,
+    calibrated,
     forecast_from_polls,
     infectiousness,
     memory_ccdf,
@@ -162,3 +168,46 @@ def test_a_supercritical_cascade_gets_a_finite_capped_size():
     assert math.isfinite(forecast.expected_final)
     assert any("supercritical" in r for r in forecast.reasons)
     assert 0.0 <= forecast.probability <= 1.0
+
+
+def test_the_calibration_table_is_increasing_and_keeps_the_ends():
+    xs = [x for x, _ in _CALIBRATION]
+    ys = [y for _, y in _CALIBRATION]
+    assert xs == sorted(set(xs)) and ys == sorted(ys)
+    assert calibrated(0.0) == 0.0 and calibrated(1.0) == 1.0
+    grid = [i / 1000 for i in range(1001)]
+    values = [calibrated(x) for x in grid]
+    assert values == sorted(values)
+
+
+def test_calibration_keeps_the_order_of_forecasts():
+    cases = [[(1800, n)] for n in (0, 10, 50, 150, 300, 450)] + [[(600, 20), (1200, 60)]]
+    raw = [
+        forecast_from_polls(c, threshold=500, poster_followers=500, calibrate=False).probability
+        for c in cases
+    ]
+    cal = [forecast_from_polls(c, threshold=500, poster_followers=500).probability for c in cases]
+    for i in range(len(cases)):
+        for j in range(len(cases)):
+            if raw[i] < raw[j]:
+                assert cal[i] <= cal[j]
+
+
+def test_on_fresh_simulated_cascades_calibration_lowers_the_brier_score():
+    rng = np.random.default_rng(2024)  # not the fit's seed (12) nor the report's (13)
+    prior = platform_prior("twitter")
+    raw, cal, hit = [], [], []
+    for _ in range(300):
+        cascade = draw_cascade(rng)
+        reached = cascade.count_at(HORIZON) >= 500
+        for age in (1800.0, 7200.0):
+            seen = cascade_polls(cascade, age) if age >= cascade.poll_interval else []
+            if not seen or seen[-1][1] >= 500:
+                break
+            kw = dict(threshold=500, poster_followers=cascade.poster_followers, prior=prior)
+            raw.append(forecast_from_polls(seen, calibrate=False, **kw).probability)
+            cal.append(forecast_from_polls(seen, **kw).probability)
+            hit.append(float(reached))
+    y = np.array(hit)
+    assert 0 < y.sum() < len(y)
+    assert np.mean((np.array(cal) - y) ** 2) < np.mean((np.array(raw) - y) ** 2)
