@@ -338,12 +338,22 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, i
         click.echo("  ".join(cells).rstrip())
 
 
+CATEGORY_CHOICES = (
+    "complaint",
+    "legal_threat",
+    "freebie_seeking",
+    "abuse",
+    "question",
+    "praise",
+    "other",
+)  # emberwatch.scoring.triage.CATEGORIES, without importing scoring at start-up
+
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
 )
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @config_option
 @click.option("--brand", help="Only this brand.")
 @click.option("--source", "source_name", help="Only this configured source.")
@@ -354,8 +364,10 @@ format_option = click.option(
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @format_option
+@click.pass_context
 @handles_errors
 def mentions(
+    ctx: click.Context,
     config_path: str,
     brand: str | None,
     source_name: str | None,
@@ -363,12 +375,18 @@ def mentions(
     limit: int,
     fmt: str,
 ) -> None:
-    """List recent mentions, newest first.
+    """List recent mentions, newest first; label one with `mentions label`.
+
+    LANG is the language the text was detected in ("en", "ja"; "und" when too short to
+    tell). A mention in a language other than English is not scored by its text.
 
     \b
     Example:
       emberwatch mentions --brand acme --sentiment negative --format jsonl
+      emberwatch mentions label 1042 --complaint no --by sam
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from emberwatch.models import MentionRecord
 
     config = _load(config_path)
@@ -398,6 +416,7 @@ def mentions(
                 "category": r.category,
                 "severity": r.severity,
                 "engagement": r.engagement,
+                "language": r.language,
                 "title": r.title,
                 "text": r.text,
                 "url": r.url,
@@ -408,6 +427,7 @@ def mentions(
         ("id", 6),
         ("brand", 10),
         ("source_name", 14),
+        ("language", 8),
         ("sentiment", 9),
         ("severity", 8),
         ("engagement", 10),
@@ -662,6 +682,178 @@ def silence_expire(silence_id: int, config_path: str) -> None:
     click.echo(f"silence {silence_id} expired")
 
 
+def _yes_no(value: str | None) -> str | None:
+    return None if value is None else ("true" if value == "yes" else "false")
+
+
+@mentions.command("label")
+@click.argument("mention_id", metavar="ID", type=int)
+@config_option
+@click.option(
+    "--complaint",
+    type=click.Choice(["yes", "no"]),
+    help="Is this mention a complaint (a product or service fell short)?",
+)
+@click.option("--category", type=click.Choice(CATEGORY_CHOICES), help="Its right category.")
+@by_option
+@handles_errors
+def mentions_label(
+    mention_id: int, config_path: str, complaint: str | None, category: str | None, by: str
+) -> None:
+    """Label one stored mention (its ID from `emberwatch mentions`) and refit.
+
+    The learned layer is refitted from all labels at once; the pipeline picks up the new
+    one at its next poll. A newer label of the same mention replaces an older one.
+
+    \b
+    Example:
+      emberwatch mentions label 1042 --complaint no --by sam
+      emberwatch mentions label 1043 --complaint yes --category complaint
+    """
+    from emberwatch.labels import label_mention
+
+    values = {
+        k: v
+        for k, v in (("complaint", _yes_no(complaint)), ("category", category))
+        if v is not None
+    }
+    if not values:
+        _fail("mentions label: give --complaint yes|no and/or --category", EXIT_CONFIG)
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    stored = label_mention(
+        engine, _rules_scorer(config), mention_id, values, by=by, now=datetime.now(UTC)
+    )
+    said = ", ".join(f"{k} {v}" for k, v in values.items())
+    refit = stored.refit.line() if stored.refit else ""
+    click.echo(f"mention {mention_id} labelled {said} by {by}; {refit}")
+
+
+def _rules_scorer(config: Config) -> Any:
+    from emberwatch.labels import scorer_for
+
+    return scorer_for(config)
+
+
+@cli.group()
+def labels() -> None:
+    """The team's labels, which teach the scorer (per installation, on this machine).
+
+    A label says whether a mention is a complaint, or what its category is. After every
+    change, a learned layer is fitted from all labels and combined with the cues; with
+    no labels, scores are the cues' alone. Reasons name the learned part
+    ("learned from 212 team labels: +1.3 -> complaint 0.81").
+    """
+
+
+@labels.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@config_option
+@by_option
+@handles_errors
+def labels_import(file: str, config_path: str, by: str) -> None:
+    """Store labels from a JSON-lines file and refit the learned layer.
+
+    Each line holds the normalized mention fields (source, external_id, url, author,
+    author_followers, title, text, published_at, rating, likes, reposts, replies) plus
+    "complaint": true|false and/or "category": one of the categories (complaint,
+    legal_threat, freebie_seeking, abuse, question, praise, other). Optional: "brand"
+    (read the text with that brand's lexicon), "labelled_by" and "labelled_at" (default:
+    --by and now). Lines `labels export` writes read back as they were.
+
+    A bad line stops the import with its line number, and nothing from the file is
+    stored. A newer label of the same mention (same source and external_id, or the same
+    text) replaces an older one when fitting; the older one is kept as history.
+
+    \b
+    Example:
+      echo '{"source": "x", "external_id": "1", "text": "charged twice",
+             "complaint": true}' > labels.jsonl     # one object per line
+      emberwatch labels import labels.jsonl --config emberwatch.toml
+    """
+    from emberwatch.labels import import_labels, parse_file
+
+    parsed = parse_file(file)
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    stored = import_labels(
+        engine, _rules_scorer(config), parsed, by=by, via="import", now=datetime.now(UTC)
+    )
+    refit = stored.refit.line() if stored.refit else ""
+    click.echo(f"{file}: stored {stored.labels} labels of {stored.mentions} mentions; {refit}")
+
+
+@labels.command("list")
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Include labels a newer one replaced.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@format_option
+@handles_errors
+def labels_list(config_path: str, show_all: bool, limit: int, fmt: str) -> None:
+    """List labels, newest first: the ones in force, or all with --all.
+
+    \b
+    Example:
+      emberwatch labels list --limit 20
+    """
+    from emberwatch.labels import current_labels
+    from emberwatch.models import Label
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    with Session(engine) as session:
+        found = list(session.exec(select(Label))) if show_all else current_labels(session)
+    found.sort(key=lambda lab: (lab.labelled_at, lab.id), reverse=True)
+    rows = [
+        {
+            "id": lab.id,
+            "field": lab.field,
+            "value": lab.value,
+            "by": lab.labelled_by,
+            "at": lab.labelled_at,
+            "via": lab.via,
+            "mention_id": lab.mention_id,
+            "mention": lab.mention_key,
+            "text": Mention.from_dict(json.loads(lab.mention)).full_text.replace("\n", " "),
+        }
+        for lab in found[:limit]
+    ]
+    columns = [
+        ("id", 6),
+        ("field", 9),
+        ("value", 15),
+        ("by", 10),
+        ("at", 25),
+        ("via", 6),
+        ("text", 50),
+    ]
+    _print_rows(rows, fmt, columns)
+
+
+@labels.command("export")
+@config_option
+@handles_errors
+def labels_export(config_path: str) -> None:
+    """Write the labels in force as JSON lines that `labels import` reads back.
+
+    One line per mention and field, oldest first, with who labelled it and when.
+
+    \b
+    Example:
+      emberwatch labels export > labels.jsonl
+      emberwatch labels import labels.jsonl --config other.toml
+    """
+    from emberwatch.labels import current_labels, export_line
+
+    config = _load(config_path)
+    engine = _runtime_engine(config, config_path)
+    with Session(engine) as session:
+        found = current_labels(session)
+    found.sort(key=lambda lab: (lab.labelled_at, lab.id))
+    for label in found:
+        click.echo(export_line(label))
+
+
 @cli.group()
 def sources() -> None:
     """Inspect connectors and source health."""
@@ -828,7 +1020,8 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
     author_followers, title, text, published_at, rating, likes, reposts, replies) and
     optionally "snapshots": [{"at", "likes", "reposts", "replies"}]. Output adds
     "scores": {sentiment, complaint, virality, expected_engagement, category, severity,
-    reasons}.
+    reasons}. With --config, the learned layer fitted from the team's labels in that
+    config's database is applied too (see `emberwatch labels`).
 
     \b
     Example:
@@ -849,6 +1042,10 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
     scorer = Scorer(
         lexicons, brand_terms=terms, viral_threshold=viral_threshold or DEFAULT_VIRAL_THRESHOLD
     )
+    if config_path and Path(config_path).exists():
+        from emberwatch.labels import stored_layer
+
+        scorer.learned = stored_layer(config.database_url)
     failures = 0
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():

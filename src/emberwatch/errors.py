@@ -9,7 +9,8 @@
     │   ├── NotConfiguredError   a credential or parameter the source needs is absent
     │   ├── FetchError           the HTTP exchange failed (status, Retry-After, retryable)
     │   └── ParseError           the body was not what the API documents
-    └── DeliveryError            a channel could not deliver (retryable or permanent)
+    ├── DeliveryError            a channel could not deliver (retryable or permanent)
+    └── LabelError               a team label (or a file of them) is invalid
 
 Messages name the step that failed ("rss: GET feed: HTTP 503") and never carry a secret.
 """
@@ -105,3 +106,7 @@ class DeliveryError(EmberwatchError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class LabelError(EmberwatchError):
+    """A team label, or a line of a labels file, is invalid; the message names the line."""

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from emberwatch import metrics
+from emberwatch import labels, metrics
 from emberwatch.alerts.decide import Decision, decide
 from emberwatch.alerts.grouping import TextShapes, grouping_keys
 from emberwatch.alerts.incidents import RecentKeys, RecentTexts, attach
@@ -57,6 +57,8 @@ from emberwatch.sources._text import snippet
 log = logging.getLogger("emberwatch.pipeline")
 
 CIRCUIT_THRESHOLD = 5
+# How often, at most, a poll asks whether labels taught a newer learned layer.
+LEARNED_CHECK_SECONDS = 10.0
 CIRCUIT_COOLDOWN = timedelta(minutes=30)
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -75,6 +77,10 @@ class Runtime:
     text_shapes: TextShapes = field(default_factory=TextShapes)
     # Scores large polls' new mentions in other processes; None scores in the poller.
     scoring_pool: ScoringPool | None = None
+    # The version of the learned layer the scorer holds (None: cues alone), and when the
+    # database was last asked for a newer one (monotonic seconds).
+    learned_version: int | None = None
+    _learned_checked: float = field(default=0.0, repr=False)
     _sqlite_transactions: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     @classmethod
@@ -85,16 +91,44 @@ class Runtime:
         http: httpx.AsyncClient,
         clock: Callable[[], datetime] = utcnow,
     ) -> Runtime:
-        scorer = Scorer(
-            {b.name: b.lexicon for b in config.brands},
-            brand_terms={b.name: b.include for b in config.brands},
-            viral_threshold=config.thresholds.viral_engagement,
-            high_reach_followers=config.thresholds.high_reach_followers,
-        )
+        layer = labels.load_layer(engine)
+        scorer = labels.scorer_for(config, layer)
         pool = ScoringPool(scorer, config.scoring_processes) if config.scoring_processes else None
         return cls(
-            config, engine, http, scorer, build_matchers(config.brands), clock, scoring_pool=pool
+            config,
+            engine,
+            http,
+            scorer,
+            build_matchers(config.brands),
+            clock,
+            scoring_pool=pool,
+            learned_version=layer.version if layer is not None else None,
+            _learned_checked=time.monotonic(),
         )
+
+    def learned_due(self) -> bool:
+        """Whether to ask the database for a newer learned layer: at a poll's start, at
+        most every :data:`LEARNED_CHECK_SECONDS`."""
+        return time.monotonic() - self._learned_checked >= LEARNED_CHECK_SECONDS
+
+    def refresh_learned(self) -> bool:
+        """Load the newest learned layer if it is not the one the scorer holds (one
+        indexed query when it is). True when the scorer changed; the scoring processes
+        then start afresh with it, and batches already sent finish with the old one."""
+        self._learned_checked = time.monotonic()
+        newest = labels.newest_version(self.engine)
+        if newest == self.learned_version:
+            return False
+        layer = labels.load_layer(self.engine) if newest is not None else None
+        self.scorer.learned = layer
+        self.learned_version = layer.version if layer is not None else None
+        if self.scoring_pool is not None:
+            self.scoring_pool.renew()
+        log.info(
+            "learned layer %s",
+            f"v{layer.version} from {layer.n_labels} labels" if layer else "removed",
+        )
+        return True
 
     def transactions(self) -> anyio.CapacityLimiter | None:
         """How many poll transactions may run at once: one on SQLite, else no limit.
@@ -191,6 +225,8 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
         rt,
         lambda: _commit_poll(
             rt,
+    if rt.learned_due():
+        await anyio.to_thread.run_sync(rt.refresh_learned)
             settings,
             matched,
             fetched.cursor,
@@ -640,6 +676,7 @@ def _file_alert(
     the alert policy (``emberwatch.alerts.pipeline``) decides when each receiver hears,
     from what this transaction commits.
     """
+        "language": scores.language,
     filed: AlertRecord | _NewAlert
     if alert is None:
         filed = _NewAlert(

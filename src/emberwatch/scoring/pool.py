@@ -97,6 +97,14 @@ class ScoringPool:
                 self.close(wait=False)
         return score_as_new(self.scorer, batch, now)
 
+    def renew(self) -> None:
+        """Start fresh workers for later batches, with :attr:`scorer` as it is now (a new
+        learned layer); batches already sent finish in the old workers, which then exit."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=False)
+
     def close(self, *, wait: bool = True) -> None:
         """Stop the workers; ``wait`` false leaves a dead or stuck one behind unwaited."""
         with self._lock:

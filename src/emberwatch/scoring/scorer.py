@@ -16,9 +16,11 @@ from typing import Any
 
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.scoring import triage
-from emberwatch.scoring._cues import prepare
-from emberwatch.scoring.complaint import complaint_probability
-from emberwatch.scoring.sentiment import SentimentModel
+from emberwatch.scoring._cues import Cue, prepare
+from emberwatch.scoring.complaint import combine, complaint_probability
+from emberwatch.scoring.language import detect
+from emberwatch.scoring.learned import Evidence, LearnedLayer
+from emberwatch.scoring.sentiment import SentimentModel, fuse_rating
 from emberwatch.scoring.virality import Forecast, forecast_from_polls, platform_prior
 
 # Engagement (likes + reposts + replies) that a mention must reach within 24 h of
@@ -79,7 +81,8 @@ class Scores:
 
     ``sentiment`` is in -1..+1; ``complaint`` and ``virality`` are probabilities;
     ``expected_engagement`` is the expected final engagement; ``respond_within_minutes``
-    is how soon staff should reach out at this severity.
+    is how soon staff should reach out at this severity. ``language`` is the text's ISO
+    639-1 code, or ``und`` when too short to tell (then it is read as English).
     """
 
     sentiment: float
@@ -91,6 +94,7 @@ class Scores:
     reasons: list[str] = field(default_factory=list)
     playbook: list[str] = field(default_factory=list)
     respond_within_minutes: int = 240
+    language: str = "en"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +114,7 @@ class Scorer:
         brand_terms: dict[str, list[str]] | None = None,
         viral_threshold: int = DEFAULT_VIRAL_THRESHOLD,
         high_reach_followers: int = 10_000,
+        learned: LearnedLayer | None = None,
     ) -> None:
         if viral_threshold < 1:
             raise ValueError(f"viral_threshold must be at least 1, got {viral_threshold}")
@@ -122,6 +127,8 @@ class Scorer:
         }
         self.viral_threshold = viral_threshold
         self.high_reach_followers = high_reach_followers
+        # What the team's labels taught (see scoring/learned.py); None scores by cues alone.
+        self.learned = learned
 
     def score(
         self,
@@ -138,31 +145,38 @@ class Scorer:
         taken as seen at ``now`` when both ``now`` and ``published_at`` are known; otherwise
         virality rests on the author's reach and the platform prior alone.
         """
-        text = mention.full_text
-        model = self._by_brand.get(brand or "", self._default)
-        sentiment = model.score(text, rating=mention.rating)
-        prepared = prepare(text)
-        complaint = complaint_probability(prepared, sentiment.value)
+        reading = self._read(mention, brand)
+        sentiment = reading.evidence.sentiment
+        complaint = reading.evidence.complaint
+        probability, complaint_reasons = complaint.probability, complaint.reasons
+        category, category_reasons = reading.evidence.category, reading.category_reasons
         forecast = self._forecast(mention, snapshots, now)
-        cues = triage.triage_cues(prepared)
-        category, category_reasons = triage.categorize(
-            sentiment=sentiment.value,
-            complaint=complaint.probability,
-            cues=cues,
-            question=triage.is_question(prepared),
-        )
+        learned = self.learned
+        if learned is not None:
+            judgement = learned.judge(reading.evidence)
+            probability = judgement.complaint
+            complaint_reasons = (*complaint_reasons, *judgement.reasons)
+            category, category_reasons = triage.categorize(
+                sentiment=sentiment,
+                complaint=probability,
+                cues=reading.cues,
+                question=reading.question,
+            )
+            if judgement.category is not None and judgement.category != category:
+                category_reasons = [learned.category_reason(judgement, category)]
+                category = judgement.category
         severity, severity_reasons = triage.severity(
             category,
-            sentiment=sentiment.value,
-            complaint=complaint.probability,
+            sentiment=sentiment,
+            complaint=probability,
             virality=forecast.probability,
             followers=mention.author_followers,
             high_reach=self.high_reach_followers,
             vip=vip,
         )
         reasons = [
-            *sentiment.reasons,
-            *complaint.reasons,
+            *reading.sentiment_reasons,
+            *complaint_reasons,
             *forecast.reasons,
             f"category {category}"
             + (f": {'; '.join(category_reasons)}" if category_reasons else ""),
@@ -171,8 +185,8 @@ class Scorer:
         ]
         within = triage.respond_within(severity)
         return Scores(
-            sentiment=round(sentiment.value, 4),
-            complaint=round(complaint.probability, 4),
+            sentiment=round(sentiment, 4),
+            complaint=round(probability, 4),
             virality=round(forecast.probability, 4),
             expected_engagement=round(forecast.expected_final, 1),
             category=category,
@@ -180,6 +194,50 @@ class Scorer:
             reasons=reasons,
             playbook=triage.playbook(category, vip=vip, severity=severity),
             respond_within_minutes=int(within.total_seconds() // 60),
+            language=reading.language,
+        )
+
+    def evidence(self, mention: Mention, *, brand: str | None = None) -> Evidence:
+        """What the rules find in a mention, which the learned layer reads: what
+        :func:`emberwatch.scoring.learned.fit` fits on."""
+        return self._read(mention, brand).evidence
+
+    def _read(self, mention: Mention, brand: str | None) -> _Reading:
+        """Sentiment, complaint cues and the rules' category: the text's part of scoring.
+
+        A text in a language the scorers do not read (not English, and long enough to
+        tell) takes its sentiment from its star rating, if any, else 0; its complaint
+        probability then rests on that sentiment and its category has no text cues.
+        """
+        text = mention.full_text
+        prepared = prepare(text)
+        language, _ = detect(text)
+        cues: dict[str, list[Cue]]
+        if language in _READ_AS_ENGLISH:
+            model = self._by_brand.get(brand or "", self._default)
+            sentiment = model.score(text, rating=mention.rating)
+            value, sentiment_reasons = sentiment.value, sentiment.reasons
+            complaint = complaint_probability(prepared, value)
+            cues = triage.triage_cues(prepared)
+            question = triage.is_question(prepared)
+        else:
+            value, sentiment_reasons = 0.0, (f"language {language}: text not scored",)
+            if mention.rating is not None:
+                value, fused = fuse_rating(0.0, mention.rating)
+                sentiment_reasons = (*sentiment_reasons, *fused[1:])
+            complaint = combine([], value)
+            cues = {}
+            question = "?" in text or "\uff1f" in text
+        category, category_reasons = triage.categorize(
+            sentiment=value, complaint=complaint.probability, cues=cues, question=question
+        )
+        return _Reading(
+            Evidence(prepared, value, complaint, category),
+            sentiment_reasons,
+            cues,
+            question,
+            category_reasons,
+            language,
         )
 
     def score_new(self, mention: Mention, *, brand: str, vip: bool, now: datetime) -> Scores:
@@ -227,6 +285,22 @@ class Scorer:
                 (*forecast.reasons, f"{seen} engagement seen at an unknown time"),
             )
         return forecast
+
+
+# Languages the text scorers read: English, and texts too short to tell (as before).
+_READ_AS_ENGLISH = frozenset(("en", "und"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What :meth:`Scorer._read` found in a mention's text."""
+
+    evidence: Evidence
+    sentiment_reasons: tuple[str, ...]
+    cues: dict[str, list[Cue]]
+    question: bool
+    category_reasons: list[str]
+    language: str
 
 
 @lru_cache(maxsize=4096)
