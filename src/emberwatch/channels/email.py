@@ -96,8 +96,9 @@ def alert_subject(view: AlertView, *, first: bool = True) -> str:
         change = "update"
     changed = f", {change}" if change else ""
     start = view.own.start
-    quoted = f": “{start}”" if start else ""
-    return header_value(f"[Emberwatch] {escalated}{view.gist}{changed}{quoted}")
+    quoted = f': "{start}"' if start else ""  # ASCII quotes: no encoded word for them
+    number = f" (incident #{view.incident_id})" if view.incident_id is not None else ""
+    return header_value(f"[Emberwatch] {escalated}{view.gist}{changed}{quoted}{number}")
 
 
 def notice_message(
