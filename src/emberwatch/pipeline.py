@@ -200,6 +200,8 @@ class _Matched:
 async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = False) -> PollReport:
     """Poll one source once and commit what it brought. Never raises for a source's fault."""
     now = rt.clock()
+    if rt.learned_due():
+        await anyio.to_thread.run_sync(rt.refresh_learned)
     state = await _in_thread(rt, _load_state, rt.engine, settings)
     if not force and state.next_poll_after and state.next_poll_after > now:
         return PollReport(
@@ -225,8 +227,6 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
         rt,
         lambda: _commit_poll(
             rt,
-    if rt.learned_due():
-        await anyio.to_thread.run_sync(rt.refresh_learned)
             settings,
             matched,
             fetched.cursor,
@@ -638,6 +638,7 @@ def _score_values(scores: Scores) -> dict[str, Any]:
         "category": scores.category,
         "severity": scores.severity,
         "reasons": json.dumps(scores.reasons, ensure_ascii=False),
+        "language": scores.language,
     }
 
 
@@ -676,7 +677,6 @@ def _file_alert(
     the alert policy (``emberwatch.alerts.pipeline``) decides when each receiver hears,
     from what this transaction commits.
     """
-        "language": scores.language,
     filed: AlertRecord | _NewAlert
     if alert is None:
         filed = _NewAlert(
