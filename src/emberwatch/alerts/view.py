@@ -162,7 +162,7 @@ class MentionLine:
         """Engagement in the platform's words: "240 points, 90 comments"."""
         words = PLATFORMS.get(self.source_type, Platform("", "post"))
         parts = [
-            f"{value:,} {word}"
+            f"{value:,} {_plural(word, value)}"
             for value, word in (
                 (self.likes, words.likes),
                 (self.reposts, words.reposts),
@@ -173,6 +173,12 @@ class MentionLine:
         if not parts and self.engagement:
             parts.append(f"engagement {self.engagement:,}")
         return ", ".join(parts)
+
+
+def _plural(word: str, count: int) -> str:
+    if count != 1:
+        return word
+    return "reply" if word == "replies" else word.removesuffix("s")
 
 
 @dataclass(frozen=True)
@@ -413,7 +419,9 @@ def _what(view: AlertView, voice: MentionLine) -> str:
         if not clauses:
             return f"{customer} on {where} complains about {brand}"
         return f"{customer} on {where} says {_join(clauses)}"
-    quoted = ", ".join(f"“{one_line(w, 40)}”" for w in dict.fromkeys(cues.get(category, []))[:3])
+    quoted = ", ".join(
+        f"“{one_line(w, 40)}”" for w in list(dict.fromkeys(cues.get(category, [])))[:3]
+    )
     said = f" ({quoted})" if quoted else ""
     phrases = {
         "legal_threat": f"{customer} on {where} threatens legal action{said}",
@@ -434,7 +442,8 @@ def complaint_clauses(cues: dict[str, list[str]], text: str, brand: str) -> list
     """
     clauses: list[str] = []
     spans = [w for w in cues.get("elapsed time", []) if _SPAN.match(w)]
-    late = bool(cues.get("unmet expectation")) or any(
+    waiting = [w for w in cues.get("unmet expectation", []) if not _NO_ANSWER.search(w)]
+    late = bool(waiting) or any(
         w in ("late", "delayed", "missing", "lost") for w in cues.get("failure word", [])
     )
     order = _ORDER.search(text)
