@@ -443,7 +443,8 @@ def mentions(
 @click.pass_context
 @handles_errors
 def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
-    """List alerts, newest first, with why each fired and the incident each belongs to.
+    """List alerts, newest first, with why each fired, the incident each belongs to and who
+    last acknowledged, snoozed or resolved it.
 
     Related alerts are grouped into incidents; act on an incident with the subcommands
     (or the links in Slack and email). Every action is recorded with who and when.
@@ -457,6 +458,7 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from emberwatch.alerts.view import latest_actions
     from emberwatch.models import AlertRecord, Incident, MentionRecord
 
     config = _load(config_path)
@@ -469,11 +471,18 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
             .order_by(AlertRecord.id.desc())  # type: ignore[union-attr]
             .limit(limit)
         )
+        found = session.exec(query).all()
+        acted = latest_actions(
+            session, sorted({a.incident_id for a, _, _ in found if a.incident_id})
+        )
         rows = [
             {
                 "id": a.id,
                 "incident": a.incident_id,
                 "status": "silenced" if a.silenced_by else (i.status if i else ""),
+                "by": acted[i.id].words if i and i.id in acted else "",
+                "actor": acted[i.id].actor if i and i.id in acted else None,
+                "acted_at": acted[i.id].at if i and i.id in acted else None,
                 "created_at": a.created_at,
                 "brand": a.brand,
                 "source_name": a.source_name,
@@ -483,12 +492,13 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
                 "url": m.url,
                 "text": m.text,
             }
-            for a, m, i in session.exec(query)
+            for a, m, i in found
         ]
     columns = [
         ("id", 5),
         ("incident", 8),
         ("status", 12),
+        ("by", 24),
         ("brand", 10),
         ("severity", 8),
         ("category", 14),
@@ -519,16 +529,24 @@ def _incident_action(action: str, config_path: str, incident: int, by: str, snoo
 
 
 def _default_actor() -> str:
+    """The logged-in user's name; without one (some containers), ``--by`` is required, so
+    no action is ever recorded as done by nobody in particular."""
     import getpass
 
     try:
-        return getpass.getuser()
+        name = getpass.getuser()
     except Exception:  # no login name in some containers
-        return "cli"
+        name = ""
+    if not name.strip():
+        raise click.UsageError("there is no login name here; say who is acting with --by NAME")
+    return name
 
 
 by_option = click.option(
-    "--by", default=_default_actor, show_default="your login name", help="Who is acting."
+    "--by",
+    default=_default_actor,
+    show_default="your login name",
+    help="Who is acting (recorded with the action).",
 )
 
 
