@@ -62,7 +62,7 @@ def run_demo(output: Path, duration: float, config_path: Path = DEMO_CONFIG) -> 
 
         today = datetime.now(UTC).date()
         zone = config.channels.digest.timezone if config.channels.digest else "UTC"
-        summary = build_digest(engine, today, zone)
+        summary = build_digest(engine, today, zone, config=config)
         _subject, _text, html = render(summary)
         (output / "digest.html").write_text(html, encoding="utf-8")
     finally:
