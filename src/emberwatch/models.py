@@ -369,5 +369,20 @@ class ReceiverHealth(SQLModel, table=True):
     notified: bool = False
 
 
+class ReceiverPacing(SQLModel, table=True):
+    """The latest send slot handed out per receiver (a Slack webhook), shared by every node.
+
+    A node reserves the next slot with a conditional update (see
+    :func:`emberwatch.outbox.reserve_slot`) and waits for it, so nodes together keep to the
+    receiver's rate. ``receiver`` is the channel and a hash of the webhook URL, never the
+    URL itself (it is a secret). ``last_slot_at`` may lie in the future.
+    """
+
+    __tablename__ = "receiver_pacing"
+
+    receiver: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    last_slot_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

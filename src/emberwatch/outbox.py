@@ -6,36 +6,46 @@ conditional update (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers never wa
 each other), sends, and only then marks it sent. A crash between claim and send leaves the
 lease to expire and the row is sent by the next worker; the only possible duplicate is a
 send whose outcome was never learned. Retrying lives here and nowhere else.
+
+Pacing is shared the same way: a receiver that takes about one message a second (a Slack
+webhook) has a row in ``receiver_pacing`` holding the latest send slot handed out. A
+worker reserves the next slot with a conditional update and waits for it, so every node
+together keeps to the rate, not each node alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import random
 import socket
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
 from emberwatch import metrics
 from emberwatch.config import Config
 from emberwatch.errors import DeliveryError
-from emberwatch.models import Delivery, ReceiverHealth
+from emberwatch.models import Delivery, ReceiverHealth, ReceiverPacing
 
 log = logging.getLogger("emberwatch.outbox")
 
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 MAX_RETRY_DELAY = timedelta(minutes=30)
 BROKEN_RECEIVER_RETRY = timedelta(minutes=10)
+# A send slot starts at least this far ahead of its reservation, so the reservation's own
+# commit and thread hop never make a send late (a late send crowds the next one).
+SLOT_LEAD = timedelta(milliseconds=100)
 
 
 def enqueue(
@@ -188,6 +198,11 @@ def mark_sent(engine: Engine, delivery_id: int, now: datetime) -> None:
     _finish(engine, delivery_id, status="sent", sent_at=now, last_error=None)
 
 
+def release(engine: Engine, delivery_id: int) -> None:
+    """Give a claimed row back untried: due again at once, the attempt not counted."""
+    _finish(engine, delivery_id, attempts=Delivery.attempts - 1)
+
+
 def mark_expired(engine: Engine, item: Claimed, now: datetime) -> None:
     log.error(
         "delivery %s (%s %s): deadline passed; marked expired", item.id, item.channel, item.kind
@@ -242,26 +257,96 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     expired: int = 0
+    deferred: int = 0  # given back untried: no send slot free in time
 
 
-@dataclass
-class _Pacer:
-    """Slack takes about one message a second per webhook; space sends out, don't drop."""
+def receiver_key(config: Config, channel: str) -> str | None:
+    """The pacing key of a channel's receiver, or None when the channel is not paced.
 
-    gap: float
-    last: dict[str, float] = field(default_factory=dict)
-
-    async def wait(self, channel: str) -> None:
-        if channel != "slack":
-            return
-        ready = self.last.get(channel, 0.0) + self.gap
-        delay = ready - time.monotonic()
-        if delay > 0:
-            await anyio.sleep(delay)
-        self.last[channel] = time.monotonic()
+    Slack paces per webhook, so the key is a hash of the webhook URL: the URL is a secret
+    and is never stored.
+    """
+    slack = config.channels.slack
+    if channel != "slack" or slack is None:
+        return None
+    digest = hashlib.sha256(slack.webhook_url.get_secret_value().encode()).hexdigest()
+    return f"slack:{digest[:32]}"
 
 
-_PACERS: dict[int, _Pacer] = {}
+def _database_now(connection: Connection) -> datetime:
+    """The clock every node shares: PostgreSQL's. SQLite serves one node, on this machine."""
+    if connection.dialect.name == "postgresql":
+        now = connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        return now.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def reserve_slot(
+    engine: Engine, receiver: str, gap: timedelta, max_wait: timedelta
+) -> float | None:
+    """Reserve the receiver's next send slot; return it on this process's monotonic clock.
+
+    The slot is ``gap`` after the latest slot any node reserved, or now (plus
+    :data:`SLOT_LEAD`) if that is further back. It is taken with a conditional update on
+    the latest slot as read (an insert for a new receiver), so two workers never get the
+    same slot: the one that loses reads again. None, with nothing reserved, when the slot
+    lies more than ``max_wait`` ahead.
+    """
+    table = ReceiverPacing.__table__
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    while True:
+        with engine.begin() as connection:
+            now = _database_now(connection)
+            here = time.monotonic()  # the same instant on the clock the caller sleeps by
+            last = connection.execute(
+                sa.select(table.c.last_slot_at).where(table.c.receiver == receiver)
+            ).scalar_one_or_none()
+            slot = now + SLOT_LEAD if last is None else max(now + SLOT_LEAD, last + gap)
+            if slot - now > max_wait:
+                return None
+            if last is None:
+                take: sa.Executable = (
+                    insert(table)
+                    .values(receiver=receiver, last_slot_at=slot)
+                    .on_conflict_do_nothing(index_elements=["receiver"])
+                )
+            else:
+                take = (
+                    sa.update(table)
+                    .where(table.c.receiver == receiver, table.c.last_slot_at == last)
+                    .values(last_slot_at=slot)
+                )
+            # RETURNING, since a conflicting insert's row count is not reported everywhere.
+            taken = connection.execute(take.returning(table.c.receiver)).first()  # type: ignore[attr-defined]
+            if taken is not None:
+                return here + (slot - now).total_seconds()
+
+
+async def _wait_for_slot(
+    config: Config, engine: Engine, item: Claimed, budget_ends: float, full: set[str]
+) -> bool:
+    """Wait for the item's send slot; False when its receiver has none free in time.
+
+    ``budget_ends`` (monotonic) bounds the wait to half the lease after the claim, so a
+    row is sent well before its lease runs out and another worker could claim it too.
+    ``full`` remembers receivers found without a slot in this batch.
+    """
+    gap = config.delivery.slack_min_gap
+    receiver = receiver_key(config, item.channel)
+    if receiver is None or gap <= timedelta(0):
+        return True
+    if receiver in full:
+        return False
+    max_wait = timedelta(seconds=budget_ends - time.monotonic())
+    slot = None
+    if max_wait >= timedelta(0):
+        slot = await anyio.to_thread.run_sync(reserve_slot, engine, receiver, gap, max_wait)
+    if slot is None:
+        full.add(receiver)
+        return False
+    # Sleep until the slot itself: the commit and the thread hop are already behind us.
+    await anyio.sleep(max(0.0, slot - time.monotonic()))
+    return True
 
 
 async def deliver_due(
@@ -271,16 +356,19 @@ async def deliver_due(
     from emberwatch.channels import dispatch  # late: channels import the alert views
 
     report = DeliveryReport()
-    gap = config.delivery.slack_min_gap.total_seconds()
-    pacer = _PACERS.setdefault(id(engine), _Pacer(gap))
-    pacer.gap = gap  # the config may have changed, or the engine's id been reused
     claimed = await anyio.to_thread.run_sync(claim_due, engine, now, config.delivery.lease)
+    budget_ends = time.monotonic() + config.delivery.lease.total_seconds() / 2
+    full: set[str] = set()
     for item in claimed:
         if item.expires_at is not None and now > item.expires_at:
             await anyio.to_thread.run_sync(mark_expired, engine, item, now)
             report.expired += 1
             continue
-        await pacer.wait(item.channel)
+        if not await _wait_for_slot(config, engine, item, budget_ends, full):
+            # Other workers hold this receiver's next slots: leave the row to a later pass.
+            await anyio.to_thread.run_sync(release, engine, item.id)
+            report.deferred += 1
+            continue
         try:
             await dispatch.send(config, engine, http, item, now)
         except DeliveryError as error:
