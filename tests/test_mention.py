@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, author_key, normalize_author, parse_timestamp
 
 
 def test_json_round_trip_keeps_every_field_and_utc():
@@ -19,6 +19,7 @@ def test_json_round_trip_keeps_every_field_and_utc():
         1,
         2,
         3,
+        "x:conversation:9",
     )
     data = m.to_dict()
     assert data["published_at"] == "2026-01-02T03:04:05Z"
@@ -35,6 +36,7 @@ def test_json_round_trip_keeps_every_field_and_utc():
         "likes",
         "reposts",
         "replies",
+        "thread",
     ]
     assert Mention.from_dict(data) == m
 
@@ -59,3 +61,32 @@ def test_from_dict_fills_missing_fields_with_none():
 )
 def test_timestamps_become_aware_utc(value, expected):
     assert parse_timestamp(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "written", "stored"),
+    [
+        # RSS 2.0's <author> is "email (name)": the name is who wrote it.
+        ("rss", "maria.k@reviews.test (maria.k)", "maria.k"),
+        ("rss", "Maria K <maria.k@reviews.test>", "Maria K"),
+        # feedparser's rendering of an Atom author with a name and an email.
+        ("rss", "Maria K (maria.k@reviews.test)", "Maria K"),
+        ("rss", "maria.k@reviews.test", "maria.k@reviews.test"),
+        ("rss", "  Dana \n W. ", "Dana W."),
+        # Elsewhere an address-like author is a handle: Mastodon's remote acct.
+        ("mastodon", "@josé@mastodon.online", "josé@mastodon.online"),
+        ("x", "@Dana_W", "Dana_W"),
+        ("hackernews", "dana_w", "dana_w"),
+        ("youtube", "@AcmeFan", "AcmeFan"),
+        ("x", " @ ", None),
+        ("x", None, None),
+    ],
+)
+def test_it_stores_one_spelling_of_an_author_per_platform(source, written, stored):
+    assert normalize_author(source, written) == stored
+
+
+def test_author_keys_ignore_the_at_sign_case_and_how_rss_wrote_it():
+    assert author_key("x", "@Dana_W") == author_key("x", "dana_w") == "dana_w"
+    assert author_key("rss", "maria.k@reviews.test (maria.k)") == author_key("rss", "Maria.K")
+    assert author_key("reddit", None) is None

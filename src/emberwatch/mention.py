@@ -2,11 +2,15 @@
 
 A mention is the same shape whatever the platform, so everything downstream (matching,
 storage, scoring, alerts) is written once. Fields a platform does not have are ``None``.
+
+Authors are stored as :func:`normalize_author` leaves them, so that grouping by author and
+VIP matching see one spelling per person; :func:`author_key` is the form they compare.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +23,11 @@ class Mention:
     ``source`` is the connector type (``rss``, ``reddit``, ...); ``external_id`` is the
     platform's own id, so ``(source, external_id)`` identifies a mention. ``published_at``
     is always timezone-aware UTC.
+
+    ``thread`` names the conversation the mention belongs to, where the platform links a
+    reply to its story or parent: a platform-qualified key such as
+    ``"hackernews:story:41000002"``, ``"reddit:post:1abc2d"`` or ``"x:conversation:18…"``.
+    A story or top-level post carries its own key, so it and its replies share one.
     """
 
     source: str
@@ -33,6 +42,7 @@ class Mention:
     likes: int | None = None
     reposts: int | None = None
     replies: int | None = None
+    thread: str | None = None
 
     @property
     def engagement(self) -> int:
@@ -95,3 +105,48 @@ def parse_timestamp(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+# RSS 2.0 writes <author> as "email (name)"; many feeds write "name <email>", and
+# feedparser renders an Atom author with both as "name (email)".
+_EMAIL = r"[^\s@()<>]+@[^\s@()<>]+"
+_WRITTEN_WITH_EMAIL = (
+    re.compile(rf"^{_EMAIL}\s*\((?P<name>[^()]*)\)$"),
+    re.compile(rf"^(?P<name>[^<>]*?)\s*<{_EMAIL}>$"),
+    re.compile(rf"^(?P<name>[^()]*?)\s*\({_EMAIL}\)$"),
+)
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_author(source: str, author: str | None) -> str | None:
+    """The author as connectors store it: one spelling per person on a platform.
+
+    Whitespace is collapsed and a leading ``@`` dropped (``@dana_w`` and ``dana_w`` are one
+    handle; Mastodon's ``@user@host`` becomes ``user@host``, as its ``acct`` reads). On
+    RSS and Atom the name is kept of ``email (name)`` (RSS 2.0's form), ``name <email>``
+    and ``name (email)``; a bare address stays. Case is kept as the platform shows it:
+    :func:`author_key` compares.
+    """
+    if author is None:
+        return None
+    name = _SPACES.sub(" ", author).strip()
+    if source == "rss":
+        for written in _WRITTEN_WITH_EMAIL:
+            found = written.match(name)
+            if found and found["name"].strip():
+                name = found["name"].strip()
+                break
+    name = name.lstrip("@").strip()
+    return name or None
+
+
+def author_key(source: str, author: str | None) -> str | None:
+    """The author as grouping compares it: normalized and case-folded.
+
+    Handles are case-insensitive on Reddit, X, Mastodon, Bluesky and YouTube. Hacker News
+    names are case-sensitive, but its API always spells a user one way, so folding can
+    only join two HN users whose names differ in case alone; it is kept there too, so that
+    grouping agrees with VIP matching, which compares handles case-insensitively.
+    """
+    name = normalize_author(source, author)
+    return None if name is None else name.casefold()

@@ -83,6 +83,7 @@ def test_it_maps_a_post_view() -> None:
         likes=44,
         reposts=9 + 3,
         replies=6,
+        thread="bluesky:at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.post/3lab2cd7ypk2s",
     )
 
 
@@ -344,3 +345,26 @@ def test_settings_require_an_app_password_with_an_identifier() -> None:
 def test_settings_require_an_identifier_with_an_app_password() -> None:
     with pytest.raises(ValidationError, match="identifier"):
         make_settings(app_password="abcd-efgh")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"root": {"uri": "at://did:plc:a/app.bsky.feed.post/1"}, "parent": "oops"},
+        {"root": None, "parent": {"uri": "at://did:plc:a/app.bsky.feed.post/1"}},
+    ],
+)
+def test_a_reply_keys_on_its_root_or_else_its_parent(reply: dict[str, Any]) -> None:
+    body = json.loads(fixture("search_latest.json"))
+    body["posts"][0]["record"]["reply"] = reply
+    post = bluesky.parse(json.dumps(body).encode())[0]
+    assert post.thread == "bluesky:at://did:plc:a/app.bsky.feed.post/1"
+
+
+@pytest.mark.parametrize("reply", ["not an object", {"root": {"uri": 7}}, {"root": {}}])
+def test_a_malformed_reply_ref_is_read_as_no_ref_not_a_bad_page(reply: Any) -> None:
+    # Records are free-form: one author's odd record must not lose the page.
+    body = json.loads(fixture("search_latest.json"))
+    body["posts"][0]["record"]["reply"] = reply
+    post = bluesky.parse(json.dumps(body).encode())[0]
+    assert post.thread == f"bluesky:{post.external_id}"

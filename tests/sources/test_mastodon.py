@@ -77,6 +77,7 @@ def test_it_maps_a_status_from_the_tag_timeline() -> None:
         likes=30,
         reposts=14,
         replies=4,
+        thread="mastodon:status:113432119982311842",
     )
 
 

@@ -84,6 +84,7 @@ def test_it_maps_a_post_from_search_results() -> None:
         likes=57,
         reposts=2,
         replies=23,
+        thread="reddit:post:1gk4a9z",
     )
 
 

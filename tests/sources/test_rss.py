@@ -41,6 +41,22 @@ def test_it_reads_rss2_with_html_descriptions_and_missing_fields():
     assert undated.external_id == "https://news.example.com/no-guid"
 
 
+def test_it_stores_an_rss2_author_by_name_not_email():
+    # RSS 2.0's <author> is "email (name)". feedparser's own split mangles addresses whose
+    # top-level domain is longer than four letters ("ple (Dana W."), so it is not used.
+    authors = [m.author for m in rss.parse(fixture_bytes("rss", "reviews.rss"))]
+    assert authors == ["maria.k", "Maria.K", "Dana W.", "tom.r@reviews.test"]
+
+
+def test_it_stores_an_atom_author_by_name_when_an_email_comes_with_it():
+    feed = (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        b"<entry><id>urn:1</id><title>Acme</title><author><name>Maria K</name>"
+        b"<email>maria.k@reviews.example</email></author></entry></feed>"
+    )
+    assert rss.parse(feed)[0].author == "Maria K"
+
+
 def test_an_empty_feed_is_no_mentions():
     assert rss.parse(fixture_bytes("rss", "empty.rss")) == []
 

@@ -83,6 +83,7 @@ def test_it_maps_a_post_with_its_expanded_author() -> None:
         likes=88,
         reposts=14 + 3,
         replies=7,
+        thread="x:conversation:1853744343282618369",
     )
 
 

@@ -79,20 +79,21 @@ def test_it_maps_every_documented_field() -> None:
         source="youtube",
         external_id="UgzDE2tasfmrYLyNkGt4AaABAg",
         url="https://www.youtube.com/watch?v=dQw4w9WgXcQ&lc=UgzDE2tasfmrYLyNkGt4AaABAg",
-        author="@worried_owner",
+        author="worried_owner",  # a handle is stored without its "@"
         author_followers=None,
         title=None,
         text="The new formula made my dog sick. Don't buy it!\nSee 1:23 & the label.",
         published_at=datetime(2024, 6, 1, 14, 3, 9, tzinfo=UTC),
         likes=1534,
         replies=87,
+        thread="youtube:video:dQw4w9WgXcQ",
     )
 
 
 def test_it_keeps_non_ascii_text() -> None:
     second = youtube.parse(fixture("video_threads.json"))[1]
 
-    assert second.author == "@Мария-к9т"
+    assert second.author == "Мария-к9т"
     assert second.text == "Очень понравилось, спасибо! 🐶"
     assert (second.likes, second.replies) == (0, 0)
 

@@ -63,7 +63,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -131,7 +131,7 @@ def _entry_to_mention(entry: dict[str, Any]) -> Mention:
         source=TYPE,
         external_id=external_id,
         url=_attribute(entry.get("link"), "href"),
-        author=_label(author, "name") or None,
+        author=normalize_author(TYPE, _label(author, "name")),
         author_followers=None,
         title=html.unescape(_label(entry, "title") or "").strip() or None,
         text=text,

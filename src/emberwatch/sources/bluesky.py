@@ -38,6 +38,10 @@ Bluesky field                      Mention field
 ``likeCount``                      likes
 ``repostCount + quoteCount``       reposts
 ``replyCount``                     replies
+``record.reply.root.uri``          thread: ``bluesky:<root uri>`` for a reply (the
+                                   thread's first post), ``bluesky:<uri>`` for a
+                                   post, so a post and every reply under it share
+                                   one key (``reply.parent.uri`` if root lacks)
 =================================  ==============================================
 
 Incremental polling. Results come newest first and ``since``/``until`` filter on the
@@ -69,7 +73,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -78,6 +82,7 @@ from emberwatch.sources._settings import Duration, SourceSettings
 TYPE = "bluesky"
 GET_POSTS_BATCH = 25
 POST_URL = "https://bsky.app/profile/{}/post/{}"
+THREAD = "bluesky:{}"
 _ONE_MS = timedelta(milliseconds=1)
 _SESSION_PATH = "/xrpc/com.atproto.server.createSession"
 
@@ -142,7 +147,7 @@ def _post(post: Any) -> tuple[datetime | None, Mention]:
         source=TYPE,
         external_id=uri,
         url=_permalink(uri, handle, did),
-        author=handle if handle and handle != "handle.invalid" else did,
+        author=normalize_author(TYPE, handle if handle and handle != "handle.invalid" else did),
         author_followers=None,
         title=None,
         text=opt(record, "text", str, where) or "",
@@ -150,8 +155,23 @@ def _post(post: Any) -> tuple[datetime | None, Mention]:
         likes=opt(post, "likeCount", int, where),
         reposts=reposts,
         replies=opt(post, "replyCount", int, where),
+        thread=THREAD.format(_root(record) or uri),
     )
     return (min(known) if known else None), mention
+
+
+def _root(record: dict[str, Any]) -> str | None:
+    """The AT-URI of the thread's first post, from the record's reply refs. Records are
+    free-form, so a malformed ref is read as no ref rather than a bad page."""
+    reply = record.get("reply")
+    if not isinstance(reply, dict):
+        return None
+    for ref in ("root", "parent"):
+        strong = reply.get(ref)
+        uri = strong.get("uri") if isinstance(strong, dict) else None
+        if isinstance(uri, str) and uri.startswith("at://"):
+            return uri
+    return None
 
 
 def _time(value: str | None) -> datetime | None:

@@ -82,7 +82,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -155,7 +155,7 @@ def _new_review(review: Any, place_url: str | None) -> Mention:
         source=TYPE,
         external_id=name,
         url=opt(review, "googleMapsUri", str, TYPE) or place_url,
-        author=opt(author, "displayName", str, TYPE) or None,
+        author=normalize_author(TYPE, opt(author, "displayName", str, TYPE)),
         author_followers=None,
         title=None,
         text=html.unescape(text).strip(),
@@ -194,7 +194,7 @@ def _legacy_review(review: Any, place_url: str | None) -> Mention:
         source=TYPE,
         external_id=f"legacy:{digest}",
         url=place_url,
-        author=author or None,
+        author=normalize_author(TYPE, author),
         author_followers=None,
         title=None,
         text=html.unescape(text).strip(),

@@ -7,8 +7,10 @@ API: ``GET {base_url}/api/v1/search_by_date?query=…&tags=(story,comment)
 Field mapping: ``objectID`` → external_id, ``https://news.ycombinator.com/item?id=…`` →
 url, ``author`` → author, ``title`` (stories; ``story_title`` for comments, prefixed
 "Re:") → title, ``story_text``/``comment_text`` (HTML) → text, ``created_at_i`` →
-published_at, ``points`` → likes, ``num_comments`` → replies. Algolia carries no
-follower counts, ratings or reposts.
+published_at, ``points`` → likes, ``num_comments`` → replies, ``story_id`` → thread
+(``hackernews:story:<id>``; a story is its own, so a story and its comments share one key;
+a hit without ``story_id`` falls back to ``parent_id`` for a comment, its own id for a
+story). Algolia carries no follower counts, ratings or reposts.
 
 Incremental polling: the cursor is the newest ``created_at_i`` seen; the next poll asks
 for ``created_at_i>=cursor`` (``>=`` so an item in the same second is not skipped; the
@@ -26,7 +28,7 @@ import httpx
 from pydantic import Field
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._settings import SourceSettings
@@ -34,6 +36,7 @@ from emberwatch.sources._text import html_to_text
 
 TYPE = "hackernews"
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
+THREAD = "hackernews:story:{}"
 
 
 class Settings(SourceSettings):
@@ -75,14 +78,25 @@ def _hit_to_mention(hit: Any) -> Mention:
         source=TYPE,
         external_id=str(hit["objectID"]),
         url=ITEM_URL.format(hit["objectID"]),
-        author=_str_or_none(hit.get("author")),
+        author=normalize_author(TYPE, _str_or_none(hit.get("author"))),
         author_followers=None,
         title=html_to_text(_str_or_none(title)) or None,
         text=html_to_text(_str_or_none(text)),
         published_at=published,
         likes=_int_or_none(hit.get("points")),
         replies=_int_or_none(hit.get("num_comments")),
+        thread=_thread(hit),
     )
+
+
+def _thread(hit: dict[str, Any]) -> str:
+    """The story a hit belongs to. Algolia sends ``story_id`` on stories and comments; a
+    comment without it is keyed by its parent (the story, for a top-level comment)."""
+    for field in ("story_id", "parent_id"):
+        value = hit.get(field)
+        if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
+            return THREAD.format(str(value).strip())
+    return THREAD.format(hit["objectID"])
 
 
 def _str_or_none(value: Any) -> str | None:

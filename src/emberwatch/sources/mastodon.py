@@ -34,6 +34,14 @@ Mastodon field              Mention field
 ``favourites_count``        likes
 ``reblogs_count``           reposts (plus ``quotes_count`` where the server sends it)
 ``replies_count``           replies
+``in_reply_to_id``          thread: ``mastodon:status:<in_reply_to_id>`` for a reply,
+                            ``mastodon:status:<id>`` for a post, so a post and its
+                            replies share one key. Mastodon's Status names no
+                            conversation root: a reply to a reply takes its
+                            parent's key when the parent is on the same page, else
+                            keys on the parent; where the server sends a root
+                            (Pleroma, Akkoma), ``pleroma.context`` →
+                            ``mastodon:context:<context>``
 ==========================  =====================================================
 
 Incremental polling. The hashtag timeline is read oldest-first with ``min_id``: each
@@ -60,6 +68,7 @@ may come back with ``retry_after`` None and the scheduler's own backoff applies.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlparse
@@ -68,7 +77,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -77,6 +86,8 @@ from emberwatch.sources._text import html_to_text
 
 TYPE = "mastodon"
 STATUSES_BATCH = 20
+THREAD = "mastodon:status:{}"
+CONTEXT = "mastodon:context:{}"
 
 
 class Settings(SourceSettings):
@@ -117,7 +128,27 @@ def _statuses(body: bytes) -> list[tuple[str, Mention]]:
         data = [data]
     if not isinstance(data, list):
         raise ParseError("mastodon: expected a list of statuses")
-    return [_status(status) for status in data]
+    return _thread_on_page([_status(status) for status in data])
+
+
+def _thread_on_page(statuses: list[tuple[str, Mention]]) -> list[tuple[str, Mention]]:
+    """A reply to a reply on the same page takes its parent's conversation, up the chain
+    as far as the page goes, so a thread read in one poll shares one key."""
+    thread_of = {status_id: mention.thread for status_id, mention in statuses}
+    prefix = THREAD.format("")
+    out = []
+    for status_id, mention in statuses:
+        thread, seen = mention.thread, {status_id}
+        while thread and thread.startswith(prefix):
+            parent = thread.removeprefix(prefix)
+            if parent in seen or parent not in thread_of:
+                break
+            seen.add(parent)
+            thread = thread_of[parent]
+        if thread != mention.thread:
+            mention = replace(mention, thread=thread)
+        out.append((status_id, mention))
+    return out
 
 
 def _status(status: Any) -> tuple[str, Mention]:
@@ -140,7 +171,7 @@ def _status(status: Any) -> tuple[str, Mention]:
         source=TYPE,
         external_id=status_id,
         url=opt(status, "url", str, where) or opt(status, "uri", str, where),
-        author=opt(account, "acct", str, where) or None,
+        author=normalize_author(TYPE, opt(account, "acct", str, where)),
         author_followers=opt(account, "followers_count", int, where),
         title=html_to_text(opt(status, "spoiler_text", str, where)) or None,
         text=html_to_text(opt(status, "content", str, where)),
@@ -148,8 +179,20 @@ def _status(status: Any) -> tuple[str, Mention]:
         likes=opt(status, "favourites_count", int, where),
         reposts=reposts,
         replies=opt(status, "replies_count", int, where),
+        thread=_thread(status, status_id, where),
     )
     return status_id, mention
+
+
+def _thread(status: dict[str, Any], status_id: str, where: str) -> str:
+    """The conversation's root where the server names it, else the status replied to,
+    else the status itself (a post starts its own conversation)."""
+    extra = opt(status, "pleroma", dict, where) or {}
+    context = opt(extra, "context", str, where)
+    if context:
+        return CONTEXT.format(context)
+    parent = opt(status, "in_reply_to_id", (str, int), where)
+    return THREAD.format(parent if parent not in (None, "") else status_id)
 
 
 def _id_key(status_id: str) -> tuple[int, str]:

@@ -38,6 +38,8 @@ Reddit field            Mention field
 ``score``               likes (upvotes minus downvotes, as Reddit shows it)
 ``num_crossposts`` (t3) reposts
 ``num_comments`` (t3)   replies; comments have no reply count in listings → None
+``name`` (t3) /         thread: ``reddit:post:<post id>``, the post's for a post and
+``link_id`` (t1)        its comments alike (``parent_id`` only when ``link_id`` lacks)
 ======================  ==========================================================
 
 Incremental polling. Listings run newest first and page towards older items with
@@ -70,7 +72,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -78,6 +80,7 @@ from emberwatch.sources._settings import Duration, SourceSettings
 
 TYPE = "reddit"
 SITE = "https://www.reddit.com"
+THREAD = "reddit:post:{}"
 INFO_BATCH = 100
 _REMOVED_TEXT = {"[deleted]", "[removed]"}
 
@@ -167,11 +170,12 @@ def _thing(kind: str, thing: dict[str, Any]) -> _Item:
         title = f"Re: {link_title}" if link_title else None
         text = _unescape(opt(thing, "body", str, where))
         reposts = replies = None
+    thread = _thread(kind, fullname, thing, where)
     mention = Mention(
         source=TYPE,
         external_id=fullname,
         url=SITE + permalink if permalink and permalink.startswith("/") else permalink,
-        author=None if author in (None, "[deleted]") else author,
+        author=None if author in (None, "[deleted]") else normalize_author(TYPE, author),
         author_followers=None,
         title=title or None,
         text="" if text in _REMOVED_TEXT else (text or ""),
@@ -179,8 +183,23 @@ def _thing(kind: str, thing: dict[str, Any]) -> _Item:
         likes=opt(thing, "score", int, where),
         reposts=reposts,
         replies=replies,
+        thread=thread,
     )
     return _Item(created=float(created) if created is not None else None, mention=mention)
+
+
+def _thread(kind: str, fullname: str, thing: dict[str, Any], where: str) -> str | None:
+    """The post a thing belongs to: a post is its own; a comment names its post in
+    ``link_id`` (and, when a top-level comment, in ``parent_id`` too)."""
+    if kind == "t3":
+        post = fullname
+    else:
+        post = opt(thing, "link_id", str, where) or ""
+        if not post.startswith("t3_"):
+            parent = opt(thing, "parent_id", str, where) or ""
+            post = parent if parent.startswith("t3_") else ""
+    post_id = post.removeprefix("t3_").lower()
+    return THREAD.format(post_id) if post_id else None
 
 
 def _unescape(value: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """RSS 2.0 and Atom feeds (news, blogs, Google Alerts), read with feedparser.
 
 Field mapping: ``id``/``guid`` → external_id (the link when a feed has no id), ``link`` →
-url (Google Alerts' redirect links are unwrapped to the article), ``author`` → author,
+url (Google Alerts' redirect links are unwrapped to the article), ``author`` → author
+(the name alone: RSS 2.0's ``maria.k@reviews.test (maria.k)`` is stored as ``maria.k``),
 ``title`` → title, ``content``/``summary`` → text (HTML reduced to plain text),
 ``published``/``updated`` → published_at. Feeds carry no followers, ratings or engagement.
 
@@ -23,7 +24,7 @@ import feedparser
 import httpx
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention
+from emberwatch.mention import Mention, normalize_author
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._settings import SourceSettings
@@ -70,12 +71,20 @@ def _entry_to_mention(entry: feedparser.FeedParserDict) -> Mention:
         source=TYPE,
         external_id=str(external_id),
         url=link,
-        author=html_to_text(entry.get("author")) or None,
+        author=_author(entry),
         author_followers=None,
         title=title,
         text=text,
         published_at=_entry_time(entry),
     )
+
+
+def _author(entry: feedparser.FeedParserDict) -> str | None:
+    """The author's name, from the ``author`` text as the feed wrote it (feedparser renders
+    an Atom author with an email as "name (email)"). Not from feedparser's
+    ``author_detail``: its address pattern allows top-level domains of at most four
+    letters, so ``dana.w@reviews.example (Dana W.)`` comes out as the name "ple (Dana W."."""
+    return normalize_author(TYPE, html_to_text(entry.get("author")) or None)
 
 
 def _entry_time(entry: feedparser.FeedParserDict) -> datetime | None:

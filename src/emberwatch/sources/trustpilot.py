@@ -59,7 +59,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -116,7 +116,7 @@ def _review_to_mention(review: Any) -> Mention:
         source=TYPE,
         external_id=review_id,
         url=REVIEW_URL.format(quote(review_id, safe="")),
-        author=opt(consumer, "displayName", str, where) or None,
+        author=normalize_author(TYPE, opt(consumer, "displayName", str, where)),
         author_followers=None,
         title=(html.unescape(title).strip() or None) if title else None,
         text=html.unescape(opt(review, "text", str, where) or "").strip(),

@@ -40,6 +40,10 @@ X field                                       Mention field
 ``public_metrics.like_count``                 likes
 ``public_metrics.retweet_count + quote_count``  reposts
 ``public_metrics.reply_count``                replies
+``conversation_id``                           thread: ``x:conversation:<id>`` (the
+                                              first post's id, so a post and its
+                                              replies share it; the post's own id
+                                              when absent)
 ============================================  =====================================
 
 Incremental polling. Search answers newest first. The cursor is ``{"since_id", "start",
@@ -69,7 +73,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -80,6 +84,7 @@ LOOKUP_BATCH = 100
 SEARCH_WINDOW = timedelta(days=7)
 POST_URL = "https://x.com/{}/status/{}"
 ANONYMOUS_POST_URL = "https://x.com/i/web/status/{}"
+THREAD = "x:conversation:{}"
 _TWITTER_EPOCH_MS = 1288834974657
 _FIELDS = {
     "tweet.fields": "created_at,public_metrics,author_id,conversation_id,note_tweet",
@@ -144,7 +149,7 @@ def _post(post: Any, users: dict[str, dict[str, Any]]) -> tuple[int, Mention]:
     metrics = opt(post, "public_metrics", dict, where) or {}
     author_id = opt(post, "author_id", str, where)
     user = users.get(author_id or "", {})
-    username = opt(user, "username", str, where)
+    username = normalize_author(TYPE, opt(user, "username", str, where))
     user_metrics = opt(user, "public_metrics", dict, where) or {}
     reposts = opt(metrics, "retweet_count", int, where)
     quotes = opt(metrics, "quote_count", int, where)
@@ -162,6 +167,7 @@ def _post(post: Any, users: dict[str, dict[str, Any]]) -> tuple[int, Mention]:
         likes=opt(metrics, "like_count", int, where),
         reposts=reposts,
         replies=opt(metrics, "reply_count", int, where),
+        thread=THREAD.format(opt(post, "conversation_id", str, where) or post_id),
     )
     return int(post_id), mention
 

@@ -63,7 +63,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention
+from emberwatch.mention import Mention, normalize_author
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -113,7 +113,7 @@ def _review_to_mention(review: Any) -> Mention:
         source=TYPE,
         external_id=review_id,
         url=opt(review, "url", str, where),
-        author=opt(user, "name", str, where) or None,
+        author=normalize_author(TYPE, opt(user, "name", str, where)),
         author_followers=None,
         title=None,
         text=html.unescape(opt(review, "text", str, where) or "").strip(),

@@ -36,6 +36,9 @@ API field                                         Mention field
 ``…snippet.publishedAt``                          published_at
 ``…snippet.likeCount``                            likes
 ``snippet.totalReplyCount``                       replies
+``snippet.videoId``                               thread = ``youtube:video:{videoId}``
+                                                  (every comment on a video shares it;
+                                                  None without a video)
 ================================================  =====================================
 
 Not mapped: ``authorChannelUrl``/``authorChannelId`` (no Mention field), ``updatedAt``,
@@ -74,7 +77,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, parse_timestamp
+from emberwatch.mention import Mention, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -84,6 +87,7 @@ from emberwatch.sources._watermark import Walk
 
 TYPE = "youtube"
 WATCH_URL = "https://www.youtube.com/watch?v={}&lc={}"
+THREAD = "youtube:video:{}"
 MAX_IDS_PER_CALL = 50
 PACIFIC = ZoneInfo("America/Los_Angeles")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -152,13 +156,14 @@ def _thread_to_mention(item: Any) -> Mention:
         source=TYPE,
         external_id=thread_id,
         url=_permalink(video_id, comment_id),
-        author=opt(comment, "authorDisplayName", str, where) or None,
+        author=normalize_author(TYPE, opt(comment, "authorDisplayName", str, where)),
         author_followers=None,
         title=None,
         text=text.strip(),
         published_at=published,
         likes=_count(comment, "likeCount", thread_id),
         replies=_count(thread, "totalReplyCount", thread_id),
+        thread=THREAD.format(video_id) if video_id else None,
     )
 
 
