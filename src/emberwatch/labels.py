@@ -37,12 +37,7 @@ log = logging.getLogger("emberwatch.labels")
 
 FIELDS = ("complaint", "category")
 KEEP_MODELS = 3  # fitted versions kept; older ones are deleted when a new one is stored
-_MENTION_KEYS = frozenset(
-    (
-        "source", "external_id", "url", "author", "author_followers", "title", "text",
-        "published_at", "rating", "likes", "reposts", "replies",
-    )
-)  # fmt: skip
+_MENTION_KEYS = frozenset(f.name for f in fields(Mention))
 _LINE_KEYS = _MENTION_KEYS | {"complaint", "category", "brand", "labelled_by", "labelled_at"}
 
 

@@ -76,7 +76,7 @@ MIN_CLASS_LABELS = 20  # labels a category needs before the layer may give it
 FIELDS = ("complaint", "category")
 # Penalties (on the summed log-loss): feature weights, and the cues' scale and shift.
 L2_FEATURES = 1.0
-L2_CALIBRATION = 4.0
+L2_CALIBRATION = 20.0
 
 # A letter of a script other than Latin (not an emoji, which is no letter).
 _NON_LATIN = re.compile(r"[^\W\d_a-z\u00c0-\u024f]")

@@ -17,7 +17,7 @@ from typing import Any
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.scoring import triage
 from emberwatch.scoring._cues import Cue, prepare
-from emberwatch.scoring.complaint import combine, complaint_probability
+from emberwatch.scoring.complaint import Complaint, combine, complaint_probability
 from emberwatch.scoring.language import detect
 from emberwatch.scoring.learned import Evidence, LearnedLayer
 from emberwatch.scoring.sentiment import SentimentModel, fuse_rating
@@ -225,7 +225,7 @@ class Scorer:
             if mention.rating is not None:
                 value, fused = fuse_rating(0.0, mention.rating)
                 sentiment_reasons = (*sentiment_reasons, *fused[1:])
-            complaint = combine([], value)
+            complaint = combine([], 0.0) if mention.rating is None else _rated(mention.rating)
             cues = {}
             question = "?" in text or "\uff1f" in text
         category, category_reasons = triage.categorize(
@@ -289,6 +289,19 @@ class Scorer:
 
 # Languages the text scorers read: English, and texts too short to tell (as before).
 _READ_AS_ENGLISH = frozenset(("en", "und"))
+# The complaint probability of a review whose text is not read, by its stars (1..5):
+# a 1-star review is most often a complaint, a 4- or 5-star one rarely.
+_RATED_COMPLAINT = (0.8, 0.65, 0.35, 0.1, 0.05)
+
+
+def _rated(rating: float) -> Complaint:
+    """The complaint probability of a review read by its star rating alone."""
+    stars = min(max(float(rating), 1.0), 5.0)
+    low = int(stars) - 1
+    high = min(low + 1, 4)
+    p = _RATED_COMPLAINT[low] + (stars - 1 - low) * (_RATED_COMPLAINT[high] - _RATED_COMPLAINT[low])
+    reason = f"complaint {p:.2f} from the {stars:g}-star rating (text not read)"
+    return Complaint(p, (), round(math.log(p / (1 - p)), 4), (reason,))
 
 
 @dataclass(frozen=True, slots=True)
