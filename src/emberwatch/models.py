@@ -101,6 +101,9 @@ class MentionRecord(SQLModel, table=True):
     # ISO 639-1 code of the text's language ("en", "ja"); None for mentions stored before
     # languages were detected.
     language: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
+    # The conversation the mention belongs to (``Mention.thread``: "hackernews:story:123");
+    # None where the platform links no reply to a parent, and for mentions stored before.
+    thread: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
 
 
 class Label(SQLModel, table=True):

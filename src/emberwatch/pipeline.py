@@ -456,7 +456,7 @@ def _commit_poll(
         keys_by_brand: dict[str, list[str]] = {}
         for record, _, _, _ in decided:
             keys_by_brand.setdefault(record.brand, []).extend(
-                grouping_keys(record.source, record.url, record.author)
+                grouping_keys(record.source, record.url, record.author, record.thread)
             )
         for brand, keys in keys_by_brand.items():
             filing.keys.load(session, brand, keys)  # one query for the whole poll
@@ -536,6 +536,7 @@ def _new_row(item: _Matched, source_name: str, now: datetime, scores: Scores) ->
         "replies": m.replies,
         "engagement": m.engagement,
         "vip": item.vip,
+        "thread": m.thread,
         **_score_values(scores),
     }
 
@@ -552,6 +553,7 @@ class _NewMention:
     author: str | None
     title: str | None
     text: str
+    thread: str | None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> _NewMention:
@@ -564,6 +566,7 @@ class _NewMention:
             row["author"],
             row["title"],
             row["text"],
+            row["thread"],
         )
 
 

@@ -1,8 +1,17 @@
 """Group related alerts into one incident: same thread, URL or author, or near-duplicate text.
 
-Keys are plain strings so they can be stored and looked up; near-duplicate text is found
-with rapidfuzz's token-set ratio, because a story copied across sites keeps its words but
-not their order or surroundings.
+Keys are plain strings so they can be stored and looked up:
+
+- ``thread:<conversation>``: the conversation the mention belongs to, as its connector
+  read it from the platform's reply link (``Mention.thread``: a Hacker News story and its
+  comments, a Reddit post and its comments, a video's comments, a Mastodon, Bluesky or X
+  post and its replies), or, for a mention without one, as its URL shows it
+  (:func:`thread_key`: a Google Alert linking a Reddit thread joins that thread);
+- ``url:<normalized url>``;
+- ``author:<source>:<name>``, compared as :func:`emberwatch.mention.author_key` has it.
+
+Near-duplicate text is found with rapidfuzz's token-set ratio, because a story copied
+across sites keeps its words but not their order or surroundings.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from rapidfuzz import fuzz, utils
+
+from emberwatch.mention import author_key
 
 # Near-duplicate matching needs enough words to mean something: two three-word posts
 # that both say "Acme is awful" are not one story.
@@ -38,31 +49,41 @@ def normalize_url(url: str) -> str:
 
 
 def thread_key(url: str) -> str | None:
-    """The conversation a comment belongs to, where its permalink shows it."""
+    """The conversation a link points into, where the URL shows it, named as the
+    platform's connector names it in ``Mention.thread``."""
     parts = urlsplit(url)
     host = parts.netloc.lower()
     if host.endswith("reddit.com"):
         match = _REDDIT_THREAD.search(parts.path)
-        return f"thread:reddit:{match[1].lower()}" if match else None
+        return f"reddit:post:{match[1].lower()}" if match else None
     if host.endswith("youtube.com"):
         video = dict(parse_qsl(parts.query)).get("v")
-        return f"thread:youtube:{video}" if video else None
+        return f"youtube:video:{video}" if video else None
     return None
 
 
 @lru_cache(maxsize=4096)
-def grouping_keys(source: str, url: str | None, author: str | None) -> tuple[str, ...]:
+def grouping_keys(
+    source: str, url: str | None, author: str | None, thread: str | None = None
+) -> tuple[str, ...]:
     """The keys an alert on this mention groups by. Cached: a poll reads each alert's keys
     twice (to read the incidents holding them, then to file the alert), and normalizing
-    a URL costs more than the rest of that."""
+    a URL costs more than the rest of that.
+
+    ``thread`` is the mention's conversation as its connector stored it; the one its URL
+    shows is added when it differs (a link into another platform's thread).
+    """
     keys = []
+    if thread:
+        keys.append(f"thread:{thread}")
     if url:
         keys.append(f"url:{normalize_url(url)}")
-        thread = thread_key(url)
-        if thread:
-            keys.append(thread)
-    if author:
-        keys.append(f"author:{source}:{author.strip().lstrip('@').lower()}")
+        linked = thread_key(url)
+        if linked and linked != thread:
+            keys.append(f"thread:{linked}")
+    name = author_key(source, author)
+    if name:
+        keys.append(f"author:{source}:{name}")
     return tuple(keys)
 
 

@@ -1,7 +1,7 @@
 """Attach an alert to its incident, inside the poll's transaction.
 
 An alert joins the most recently updated incident of its brand that shares a grouping key
-(URL, thread, author) or whose text it nearly duplicates within the grouping window;
+(conversation, URL, author) or whose text it nearly duplicates within the grouping window;
 otherwise it opens a new incident. Joining a resolved incident opens its next episode.
 Severity only rises automatically.
 """
@@ -36,6 +36,7 @@ class FiledMention(Protocol):
     author: str | None
     title: str | None
     text: str
+    thread: str | None
 
 
 class FiledAlert(Protocol):
@@ -194,7 +195,7 @@ def attach(
     the new keys (:meth:`RecentKeys.write`) after its last alert; without, they are stored
     here.
     """
-    keys = grouping_keys(mention.source, mention.url, mention.author)
+    keys = grouping_keys(mention.source, mention.url, mention.author, mention.thread)
     recent = recent or RecentTexts(now - grouping.window)
     own_keys = recent_keys is None
     recent_keys = recent_keys or RecentKeys(now - grouping.window)

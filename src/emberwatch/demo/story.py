@@ -1,8 +1,13 @@
 """The demo's scripted story: one customer's late-delivery complaint spreads.
 
 A review says the order is three weeks late and support blamed the courier; a Hacker News
-post about it gathers points and comments poll after poll; a news site picks it up; all
-among ordinary neutral and happy mentions. Times are fractions of the demo's duration.
+post about it gathers points and comments poll after poll, and another customer comments
+on it; a news site picks the delays up; all among ordinary neutral and happy mentions.
+Times are fractions of the demo's duration.
+
+The feeds are written as the real ones are: review authors the RSS 2.0 way
+(``email (name)``), Hacker News comments with the ``story_id`` and ``parent_id`` that
+Algolia sends, so the demo shows a comment joining its story's incident.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class Item:
     author: str
     # Hacker News points and comments over time: (fraction, points, comments).
     growth: tuple[tuple[float, int, int], ...] = ()
+    # A Hacker News comment's parent (the story, for a top-level comment); None for a story.
+    parent: str | None = None
 
 
 STORY: tuple[Item, ...] = (
@@ -100,6 +107,7 @@ STORY: tuple[Item, ...] = (
         "no reply to two tickets. Why is nobody at @acme answering?",
         "kettle_fan",
         ((0.55, 4, 0), (0.75, 30, 6)),
+        parent="41000002",
     ),
     Item(
         0.70,
@@ -147,7 +155,7 @@ class StoryFeeds:
             f'<item><guid isPermaLink="false">{escape(i.id)}</guid>'
             f"<title>{escape(i.title)}</title>"
             f"<link>https://reviews.example/acme/{escape(i.id)}</link>"
-            f"<author>{escape(i.author)}</author>"
+            f"<author>{escape(_rss_author(i.author))}</author>"
             f"<description>{escape(i.text)}</description>"
             f"<pubDate>{format_datetime(self._published(i))}</pubDate></item>"
             for i in reversed(self.visible(feed))
@@ -175,6 +183,7 @@ class StoryFeeds:
 
     def hn(self) -> dict[str, object]:
         now = self._fraction()
+        items = {i.id: i for i in STORY if i.feed == "hn"}
         hits = []
         for item in reversed(self.visible("hn")):
             points, comments = 0, 0
@@ -189,16 +198,36 @@ class StoryFeeds:
                 "points": points,
                 "num_comments": comments,
                 "objectID": item.id,
-                "_tags": ["story" if item.title else "comment", f"author_{item.author}"],
             }
-            if item.title:
+            if item.parent is None:
+                story = item
                 hit.update(title=item.title, story_text=item.text, url=None)
             else:
+                story = _story_of(item, items)
                 hit.update(
                     comment_text=item.text,
-                    story_title="Acme blames courier",
+                    parent_id=int(item.parent),
+                    story_title=story.title,
                     points=None,
                     num_comments=None,
                 )
+            kind = "story" if item.parent is None else "comment"
+            hit.update(
+                story_id=int(story.id),
+                _tags=[kind, f"author_{item.author}", f"story_{story.id}"],
+            )
             hits.append(hit)
         return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100}
+
+
+def _story_of(item: Item, items: dict[str, Item]) -> Item:
+    """The story a Hacker News comment sits under, however deep."""
+    while item.parent is not None:
+        item = items[item.parent]
+    return item
+
+
+def _rss_author(name: str) -> str:
+    """An author the RSS 2.0 way, ``email (name)``, as review sites write it."""
+    local = ".".join(name.lower().replace(".", " ").split())
+    return f"{local}@reviews.example ({name})"
