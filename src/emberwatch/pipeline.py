@@ -197,8 +197,33 @@ class _Matched:
     vip: bool
 
 
-async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = False) -> PollReport:
-    """Poll one source once and commit what it brought. Never raises for a source's fault."""
+@dataclass(frozen=True)
+class PollLease:
+    """The lease a node holds on a source for one poll (see :mod:`emberwatch.scheduling`).
+
+    The poll's own transaction gives it back and sets the source's next due slot, so the
+    lease costs a poll no transaction of its own. A lease another node has taken since
+    (this one ran out) is left alone.
+    """
+
+    holder: str
+    next_due: Callable[[datetime], datetime]
+
+    def give_back(self, state: SourceState, now: datetime) -> None:
+        if state.leased_by != self.holder:
+            return
+        state.poll_due_at = self.next_due(now)
+        state.lease_until = None
+        state.leased_by = None
+
+
+async def poll_source(
+    rt: Runtime, settings: SourceSettings, *, force: bool = False, lease: PollLease | None = None
+) -> PollReport:
+    """Poll one source once and commit what it brought. Never raises for a source's fault.
+
+    With ``lease`` (under ``run``), the commit also gives the source's lease back.
+    """
     now = rt.clock()
     if rt.learned_due():
         await anyio.to_thread.run_sync(rt.refresh_learned)
@@ -212,11 +237,11 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
     try:
         fetched = await module.fetch(rt.http, settings, state.cursor, now)
     except SourceError as exc:
-        return await _in_thread(rt, _record_failure, rt, settings, exc, now)
+        return await _in_thread(rt, _record_failure, rt, settings, exc, now, lease)
     except Exception as exc:  # a connector bug must not stop the other sources
         log.exception("source %s: unexpected error in fetch", settings.name)
         error = SourceError(f"{settings.name}: unexpected {type(exc).__name__}")
-        return await _in_thread(rt, _record_failure, rt, settings, error, now)
+        return await _in_thread(rt, _record_failure, rt, settings, error, now, lease)
     matched = match_stage(fetched.mentions, rt.matchers, settings)
     ahead = score_ahead(rt, matched, now)
     if ahead is not None:
@@ -233,6 +258,7 @@ async def poll_source(rt: Runtime, settings: SourceSettings, *, force: bool = Fa
             fetched.pages,
             now,
             presumed=ahead.result() if ahead is not None else None,
+            lease=lease,
         ),
     )
     metrics.POLLS.labels(source=settings.name, outcome="ok").inc()
@@ -325,7 +351,11 @@ def backoff_delay(failures: int, interval: timedelta, retry_after: float | None)
 
 
 def _record_failure(
-    rt: Runtime, settings: SourceSettings, error: SourceError, now: datetime
+    rt: Runtime,
+    settings: SourceSettings,
+    error: SourceError,
+    now: datetime,
+    lease: PollLease | None = None,
 ) -> PollReport:
     metrics.POLLS.labels(source=settings.name, outcome="error").inc()
     status = getattr(error, "status", None)
@@ -352,6 +382,8 @@ def _record_failure(
         state.next_poll_after = now + backoff_delay(
             state.consecutive_failures, settings.interval, retry_after
         )
+        if lease is not None:
+            lease.give_back(state, rt.clock())
         session.add(state)
         session.commit()
     return PollReport(settings.name, error=str(error))
@@ -367,6 +399,7 @@ def _commit_poll(
     *,
     bookkeeping: bool = True,
     presumed: Sequence[Scores] | None = None,
+    lease: PollLease | None = None,
 ) -> PollReport:
     """Store, score and decide one poll's matched mentions in one transaction.
 
@@ -483,6 +516,8 @@ def _commit_poll(
             state.next_poll_after = None
             state.items_last_poll = len(matched)
             state.polls_total += 1
+            if lease is not None:
+                lease.give_back(state, rt.clock())
             session.add(state)
         session.commit()
     log.info(

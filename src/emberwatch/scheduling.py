@@ -3,9 +3,10 @@
 Every node runs the same timers, in memory, with APScheduler 3 (``AsyncIOScheduler``, its
 in-memory job store; every call into APScheduler lives in this module):
 
-- **poll**, every ``DISPATCH_TICK``: claim the sources that are due, as many as the node
-  has free poll slots (``max_concurrent_polls``), and poll them side by side. A finished
-  poll frees its slot and claims the next due source at once;
+- **poll**, every ``DISPATCH_TICK``: claim the sources that are due and poll them side by
+  side, at most ``max_concurrent_polls`` at once. A node claims up to twice that many, so
+  a finished poll hands its slot to the next claimed source without waiting for the
+  database; a finished poll also claims again at once;
 - **leases**, every ``RENEW_EVERY``: extend the leases of the polls in flight;
 - **refresh** (per source with a batch lookup), **evaluate**, **deliver**, **digest**;
 - **database**, every ``RETRY``: while the database is unavailable, probe it.
@@ -14,10 +15,11 @@ Nodes coordinate through Emberwatch's own ``sources`` table, never through the t
 source is claimed for one poll with a lease: in one transaction, ``SELECT … FOR UPDATE
 SKIP LOCKED`` the rows whose ``poll_due_at`` has come, whose lease has run out and whose
 backoff (``next_poll_after``) is over, then set ``lease_until``/``leased_by``. The poll
-then commits as before (see :mod:`emberwatch.pipeline`); releasing the lease moves
-``poll_due_at`` one interval on, keeping the source's phase. So each source is polled once
-per interval across the cluster; the lease of a node that dies runs out within ``LEASE``
-and another node takes the source. On SQLite (one node) the same statements run.
+then commits as before (see :mod:`emberwatch.pipeline`), and the same transaction gives
+the lease back and moves ``poll_due_at`` one interval on, keeping the source's phase. So
+each source is polled once per interval across the cluster; the lease of a node that dies
+runs out within ``LEASE`` of its last renewal and another node takes the source. On
+SQLite (one node) the same statements run.
 
 The alert policy and the outbox were already cluster-safe: evaluation takes an advisory
 lock, delivery claims rows with ``FOR UPDATE SKIP LOCKED``, the digest has a unique key.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import logging
 import os
 import random
@@ -57,7 +60,7 @@ from emberwatch.db import Availability, cluster_lock
 from emberwatch.errors import EmberwatchError
 from emberwatch.models import SourceState
 from emberwatch.outbox import deliver_due
-from emberwatch.pipeline import PollReport, Runtime, poll_source, refresh_source
+from emberwatch.pipeline import PollLease, PollReport, Runtime, poll_source, refresh_source
 from emberwatch.sources import connector
 from emberwatch.web import serve
 
@@ -67,6 +70,7 @@ DRAIN_TIMEOUT = 30.0
 DISPATCH_TICK = 0.25  # how often a node looks for due sources (a finished poll looks at once)
 LEASE = timedelta(seconds=3)  # a dead node's sources move on this long after its last renewal
 RENEW_EVERY = 0.5
+CLAIM_AHEAD = 2  # a node holds leases on up to this many times max_concurrent_polls
 RETRY = 2.0  # seconds between database probes during an outage
 DIGEST_CHECK = timedelta(minutes=1)
 
@@ -226,12 +230,14 @@ class _Monitor:
     runtime: Runtime
     availability: Availability
     tasks: anyio.abc.TaskGroup
+    slots: anyio.CapacityLimiter
     on_report: Callable[[PollReport], None] | None = None
     identity: str = field(default_factory=lambda: _identity())
     stopping: bool = False
     fatal: str | None = None
     stop: anyio.Event = field(default_factory=anyio.Event)
-    # Polls in flight on this node: source name -> the slot it was due for.
+    # Sources this node holds a lease on (polling, or waiting for a slot): name -> the
+    # schedule slot the poll is for.
     in_flight: dict[str, datetime | None] = field(default_factory=dict)
     idle: anyio.Event = field(default_factory=anyio.Event)
     dispatching: bool = False
@@ -291,7 +297,7 @@ async def _claim_and_start(monitor: _Monitor) -> None:
         if enabled != monitor.known:
             await monitor.db(ensure_sources, monitor.engine, config, monitor.runtime.clock())
             monitor.known = enabled
-        free = config.max_concurrent_polls - len(monitor.in_flight)
+        free = CLAIM_AHEAD * config.max_concurrent_polls - len(monitor.in_flight)
         candidates = sorted(enabled - monitor.in_flight.keys())
         claimed = await monitor.db(
             claim_due_sources,
@@ -317,29 +323,35 @@ async def _poll(monitor: _Monitor, name: str, due: datetime | None) -> None:
     try:
         if settings is None:  # no longer configured: its lease runs out by itself
             return
+        lease = PollLease(monitor.identity, functools.partial(next_due, due, settings.interval))
         try:
-            report = await poll_source(rt, settings)
+            async with monitor.slots:
+                if monitor.stopping:
+                    return
+                report = await poll_source(rt, settings, lease=lease)
         except Exception as exc:
             # Nothing of this poll committed: its lease runs out and it is polled again.
             if database.is_unavailable(exc):
                 monitor.availability.failed(exc)
                 return
             log.exception("source %s: unexpected error in the poll job", name)
-        following = next_due(due, settings.interval, rt.clock())
-        try:
-            await monitor.db(release_source, rt.engine, name, monitor.identity, following)
-        except Exception as exc:
-            if not database.is_unavailable(exc):
-                raise
-            monitor.availability.failed(exc)
-            return
+        if report is None or report.skipped:
+            # The poll's transaction did not give the lease back: do it here.
+            following = lease.next_due(rt.clock())
+            try:
+                await monitor.db(release_source, rt.engine, name, monitor.identity, following)
+            except Exception as exc:
+                if not database.is_unavailable(exc):
+                    raise
+                monitor.availability.failed(exc)
+                return
     finally:
         monitor.in_flight.pop(name, None)
         if not monitor.in_flight:
             monitor.idle.set()
             monitor.idle = anyio.Event()
     if not monitor.stopping:
-        monitor.tasks.start_soon(_dispatch, monitor)  # a slot is free
+        monitor.tasks.start_soon(_dispatch, monitor)  # room to claim another
     if report is None:
         return
     if monitor.on_report is not None:
@@ -371,7 +383,8 @@ async def _refresh_job(monitor: _Monitor, source_name: str) -> None:
         every = rt.config.refresh.interval
         if not await monitor.db(claim_refresh, rt.engine, source_name, rt.clock(), every):
             return  # another node refreshes it this interval
-        report = await refresh_source(rt, settings)
+        async with monitor.slots:  # a refresh is a request to the source's API too
+            report = await refresh_source(rt, settings)
         if report.alerts:
             await _evaluate_job(monitor)
 
@@ -462,10 +475,11 @@ async def run_monitor(
     """
     config = runtime.config
     availability = Availability(runtime.engine, limit=config.database_outage_limit, retry=RETRY)
-    _quiet_apscheduler()
+    _quiet_chatty_loggers()
     with single_node_guard(runtime.engine):
         async with anyio.create_task_group() as tasks:
-            monitor = _Monitor(runtime, availability, tasks, on_report)
+            slots = anyio.CapacityLimiter(config.max_concurrent_polls)
+            monitor = _Monitor(runtime, availability, tasks, slots, on_report)
             tasks.start_soon(_forward_stop, stop, monitor)
             runner = None
             if config.http is not None and serve_http:
@@ -536,11 +550,13 @@ def _add_jobs(scheduler: AsyncIOScheduler, monitor: _Monitor) -> None:
             )
 
 
-def _quiet_apscheduler() -> None:
+def _quiet_chatty_loggers() -> None:
     """APScheduler logs every job run at INFO ("executed successfully"): many lines a
-    second here. The jobs log what matters themselves; keep its warnings unless -vv."""
+    second here, and Alembic two lines per ``/readyz`` probe. The jobs log what matters
+    themselves; unless -vv, keep only those libraries' errors."""
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 @contextmanager
