@@ -1,7 +1,11 @@
-"""Benchmark the scorer: sentiment, complaint detection, SEISMIC, polling, throughput.
+"""Benchmark the scorer: sentiment, categories, complaints, learning from labels, language,
+SEISMIC, polling, throughput.
 
 Run ``python bench/scoring.py``. Ground truth is read from ``../shared/data`` next to the
-repository (or ``$EMBERWATCH_SHARED_DATA``); sections whose data is absent say so.
+repository (or ``$EMBERWATCH_SHARED_DATA``); sections whose data is absent say so. The
+category and complaint figures come from the project's own hand-written examples
+(``tests/scoring/category_examples.py``, ``complaint_examples.py``; their ``HELD_OUT`` lists
+were not looked at while the cues were set), measured by ``bench/categories.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from emberwatch.mention import Mention
 from emberwatch.scoring import Scorer
-from emberwatch.scoring.complaint import complaint_probability
 from emberwatch.scoring.sentiment import SentimentModel
 from emberwatch.scoring.virality import (
     PlatformPrior,
@@ -31,7 +34,10 @@ from emberwatch.scoring.virality import (
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "scoring"))
-from complaint_examples import EXAMPLES, FRESH_EXAMPLES  # noqa: E402
+import categories  # noqa: E402
+import language_speed  # noqa: E402
+from complaint_examples import EXAMPLES  # noqa: E402
+from learned import bench_learned  # noqa: E402  (bench/learned.py)
 
 SENTIMENT_FILES = ("tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets")
 TRUE_FINAL = 15_562
@@ -85,41 +91,24 @@ def bench_sentiment(data: Path | None) -> None:
     print()
 
 
-def _prf(pairs: list[tuple[bool, bool]]) -> tuple[float, float, float]:
-    tp = sum(1 for y, p in pairs if y and p)
-    fp = sum(1 for y, p in pairs if not y and p)
-    fn = sum(1 for y, p in pairs if y and not p)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+def bench_categories() -> None:
+    print("## Categories on the project's own examples (rows expected, columns predicted)")
+    categories.main(show_failures=False)
+    print()
 
 
-def bench_complaints() -> None:
-    print("## Complaint detection on the project's own labelled examples (threshold 0.5)")
-    model = SentimentModel()
-    print(f"{'set':<26}{'n':>4}{'P':>7}{'R':>7}{'F1':>7}{'Brier':>8}   VADER neg P/R/F1")
-    wrong = []
-    for name, examples in (("design set", EXAMPLES), ("fresh set (after weights)", FRESH_EXAMPLES)):
-        ours, base, brier = [], [], 0.0
-        for text, label in examples:
-            sentiment = model.compound(text)
-            prob = complaint_probability(text, sentiment).probability
-            ours.append((label, prob >= 0.5))
-            base.append((label, sentiment <= -0.05))
-            brier += (prob - label) ** 2
-            if (prob >= 0.5) != label:
-                wrong.append((name, label, prob, text))
-        p, r, f = _prf(ours)
-        bp, br, bf = _prf(base)
-        print(
-            f"{name:<26}{len(examples):>4}{p:>7.2f}{r:>7.2f}{f:>7.2f}{brier / len(examples):>8.3f}"
-            f"   {bp:.2f}/{br:.2f}/{bf:.2f}"
-        )
-    print("misclassified:")
-    for name, label, prob, text in wrong:
-        kind = "missed complaint" if label else "false alarm"
-        print(f"  [{name.split()[0]}] {kind} p={prob:.2f}: {text}")
+def bench_language() -> None:
+    print("## Language detection (hand-written examples; cost per text)")
+    for name, right, total in language_speed.accuracy():
+        print(f"{name:<40}{right:>5}/{total}")
+    figures = language_speed.bench_language(quick=True)
+    for name in (
+        "fast-path share, tweets",
+        "detect µs, English social posts",
+        "detect µs, non-English (classifier)",
+        "Scorer.score µs, tweets",
+    ):
+        print(f"{name:<40}{figures[name]:>10.3g}")
     print()
 
 
@@ -229,7 +218,9 @@ def bench_throughput(data: Path | None) -> None:
 def main() -> None:
     data = shared_data()
     bench_sentiment(data)
-    bench_complaints()
+    bench_categories()
+    bench_learned()
+    bench_language()
     bench_seismic(data)
     bench_polling(data)
     bench_throughput(data)
