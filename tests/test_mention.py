@@ -2,7 +2,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from emberwatch.mention import Mention, author_key, normalize_author, parse_timestamp
+from emberwatch.mention import (
+    MAX_THREAD_LENGTH,
+    Mention,
+    author_key,
+    conversation,
+    normalize_author,
+    parse_timestamp,
+)
 
 
 def test_json_round_trip_keeps_every_field_and_utc():
@@ -90,3 +97,11 @@ def test_author_keys_ignore_the_at_sign_case_and_how_rss_wrote_it():
     assert author_key("x", "@Dana_W") == author_key("x", "dana_w") == "dana_w"
     assert author_key("rss", "maria.k@reviews.test (maria.k)") == author_key("rss", "Maria.K")
     assert author_key("reddit", None) is None
+
+
+def test_a_conversation_key_names_platform_kind_and_id_and_always_fits_its_column():
+    assert conversation("hackernews", "story", 41000002) == "hackernews:story:41000002"
+    uri = "at://did:web:" + "very-long-host." * 40 + "example/app.bsky.feed.post/3l"
+    key = conversation("bluesky", "post", uri)
+    assert len(key) <= MAX_THREAD_LENGTH and key.startswith("bluesky:post:sha256:")
+    assert conversation("bluesky", "post", uri) == key

@@ -9,6 +9,7 @@ VIP matching see one spelling per person; :func:`author_key` is the form they co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, fields
@@ -105,6 +106,21 @@ def parse_timestamp(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+# As long as ``mentions.thread`` holds.
+MAX_THREAD_LENGTH = 500
+
+
+def conversation(platform: str, kind: str, ident: object) -> str:
+    """A conversation key, ``platform:kind:id`` (``"hackernews:story:41000002"``), for
+    ``Mention.thread``. An id too long to store (a Bluesky AT-URI or a Pleroma context is
+    the platform's to choose) is replaced by its SHA-256, so one odd post never fails a
+    poll and the same conversation still gets the same key."""
+    key = f"{platform}:{kind}:{ident}"
+    if len(key) <= MAX_THREAD_LENGTH:
+        return key
+    return f"{platform}:{kind}:sha256:{hashlib.sha256(str(ident).encode()).hexdigest()}"
 
 
 # RSS 2.0 writes <author> as "email (name)"; many feeds write "name <email>", and

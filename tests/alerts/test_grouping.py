@@ -409,9 +409,7 @@ DEMO_FEEDS = "http://demo.test"
 
 
 @respx.mock
-async def test_in_the_demo_the_hacker_news_comment_joins_its_storys_incident(
-    sqlite_engine, monkeypatch
-):
+async def test_in_the_demo_the_hacker_news_comment_joins_its_storys_incident(engine, monkeypatch):
     """The demo's scripted story, polled every 3 s of its minute through the real pipeline:
     three incidents, the Hacker News story and the comment on it in one."""
     for name, value in {
@@ -433,14 +431,14 @@ async def test_in_the_demo_the_hacker_news_comment_joins_its_storys_incident(
 
     respx.route(host="demo.test").mock(side_effect=serve)
     async with httpx.AsyncClient() as http:
-        rt = Runtime.build(config, sqlite_engine, http, clock=lambda: clock[0])
+        rt = Runtime.build(config, engine, http, clock=lambda: clock[0])
         for second in range(0, 61, 3):
             clock[0] = started + timedelta(seconds=second)
             for source in config.sources:
                 await poll_source(rt, source, force=True)
         rt.close()
 
-    with Session(sqlite_engine) as session:
+    with Session(engine) as session:
         rows = session.exec(
             select(MentionRecord.external_id, AlertRecord.incident_id, MentionRecord.thread)
             .join(AlertRecord, AlertRecord.mention_id == MentionRecord.id)

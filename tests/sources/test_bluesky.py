@@ -83,7 +83,7 @@ def test_it_maps_a_post_view() -> None:
         likes=44,
         reposts=9 + 3,
         replies=6,
-        thread="bluesky:at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.post/3lab2cd7ypk2s",
+        thread="bluesky:post:at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.post/3lab2cd7ypk2s",
     )
 
 
@@ -358,7 +358,7 @@ def test_a_reply_keys_on_its_root_or_else_its_parent(reply: dict[str, Any]) -> N
     body = json.loads(fixture("search_latest.json"))
     body["posts"][0]["record"]["reply"] = reply
     post = bluesky.parse(json.dumps(body).encode())[0]
-    assert post.thread == "bluesky:at://did:plc:a/app.bsky.feed.post/1"
+    assert post.thread == "bluesky:post:at://did:plc:a/app.bsky.feed.post/1"
 
 
 @pytest.mark.parametrize("reply", ["not an object", {"root": {"uri": 7}}, {"root": {}}])
@@ -367,4 +367,4 @@ def test_a_malformed_reply_ref_is_read_as_no_ref_not_a_bad_page(reply: Any) -> N
     body = json.loads(fixture("search_latest.json"))
     body["posts"][0]["record"]["reply"] = reply
     post = bluesky.parse(json.dumps(body).encode())[0]
-    assert post.thread == f"bluesky:{post.external_id}"
+    assert post.thread == f"bluesky:post:{post.external_id}"

@@ -38,9 +38,9 @@ Bluesky field                      Mention field
 ``likeCount``                      likes
 ``repostCount + quoteCount``       reposts
 ``replyCount``                     replies
-``record.reply.root.uri``          thread: ``bluesky:<root uri>`` for a reply (the
-                                   thread's first post), ``bluesky:<uri>`` for a
-                                   post, so a post and every reply under it share
+``record.reply.root.uri``          thread: ``bluesky:post:<root uri>`` for a reply
+                                   (the thread's first post), ``bluesky:post:<uri>``
+                                   for a post, so a post and every reply under it share
                                    one key (``reply.parent.uri`` if root lacks)
 =================================  ==============================================
 
@@ -73,7 +73,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, normalize_author, parse_timestamp
+from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -82,7 +82,6 @@ from emberwatch.sources._settings import Duration, SourceSettings
 TYPE = "bluesky"
 GET_POSTS_BATCH = 25
 POST_URL = "https://bsky.app/profile/{}/post/{}"
-THREAD = "bluesky:{}"
 _ONE_MS = timedelta(milliseconds=1)
 _SESSION_PATH = "/xrpc/com.atproto.server.createSession"
 
@@ -155,7 +154,7 @@ def _post(post: Any) -> tuple[datetime | None, Mention]:
         likes=opt(post, "likeCount", int, where),
         reposts=reposts,
         replies=opt(post, "replyCount", int, where),
-        thread=THREAD.format(_root(record) or uri),
+        thread=conversation(TYPE, "post", _root(record) or uri),
     )
     return (min(known) if known else None), mention
 

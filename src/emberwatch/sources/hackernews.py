@@ -28,7 +28,7 @@ import httpx
 from pydantic import Field
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, normalize_author, parse_timestamp
+from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._settings import SourceSettings
@@ -36,7 +36,6 @@ from emberwatch.sources._text import html_to_text
 
 TYPE = "hackernews"
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
-THREAD = "hackernews:story:{}"
 
 
 class Settings(SourceSettings):
@@ -95,8 +94,8 @@ def _thread(hit: dict[str, Any]) -> str:
     for field in ("story_id", "parent_id"):
         value = hit.get(field)
         if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
-            return THREAD.format(str(value).strip())
-    return THREAD.format(hit["objectID"])
+            return conversation(TYPE, "story", str(value).strip())
+    return conversation(TYPE, "story", hit["objectID"])
 
 
 def _str_or_none(value: Any) -> str | None:

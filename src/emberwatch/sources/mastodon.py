@@ -77,7 +77,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, normalize_author, parse_timestamp
+from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -86,8 +86,6 @@ from emberwatch.sources._text import html_to_text
 
 TYPE = "mastodon"
 STATUSES_BATCH = 20
-THREAD = "mastodon:status:{}"
-CONTEXT = "mastodon:context:{}"
 
 
 class Settings(SourceSettings):
@@ -135,7 +133,7 @@ def _thread_on_page(statuses: list[tuple[str, Mention]]) -> list[tuple[str, Ment
     """A reply to a reply on the same page takes its parent's conversation, up the chain
     as far as the page goes, so a thread read in one poll shares one key."""
     thread_of = {status_id: mention.thread for status_id, mention in statuses}
-    prefix = THREAD.format("")
+    prefix = conversation(TYPE, "status", "")
     out = []
     for status_id, mention in statuses:
         thread, seen = mention.thread, {status_id}
@@ -190,9 +188,9 @@ def _thread(status: dict[str, Any], status_id: str, where: str) -> str:
     extra = opt(status, "pleroma", dict, where) or {}
     context = opt(extra, "context", str, where)
     if context:
-        return CONTEXT.format(context)
+        return conversation(TYPE, "context", context)
     parent = opt(status, "in_reply_to_id", (str, int), where)
-    return THREAD.format(parent if parent not in (None, "") else status_id)
+    return conversation(TYPE, "status", parent if parent not in (None, "") else status_id)
 
 
 def _id_key(status_id: str) -> tuple[int, str]:

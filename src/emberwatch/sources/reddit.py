@@ -72,7 +72,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, normalize_author, parse_timestamp
+from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -80,7 +80,6 @@ from emberwatch.sources._settings import Duration, SourceSettings
 
 TYPE = "reddit"
 SITE = "https://www.reddit.com"
-THREAD = "reddit:post:{}"
 INFO_BATCH = 100
 _REMOVED_TEXT = {"[deleted]", "[removed]"}
 
@@ -199,7 +198,7 @@ def _thread(kind: str, fullname: str, thing: dict[str, Any], where: str) -> str 
             parent = opt(thing, "parent_id", str, where) or ""
             post = parent if parent.startswith("t3_") else ""
     post_id = post.removeprefix("t3_").lower()
-    return THREAD.format(post_id) if post_id else None
+    return conversation(TYPE, "post", post_id) if post_id else None
 
 
 def _unescape(value: str | None) -> str | None:

@@ -73,7 +73,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
-from emberwatch.mention import Mention, normalize_author, parse_timestamp
+from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -84,7 +84,6 @@ LOOKUP_BATCH = 100
 SEARCH_WINDOW = timedelta(days=7)
 POST_URL = "https://x.com/{}/status/{}"
 ANONYMOUS_POST_URL = "https://x.com/i/web/status/{}"
-THREAD = "x:conversation:{}"
 _TWITTER_EPOCH_MS = 1288834974657
 _FIELDS = {
     "tweet.fields": "created_at,public_metrics,author_id,conversation_id,note_tweet",
@@ -167,7 +166,9 @@ def _post(post: Any, users: dict[str, dict[str, Any]]) -> tuple[int, Mention]:
         likes=opt(metrics, "like_count", int, where),
         reposts=reposts,
         replies=opt(metrics, "reply_count", int, where),
-        thread=THREAD.format(opt(post, "conversation_id", str, where) or post_id),
+        thread=conversation(
+            TYPE, "conversation", opt(post, "conversation_id", str, where) or post_id
+        ),
     )
     return int(post_id), mention
 

@@ -77,7 +77,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
-from emberwatch.mention import Mention, normalize_author, parse_timestamp
+from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._json import opt
@@ -87,7 +87,6 @@ from emberwatch.sources._watermark import Walk
 
 TYPE = "youtube"
 WATCH_URL = "https://www.youtube.com/watch?v={}&lc={}"
-THREAD = "youtube:video:{}"
 MAX_IDS_PER_CALL = 50
 PACIFIC = ZoneInfo("America/Los_Angeles")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -163,7 +162,7 @@ def _thread_to_mention(item: Any) -> Mention:
         published_at=published,
         likes=_count(comment, "likeCount", thread_id),
         replies=_count(thread, "totalReplyCount", thread_id),
-        thread=THREAD.format(video_id) if video_id else None,
+        thread=conversation(TYPE, "video", video_id) if video_id else None,
     )
 
 
