@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from emberwatch.errors import ConfigError, ConfigProblem
 from emberwatch.sources import SETTINGS_BY_TYPE
@@ -33,6 +40,79 @@ SourceConfig = Annotated[
 ]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# What a read-only command (``load_config(..., need_secrets=False)``) puts in place of an
+# unset ``${ENV}`` reference: a value that passes validation and reaches nothing if used.
+UNSET_PLACEHOLDER = "http://unset.invalid/{name}"
+
+# The databases Emberwatch ships drivers and migrations for, as database_url schemes.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
+
+# One address, strictly: dot-atom local part, dot-separated host labels (``ops@localhost``
+# is allowed; spaces, a missing @ or an empty part are not).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*$")
+_NAMED_ADDRESS = re.compile(r"^[^<>@]*<([^<>]+)>$")
+
+
+def _email_address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not an email address; write it as name@example.com")
+    return value
+
+
+def _sender_address(value: str) -> str:
+    """``ops@example.com`` or ``Emberwatch <ops@example.com>``."""
+    named = _NAMED_ADDRESS.match(value.strip())
+    _email_address(named[1].strip() if named else value)
+    return value
+
+
+def _web_url(value: str) -> str:
+    """An absolute http(s) URL; the message never repeats the value (it may hold a token)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL, e.g. https://example.com/feed")
+    if not rest or rest.startswith(("/", ":")) or any(ch.isspace() for ch in value):
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. https://example.com")
+    return value
+
+
+def _secret_web_url(value: SecretStr) -> SecretStr:
+    _web_url(value.get_secret_value())
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError('must be longer than zero, e.g. "30s" or "5m"')
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError('must not be negative, e.g. "0s" or "30s"')
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+SenderAddress = Annotated[str, AfterValidator(_sender_address)]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+NonNegativeDuration = Annotated[Duration, AfterValidator(_not_negative)]
+
+
+class _Problems(ValueError):
+    """Several problems found by one validator, each at its own key path below it.
+
+    Pydantic keeps the exception in the error's context, so ``validate_config`` can report
+    each one at its key ("sources[acme-hn].brands") instead of at the model's root.
+    """
+
+    def __init__(self, located: list[tuple[tuple[Any, ...], str]]) -> None:
+        self.located = located
+        super().__init__("; ".join(message for _, message in located))
 
 
 class Brand(StrictModel):
@@ -55,9 +135,9 @@ class EmailChannel(StrictModel):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: SecretStr | None = None
-    sender: str
-    recipients: list[str] = Field(min_length=1)
-    timeout: Duration = timedelta(seconds=30)
+    sender: SenderAddress
+    recipients: list[EmailAddress] = Field(min_length=1)
+    timeout: PositiveDuration = timedelta(seconds=30)
     max_per_hour: int = Field(
         default=20, ge=1, description="noise budget: past this, messages roll up into summaries"
     )
@@ -66,8 +146,8 @@ class EmailChannel(StrictModel):
 class SlackChannel(StrictModel):
     """The on-call team's Slack incoming webhook."""
 
-    webhook_url: SecretStr
-    timeout: Duration = timedelta(seconds=10)
+    webhook_url: Annotated[SecretStr, AfterValidator(_secret_web_url)]
+    timeout: PositiveDuration = timedelta(seconds=10)
     max_per_hour: int = Field(
         default=30, ge=1, description="noise budget: past this, messages roll up into summaries"
     )
@@ -76,7 +156,7 @@ class SlackChannel(StrictModel):
 class DigestChannel(StrictModel):
     """The ops team's daily digest, sent through the email channel's SMTP server."""
 
-    recipients: list[str] = Field(min_length=1)
+    recipients: list[EmailAddress] = Field(min_length=1)
     send_at: time = time(8, 0)
     timezone: str = "UTC"
 
@@ -120,13 +200,13 @@ class Thresholds(StrictModel):
 class Delivery(StrictModel):
     """How the outbox worker sends."""
 
-    interval: Duration = timedelta(seconds=2)
+    interval: PositiveDuration = timedelta(seconds=2)
     max_attempts: int = Field(default=8, ge=1)
-    lease: Duration = timedelta(seconds=60)
-    slack_deadline: Duration = timedelta(hours=2)
-    email_deadline: Duration = timedelta(hours=12)
-    digest_deadline: Duration = timedelta(hours=20)
-    slack_min_gap: Duration = Field(
+    lease: PositiveDuration = timedelta(seconds=60)
+    slack_deadline: PositiveDuration = timedelta(hours=2)
+    email_deadline: PositiveDuration = timedelta(hours=12)
+    digest_deadline: PositiveDuration = timedelta(hours=20)
+    slack_min_gap: NonNegativeDuration = Field(
         default=timedelta(seconds=1), description="Slack allows about one message a second"
     )
 
@@ -167,9 +247,9 @@ class Route(StrictModel):
     name: str = Field(min_length=1)
     match: RouteMatch = RouteMatch()
     receivers: list[Receiver] = Field(min_length=1)
-    group_wait: Duration = timedelta(seconds=30)
-    group_interval: Duration = timedelta(minutes=5)
-    repeat_interval: Duration = timedelta(hours=4)
+    group_wait: NonNegativeDuration = timedelta(seconds=30)
+    group_interval: PositiveDuration = timedelta(minutes=5)
+    repeat_interval: PositiveDuration = timedelta(hours=4)
     quiet_hours: QuietHours | None = None
     continue_matching: bool = Field(default=False, description="also try the routes after this one")
 
@@ -181,21 +261,21 @@ class Escalation(StrictModel):
     default) it is also reposted to on-call in Slack with the ``slack_mention`` ping.
     """
 
-    after: Duration = timedelta(minutes=15)
+    after: PositiveDuration = timedelta(minutes=15)
     max_times: int = Field(default=3, ge=0)
     slack_mention: str | None = Field(
         default=None,
         pattern=r"^(subteam:S[A-Z0-9]+|user:[UW][A-Z0-9]+|here|channel)$",
         description="who to ping: subteam:S0123ABC, user:U0123ABC, here or channel",
     )
-    emails: list[str] = Field(
+    emails: list[EmailAddress] = Field(
         default_factory=list, description="escalation email list: every escalation goes here"
     )
     slack_min_severity: Severity = Field(
         default="critical",
         description="escalations at or above this severity also ping on-call in Slack",
     )
-    retrigger_after: Duration = Field(
+    retrigger_after: PositiveDuration = Field(
         default=timedelta(hours=4), description="acknowledged but unresolved this long: re-trigger"
     )
 
@@ -203,8 +283,8 @@ class Escalation(StrictModel):
 class Refresh(StrictModel):
     """Re-reading young mentions' engagement, so virality sees the trajectory."""
 
-    interval: Duration = timedelta(minutes=15)
-    window: Duration = Field(
+    interval: PositiveDuration = timedelta(minutes=15)
+    window: PositiveDuration = Field(
         default=timedelta(hours=24), description="mentions younger than this are re-read"
     )
 
@@ -212,7 +292,7 @@ class Refresh(StrictModel):
 class Grouping(StrictModel):
     """How related mentions become one incident."""
 
-    window: Duration = timedelta(hours=24)
+    window: PositiveDuration = timedelta(hours=24)
     similarity: float = Field(
         default=88.0, ge=50, le=100, description="rapidfuzz token-set ratio for near-duplicates"
     )
@@ -223,7 +303,7 @@ class Http(StrictModel):
 
     bind: str = Field(default="127.0.0.1:8787", pattern=r"^[^:\s]*:\d{1,5}$")
     secret: SecretStr = Field(description="signs acknowledge/snooze/resolve links")
-    public_url: str = Field(
+    public_url: WebUrl = Field(
         default="http://127.0.0.1:8787", description="how people reach this endpoint"
     )
 
@@ -254,11 +334,11 @@ class Config(StrictModel):
     grouping: Grouping = Grouping()
     refresh: Refresh = Refresh()
     http: Http | None = None
-    poll_jitter: Duration = timedelta(seconds=5)
+    poll_jitter: NonNegativeDuration = timedelta(seconds=5)
     max_concurrent_polls: int = Field(
         default=20, ge=1, description="polls in flight at once on a node (run and poll --once)"
     )
-    database_outage_limit: Duration = Field(
+    database_outage_limit: PositiveDuration = Field(
         default=timedelta(minutes=10),
         description="a node whose database stays unreachable this long exits non-zero",
     )
@@ -267,7 +347,7 @@ class Config(StrictModel):
         ge=0,
         description="processes that score large polls beside the poller; 0 scores in it",
     )
-    evaluate_interval: Duration = Field(
+    evaluate_interval: PositiveDuration = Field(
         default=timedelta(seconds=10), description="how often alert timers are checked"
     )
     unhealthy_after_intervals: float = Field(
@@ -280,45 +360,74 @@ class Config(StrictModel):
         description="mentions an alert message lists, newest first; past this, 'and N more'",
     )
 
-    @field_validator("database_outage_limit")
+    @field_validator("database_url")
     @classmethod
-    def _positive_limit(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError('must be positive, e.g. "10m"')
+    def _supported_database(cls, value: str) -> str:
+        scheme, sep, _rest = value.partition("://")
+        if not sep or scheme.lower() not in DATABASE_SCHEMES:
+            # Only the scheme is repeated: the rest of the URL may hold a password.
+            shown = f"{scheme!r}" if sep else "no scheme"
+            raise ValueError(
+                f"unsupported database URL ({shown}); supported schemes: "
+                + ", ".join(f"{s}://" for s in DATABASE_SCHEMES)
+                + " (e.g. sqlite:///./emberwatch.db or postgresql://user@host/emberwatch)"
+            )
         return value
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
+        found: list[tuple[tuple[Any, ...], str]] = []
         brand_names = [b.name for b in self.brands]
-        _require_unique("brand", brand_names)
-        _require_unique("source", [s.name for s in self.sources])
-        for source in self.sources:
+        found += _duplicates("brands", "brand", brand_names)
+        found += _duplicates("sources", "source", [s.name for s in self.sources])
+        for i, source in enumerate(self.sources):
+            found += [(("sources", i, *key), why) for key, why in _source_problems(source)]
             for brand in source.brands:
                 if brand not in brand_names:
-                    raise ValueError(
-                        f"source {source.name!r} serves undefined brand {brand!r}; "
-                        f"defined brands: {', '.join(brand_names)}"
+                    found.append(
+                        (
+                            ("sources", i, "brands"),
+                            f"source {source.name!r} serves undefined brand {brand!r}; "
+                            f"defined brands: {', '.join(brand_names)}",
+                        )
                     )
-        _require_unique("route", [r.name for r in self.routes])
+        found += _duplicates("routes", "route", [r.name for r in self.routes])
         configured = {"digest"} | {
             name for name in ("slack", "email") if getattr(self.channels, name) is not None
         }
         source_names = [s.name for s in self.sources]
-        for route in self.routes:
+        for i, route in enumerate(self.routes):
             for receiver in route.receivers:
                 if receiver not in configured:
-                    raise ValueError(
-                        f"route {route.name!r} uses receiver {receiver!r}, but "
-                        f"[channels.{receiver}] is not configured"
+                    found.append(
+                        (
+                            ("routes", i, "receivers"),
+                            f"route {route.name!r} uses receiver {receiver!r}, but "
+                            f"[channels.{receiver}] is not configured",
+                        )
                     )
             for brand in route.match.brand:
                 if brand not in brand_names:
-                    raise ValueError(f"route {route.name!r} matches undefined brand {brand!r}")
+                    found.append(
+                        (
+                            ("routes", i, "match", "brand"),
+                            f"route {route.name!r} matches undefined brand {brand!r}",
+                        )
+                    )
             for source in route.match.source:
                 if source not in source_names:
-                    raise ValueError(f"route {route.name!r} matches undefined source {source!r}")
+                    found.append(
+                        (
+                            ("routes", i, "match", "source"),
+                            f"route {route.name!r} matches undefined source {source!r}",
+                        )
+                    )
         if self.escalation.emails and self.channels.email is None:
-            raise ValueError("escalation.emails needs [channels.email] for SMTP")
+            found.append(
+                (("escalation", "emails"), "escalation.emails needs [channels.email] for SMTP")
+            )
+        if found:
+            raise _Problems(found)
         return self
 
     def effective_routes(self) -> list[Route]:
@@ -366,16 +475,54 @@ def default_routes(channels: Channels) -> list[Route]:
     return routes
 
 
-def _require_unique(kind: str, names: list[str]) -> None:
+def _duplicates(key: str, kind: str, names: list[str]) -> list[tuple[tuple[Any, ...], str]]:
     seen: set[str] = set()
-    for name in names:
+    found = []
+    for i, name in enumerate(names):
         if name in seen:
-            raise ValueError(f"{kind} name {name!r} is used twice; names must be unique")
+            found.append(
+                ((key, i, "name"), f"{kind} name {name!r} is used twice; names must be unique")
+            )
         seen.add(name)
+    return found
 
 
-def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
-    """Read, substitute ``${ENV}`` references in, and validate one config file."""
+# Source durations that must be longer than zero; every other one must not be negative.
+_POSITIVE_SOURCE_DURATIONS = ("interval", "timeout")
+
+
+def _source_problems(source: SourceSettings) -> list[tuple[tuple[str], str]]:
+    """Checks every connector's settings share, made here so each connector stays small:
+    its durations are sensible and its URLs are absolute http(s) URLs."""
+    found: list[tuple[tuple[str], str]] = []
+    for name in type(source).model_fields:
+        value = getattr(source, name)
+        check: Any = None
+        if isinstance(value, timedelta):
+            check = _positive if name in _POSITIVE_SOURCE_DURATIONS else _not_negative
+        elif (name == "url" or name.endswith("_url")) and isinstance(value, str) and value:
+            check = _web_url
+        if check is None:
+            continue
+        try:
+            check(value)
+        except ValueError as exc:
+            found.append(((name,), str(exc)))
+    return found
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    environ: dict[str, str] | None = None,
+    *,
+    need_secrets: bool = True,
+) -> Config:
+    """Read, substitute ``${ENV}`` references in, and validate one config file.
+
+    With ``need_secrets=False`` (commands that only read the database), an unset or empty
+    ``${ENV}`` reference is not a problem where the placeholder it is given validates (a
+    webhook URL, a token, the link secret); such a config must never be used to deliver.
+    """
     shown = str(path)
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -387,18 +534,36 @@ def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = N
         raise ConfigError(shown, [ConfigProblem("", "not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(shown, [ConfigProblem("", f"not valid TOML: {exc}")]) from None
-    return validate_config(raw, shown, os.environ if environ is None else environ)
+    return validate_config(
+        raw, shown, os.environ if environ is None else environ, need_secrets=need_secrets
+    )
 
 
-def validate_config(raw: dict[str, Any], shown: str, environ: Any) -> Config:
-    """Validate an already-parsed document; every problem is collected before raising."""
+def validate_config(
+    raw: dict[str, Any], shown: str, environ: Any, *, need_secrets: bool = True
+) -> Config:
+    """Validate an already-parsed document; every problem is collected before raising.
+
+    Each problem is reported once: where an ``${ENV}`` reference is unset, that is the
+    problem at its key, not also the validation error its empty value causes.
+    """
+    unset: list[ConfigProblem] = []
+    resolved = _substitute_env(raw, (), environ, unset, raw, placeholder=not need_secrets)
     problems: list[ConfigProblem] = []
-    resolved = _substitute_env(raw, (), environ, problems)
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, resolved))
+        problems = _problems_from(exc, resolved)
         config = None
+    unset_keys = {p.key for p in unset}
+    if need_secrets:
+        problems = unset + [p for p in problems if p.key not in unset_keys]
+    else:
+        # A placeholder that did not validate where it stands: say which variable to set.
+        failed = {p.key for p in problems}
+        problems = [p for p in unset if p.key in failed] + [
+            p for p in problems if p.key not in unset_keys
+        ]
     if problems:
         raise ConfigError(shown, _dedupe(problems))
     assert config is not None
@@ -406,12 +571,24 @@ def validate_config(raw: dict[str, Any], shown: str, environ: Any) -> Config:
 
 
 def _substitute_env(
-    value: Any, key: tuple[Any, ...], environ: Any, problems: list[ConfigProblem]
+    value: Any,
+    key: tuple[Any, ...],
+    environ: Any,
+    problems: list[ConfigProblem],
+    raw: dict[str, Any],
+    *,
+    placeholder: bool = False,
 ) -> Any:
     if isinstance(value, dict):
-        return {k: _substitute_env(v, (*key, k), environ, problems) for k, v in value.items()}
+        return {
+            k: _substitute_env(v, (*key, k), environ, problems, raw, placeholder=placeholder)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_substitute_env(v, (*key, i), environ, problems) for i, v in enumerate(value)]
+        return [
+            _substitute_env(v, (*key, i), environ, problems, raw, placeholder=placeholder)
+            for i, v in enumerate(value)
+        ]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -420,8 +597,10 @@ def _substitute_env(
         found = environ.get(name)
         if not found:
             state = "is empty" if name in environ else "is not set"
-            problems.append(ConfigProblem(_render_key(key), f"environment variable {name} {state}"))
-            return ""
+            problems.append(
+                ConfigProblem(_render_key(key, raw), f"environment variable {name} {state}")
+            )
+            return UNSET_PLACEHOLDER.format(name=name) if placeholder else ""
         return found
 
     return _ENV_REF.sub(replace, value)
@@ -434,6 +613,11 @@ def _problems_from(exc: ValidationError, raw: dict[str, Any]) -> list[ConfigProb
         # A discriminated union adds the tag (the source type) to the path; drop it.
         if len(loc) >= 3 and loc[0] == "sources" and loc[2] in SETTINGS_BY_TYPE:
             del loc[2]
+        carried = (error.get("ctx") or {}).get("error")
+        if isinstance(carried, _Problems):
+            for sub, why in carried.located:
+                problems.append(ConfigProblem(_render_key((*loc, *sub), raw), why))
+            continue
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling; see config/emberwatch.example.toml)"
