@@ -18,10 +18,10 @@ import httpx
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
-from emberwatch.channels._escape import cut, terminal
 from emberwatch.config import DEFAULT_CONFIG_PATH, Config, load_config
 from emberwatch.errors import ConfigError, EmberwatchError, ParseError
 from emberwatch.mention import Mention
+from emberwatch.text import cut, jsonl, terminal
 
 log = logging.getLogger("emberwatch")
 
@@ -326,7 +326,7 @@ async def _poll_once(config: Config, engine: Any, source_name: str | None) -> An
 def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, int]]) -> None:
     if fmt == "jsonl":
         for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+            click.echo(jsonl(row))
         return
     header = "  ".join(name.upper().ljust(width) for name, width in columns)
     click.echo(header.rstrip())
@@ -904,7 +904,7 @@ def sources_parse(source_type: str, file: str) -> None:
     except ParseError as exc:
         _fail(f"{file}: {exc}")
     for mention in parsed:
-        click.echo(mention.to_json())
+        click.echo(jsonl(mention.to_dict()))
 
 
 @sources.command("test")
@@ -1081,7 +1081,7 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
         scores = scorer.score(mention, snapshots=snapshots, brand=brand)
         out = dict(data)
         out["scores"] = {key: getattr(scores, key) for key in SCORE_KEYS}
-        click.echo(json.dumps(out, ensure_ascii=False))
+        click.echo(jsonl(out))
     if failures:
         sys.exit(EXIT_ERROR)
 

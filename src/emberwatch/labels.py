@@ -32,6 +32,7 @@ from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.models import FittedModel, Label, MentionRecord
 from emberwatch.scoring import Scorer, learned
 from emberwatch.scoring.triage import CATEGORIES
+from emberwatch.text import jsonl
 
 log = logging.getLogger("emberwatch.labels")
 
@@ -324,7 +325,7 @@ def export_line(label: Label) -> str:
         data["brand"] = label.brand
     data["labelled_by"] = label.labelled_by
     data["labelled_at"] = label.labelled_at.isoformat().replace("+00:00", "Z")
-    return json.dumps(data, ensure_ascii=False)
+    return jsonl(data)
 
 
 def _mention_of(record: MentionRecord) -> Mention:

@@ -17,7 +17,6 @@ from sqlmodel import Session
 
 from emberwatch.alerts.grouping import TextIndex, TextShapes, grouping_keys
 from emberwatch.alerts.lifecycle import forget_notifications, record_action
-from emberwatch.channels._escape import cut
 from emberwatch.config import SEVERITY_RANK, Grouping
 from emberwatch.models import (
     AlertRecord,
@@ -25,6 +24,7 @@ from emberwatch.models import (
     IncidentKey,
     MentionRecord,
 )
+from emberwatch.text import cut
 
 
 class FiledMention(Protocol):

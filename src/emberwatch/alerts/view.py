@@ -13,7 +13,7 @@ put the message in the order people act on it:
 
 Every string that comes from a mention is untrusted: the channels escape it for their
 format. Fields meant for one line (author, title, quote) are flattened here with
-:func:`~emberwatch.channels._escape.one_line` so no value can start a line of its own.
+:func:`~emberwatch.text.one_line` so no value can start a line of its own.
 
 :func:`load_incident_page` is what an action link's page shows, and :func:`latest_actions`
 says who last acknowledged, snoozed or resolved each incident (the CLI's ``alerts`` and any
@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from emberwatch.alerts.links import action_urls
-from emberwatch.channels._escape import cut, one_line
 from emberwatch.config import Config
 from emberwatch.models import AlertRecord, Incident, IncidentAction, MentionRecord
 from emberwatch.scoring.triage import VIRAL_AT, playbook, respond_within
+from emberwatch.text import cut, one_line, web_link
 
 QUOTE_LIMIT = 280
 TITLE_LIMIT = 70
@@ -148,10 +148,7 @@ class MentionLine:
     @property
     def link(self) -> str | None:
         """The post's URL when it is plain http(s), else None (no ``javascript:`` links)."""
-        url = (self.url or "").strip()
-        if re.match(r"^https?://[^\s<>\"'|]+$", url, re.IGNORECASE):
-            return url
-        return None
+        return web_link(self.url)
 
     @property
     def when(self) -> datetime | None:

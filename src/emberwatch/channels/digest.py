@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import functools
 import io
-import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -44,7 +43,6 @@ from emberwatch.alerts import themes as complaint_themes
 from emberwatch.alerts.decisions import SourceFacts, SourceHealth, SourceStatus, source_health
 from emberwatch.alerts.links import action_urls
 from emberwatch.channels import email
-from emberwatch.channels._escape import cut, terminal
 from emberwatch.config import SEVERITY_RANK, Config
 from emberwatch.errors import DeliveryError
 from emberwatch.models import (
@@ -59,6 +57,7 @@ from emberwatch.models import (
     utcnow,
 )
 from emberwatch.outbox import Claimed, enqueue
+from emberwatch.text import one_line, web_link
 
 NEGATIVE_MAX = -0.05  # sentiment at or below: negative
 POSITIVE_MIN = 0.05  # sentiment at or above: positive
@@ -80,7 +79,6 @@ STATE_BACKGROUNDS = {
     "clear": "#eafaf1",
 }
 ACTION_WORDS = {"ack": "acknowledge", "snooze": "snooze", "resolve": "resolve"}
-_HTTP = re.compile(r"^https?://", re.I)  # links safe to put in an href
 
 
 # -- the digest's typed parts -------------------------------------------------------------
@@ -234,7 +232,7 @@ class VipMention:
     @property
     def link(self) -> str | None:
         """The URL when it is plain http(s), safe to put in an ``href``."""
-        return self.url if self.url and _HTTP.match(self.url) else None
+        return web_link(self.url)
 
 
 @dataclass(frozen=True)
@@ -637,7 +635,7 @@ def _add_incidents(
                     incident.id,
                     incident.severity,
                     incident.brand,
-                    _one_line(incident.title, EXCERPT),
+                    one_line(incident.title, EXCERPT),
                     incident.status,
                     incident.opened_at,
                     max(now - incident.opened_at, timedelta(0)),
@@ -657,8 +655,8 @@ def _add_incidents(
                     incident.id,
                     incident.severity,
                     incident.brand,
-                    _one_line(incident.title, EXCERPT),
-                    _one_line(incident.resolved_by or "unknown", 100),
+                    one_line(incident.title, EXCERPT),
+                    one_line(incident.resolved_by or "unknown", 100),
                     incident.resolved_at,
                     max(incident.resolved_at - incident.opened_at, timedelta(0)),
                 )
@@ -672,7 +670,7 @@ def _add_incidents(
                     incident.id,
                     incident.severity,
                     incident.brand,
-                    _one_line(incident.title, EXCERPT),
+                    one_line(incident.title, EXCERPT),
                     incident.status,
                     max(incident.escalations, 1),
                 )
@@ -697,7 +695,7 @@ def _posts(session: Session, incident_ids: list[int]) -> dict[int, str]:
         rank = (SEVERITY_RANK.get(severity, 0), alert_id)
         if incident_id not in best or rank > best[incident_id][:2]:
             best[incident_id] = (*rank, url)
-    return {i: url for i, (_, _, url) in best.items() if url and _HTTP.match(url)}
+    return {i: link for i, (_, _, url) in best.items() if (link := web_link(url))}
 
 
 def _handled(session: Session, incidents: list[Incident]) -> dict[int, str]:
@@ -717,7 +715,7 @@ def _handled(session: Session, incidents: list[Incident]) -> dict[int, str]:
     said: dict[int, str] = {}
     for incident_id, incident in acknowledged.items():
         action = latest.get(incident_id)
-        actor = _one_line(action.actor if action else incident.acknowledged_by or "unknown", 100)
+        actor = one_line(action.actor if action else incident.acknowledged_by or "unknown", 100)
         at = action.at if action else incident.acknowledged_at
         if incident.snoozed_until is not None:
             said[incident_id] = f"snoozed by {actor} until {_utc(incident.snoozed_until)}"
@@ -764,7 +762,7 @@ def _add_deliveries(session: Session, digest: Digest, start: datetime, end: date
             d.recipient,
             d.status,
             d.attempts,
-            _one_line(d.last_error or "", 300),
+            one_line(d.last_error or "", 300),
         )
         for d in failed
     ]
@@ -774,7 +772,7 @@ def _add_deliveries(session: Session, digest: Digest, start: datetime, end: date
         .order_by(ReceiverHealth.receiver)
     ).all()
     digest.broken_receivers = [
-        BrokenReceiver(r.receiver, r.broken_since, _one_line(r.last_error or "", 300))  # type: ignore[arg-type]
+        BrokenReceiver(r.receiver, r.broken_since, one_line(r.last_error or "", 300))  # type: ignore[arg-type]
         for r in broken
     ]
 
@@ -812,7 +810,7 @@ def _add_sources(session: Session, digest: Digest, now: datetime, config: Config
                 health.reason,
                 state.consecutive_failures,
                 state.last_success_at,
-                _one_line(state.last_error or "", 300),
+                one_line(state.last_error or "", 300),
             )
         )
     if configured is not None:  # configured sources without a row yet: never polled
@@ -868,7 +866,7 @@ def _add_vips_and_themes(session: Session, digest: Digest, start: datetime, end:
                 VipMention(
                     brand,
                     source,
-                    _one_line(author or "unknown", 100),
+                    one_line(author or "unknown", 100),
                     _excerpt(body),
                     url,
                     sentiment_label(sentiment),
@@ -888,15 +886,11 @@ def _add_vips_and_themes(session: Session, digest: Digest, start: datetime, end:
     ]
 
 
-def _one_line(text: str, limit: int) -> str:
-    return cut(" ".join(terminal(text).split()), limit)
-
-
 def _excerpt(text: str, at: int | None = None, limit: int = EXCERPT) -> str:
     """About ``limit`` characters of ``text`` on one line, around position ``at``."""
     begin = 0 if at is None or at < limit // 2 else at - limit // 3
     window = text[begin : begin + limit * 2]
-    line = _one_line(window, limit - 1 if begin else limit)
+    line = one_line(window, limit - 1 if begin else limit)
     return f"…{line}" if begin else line
 
 

@@ -25,6 +25,7 @@ from emberwatch.channels import email, slack
 from emberwatch.config import Config
 from emberwatch.errors import DeliveryError
 from emberwatch.outbox import Claimed
+from emberwatch.text import one_line
 
 
 def _notice(config: Config, engine: Engine, item: Claimed) -> AlertView | None:
@@ -82,6 +83,8 @@ async def send(
         await _send_view(config, http, item, view)
         return
     subject, lines = notice_lines(item)
+    # A notice quotes a source's or a receiver's last error: each line stays one line.
+    subject, lines = one_line(subject), [one_line(line) for line in lines]
     if item.channel == "slack":
         text = "\n".join([f"*{slack.slack_mrkdwn(subject)}*", *map(slack.slack_mrkdwn, lines)])
         await _post_slack(config, http, slack.render_text(text))

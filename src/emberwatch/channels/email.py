@@ -14,9 +14,9 @@ import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from emberwatch.alerts.view import AlertView
-from emberwatch.channels._escape import header_value
 from emberwatch.config import EmailChannel
 from emberwatch.errors import DeliveryError
+from emberwatch.text import header_value, printable
 
 _TEMPLATES = Environment(
     loader=PackageLoader("emberwatch", "templates"),
@@ -41,7 +41,9 @@ def build_message(
     message_id: str | None = None,
     thread_id: str | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message; the subject can never inject a header."""
+    """A multipart/alternative message; the subject can never inject a header, and neither
+    part carries a control or bidi character (only ``\n`` line breaks), whatever a field
+    that missed :func:`~emberwatch.text.one_line` held."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
@@ -52,8 +54,8 @@ def build_message(
     if thread_id:
         message["In-Reply-To"] = thread_id
         message["References"] = thread_id
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    message.set_content(printable(text))
+    message.add_alternative(printable(html), subtype="html")
     return message
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 
 from emberwatch.alerts.view import AlertView
-from emberwatch.channels._escape import cut, one_line, slack_mrkdwn, slack_url
 from emberwatch.errors import DeliveryError
 from emberwatch.sources._http import retry_after_seconds
+from emberwatch.text import cut, one_line, slack_mrkdwn, slack_url
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150

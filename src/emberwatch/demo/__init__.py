@@ -17,7 +17,6 @@ import click
 import httpx
 
 from emberwatch import db as database
-from emberwatch.channels._escape import terminal
 from emberwatch.channels.digest import build_digest, enqueue_digest, render
 from emberwatch.config import load_config
 from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
@@ -25,6 +24,7 @@ from emberwatch.demo.story import StoryFeeds
 from emberwatch.outbox import deliver_due, pending_count
 from emberwatch.pipeline import PollReport, Runtime
 from emberwatch.scheduling import run_monitor
+from emberwatch.text import terminal
 
 DEMO_CONFIG = Path("config/demo.toml")
 DRAIN_SECONDS = 10.0

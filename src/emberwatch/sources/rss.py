@@ -28,7 +28,7 @@ from emberwatch.mention import Mention, normalize_author
 from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._settings import SourceSettings
-from emberwatch.sources._text import html_to_text, snippet
+from emberwatch.sources._text import feed_text, html_to_text, snippet
 
 TYPE = "rss"
 
@@ -55,14 +55,15 @@ def parse(body: bytes) -> list[Mention]:
 
 def _entry_to_mention(entry: feedparser.FeedParserDict) -> Mention:
     link = _unwrap_google_redirect(entry.get("link"))
-    title = html_to_text(entry.get("title")) or None
+    # Each field as the type the feed gave it: HTML is decoded once, plain text not at all.
+    title = _field(entry, "title") or None
     text = ""
     for content in entry.get("content") or []:
         if content.get("value"):
-            text = html_to_text(content["value"])
+            text = feed_text(content["value"], content.get("type"))
             break
     if not text:
-        text = html_to_text(entry.get("summary") or entry.get("description"))
+        text = _field(entry, "summary")
     external_id = entry.get("id") or link
     if not external_id:
         digest = hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:24]
@@ -77,6 +78,11 @@ def _entry_to_mention(entry: feedparser.FeedParserDict) -> Mention:
         text=text,
         published_at=_entry_time(entry),
     )
+
+
+def _field(entry: feedparser.FeedParserDict, key: str) -> str:
+    detail = entry.get(f"{key}_detail") or {}
+    return feed_text(entry.get(key), detail.get("type"))
 
 
 def _author(entry: feedparser.FeedParserDict) -> str | None:

@@ -1,0 +1,134 @@
+"""Untrusted text made inert for each place it is shown.
+
+Everything a mention carries (author, title, text, URL) and everything a person types on an
+action page is untrusted. Each output gets one function here, and every package (channels,
+alerts, the CLI, the action pages) uses the same ones:
+
+- :func:`one_line`: a field shown on one line (Slack facts, email lines, table cells): line
+  breaks become spaces, bidirectional and other control characters go;
+- :func:`printable`: a whole multi-line text (an email's text part): only ``\\n`` breaks,
+  no control or bidirectional characters;
+- :func:`terminal`: one table cell or log line on a terminal;
+- :func:`jsonl`: one JSON line whose control characters are all escaped as ``\\uXXXX``;
+- :func:`slack_mrkdwn` and :func:`slack_url`: no pings, mentions or forged links in Slack;
+- :func:`header_value`: an email header value that cannot start another header;
+- :func:`web_link`: a URL safe to show and follow (plain http(s), nothing invisible).
+
+Bidirectional controls can make a line read as something else ("Trojan Source"); line and
+paragraph separators break a line where a reader sees none. Neither belongs in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = [
+    "cut",
+    "header_value",
+    "jsonl",
+    "one_line",
+    "printable",
+    "slack_mrkdwn",
+    "slack_url",
+    "terminal",
+    "web_link",
+]
+
+# C0 controls but tab and line feed, DEL, and C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Terminal escape sequences (CSI, OSC), removed whole so no "[31m" is left behind.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]"
+)
+# Bidirectional controls (embeddings, overrides, isolates, marks) and the interlinear
+# annotation characters, which hide text between them.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufff9-\ufffb]")
+_BREAKS = re.compile("\r\n|[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# What JSON writers leave raw with ensure_ascii=False but a terminal or a line-based reader
+# takes as a control: DEL, C1, the line and paragraph separators, and the bidi controls.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str | None, limit: int | None = None) -> str:
+    """A single line for a field such as an author, a title or a quote.
+
+    Line breaks become spaces, so a value cannot start a line of its own (a forged "Respond
+    by" or "Acknowledge:" line); escape sequences, bidi and other control characters are
+    removed; runs of spaces are collapsed. Escape for the output format afterwards.
+    """
+    if not text:
+        return ""
+    line = _BREAKS.sub(" ", _ANSI.sub("", text))
+    line = _CONTROL.sub(" ", _BIDI.sub("", line))
+    line = " ".join(line.split())
+    return cut(line, limit) if limit is not None else line
+
+
+def printable(text: str) -> str:
+    """A multi-line text with ``\\n`` as its only line break and no control characters.
+
+    For whole documents Emberwatch wrote (an email's text and HTML parts), whose untrusted
+    fields were already made single lines with :func:`one_line`: this is the last guard,
+    so a field that missed it still cannot ring a bell, move the cursor or reverse a line.
+    """
+    text = _BREAKS.sub("\n", _ANSI.sub("", text))
+    return _CONTROL.sub("", _BIDI.sub("", text.replace("\t", " ")))
+
+
+def terminal(text: str) -> str:
+    """One line printable on a terminal: no escape sequence, control or bidi character."""
+    return one_line(text)
+
+
+def jsonl(value: Any) -> str:
+    """One JSON line, UTF-8 kept readable, every control character escaped as ``\\uXXXX``.
+
+    ``json.dumps(..., ensure_ascii=False)`` escapes only C0 controls; C1 (U+0080–U+009F),
+    DEL, U+2028/U+2029 and bidi controls would reach the terminal or the next reader raw.
+    They can only occur inside JSON strings, where ``\\uXXXX`` means the same character.
+    """
+    return _JSON_RAW.sub(
+        lambda m: f"\\u{ord(m[0]):04x}", json.dumps(value, ensure_ascii=False, default=str)
+    )
+
+
+def slack_mrkdwn(text: str) -> str:
+    """Escape for Slack mrkdwn: no ``<!channel>`` pings, ``<@U…>`` mentions or forged links.
+
+    Slack only treats ``<…>`` as control sequences, so escaping ``&``, ``<`` and ``>`` (in
+    that order) is enough to make any text inert.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def web_link(url: str | None) -> str | None:
+    """The URL when it is plain http(s) with nothing invisible in it, else None.
+
+    No ``javascript:`` links, no spaces, quotes, angle brackets or pipes (which would end
+    an ``href`` or a Slack link), and no control or bidi character (which would show one
+    address and hold another).
+    """
+    url = (url or "").strip()
+    if not re.match(r"^https?://[^\s<>\"'|`]+$", url, re.IGNORECASE):
+        return None
+    if _CONTROL.search(url) or _BIDI.search(url) or _JSON_RAW.search(url):
+        return None
+    return url
+
+
+def slack_url(url: str | None) -> str | None:
+    """A URL safe to put inside ``<url|label>``, or None when it is not plain http(s)."""
+    safe = web_link(url)
+    return safe.replace("&", "&amp;") if safe else None
+
+
+def header_value(text: str, limit: int = 200) -> str:
+    """One line for an email header: CR, LF and other controls removed, then cut."""
+    return one_line(text, limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters long, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
