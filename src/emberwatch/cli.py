@@ -169,13 +169,15 @@ def db_prune(config_path: str, older_than: str, dry_run: bool) -> None:
     """Delete mentions older than an age unless an alert refers to them, and old finished
     outbox rows; report what was removed.
 
-    Mentions that are part of an alert are always kept, with their snapshots.
+    Mentions that are part of an alert are always kept, with their snapshots. Rows go in
+    batches of 1,000, each its own transaction, so a running monitor is not held up;
+    progress ("pruned 12,000 of 40,000 mentions") goes to stderr.
 
     \b
     Example:
       emberwatch db prune --older-than 180d --dry-run
     """
-    from emberwatch.retention import prune
+    from emberwatch import retention
     from emberwatch.sources._settings import parse_duration
 
     try:
@@ -185,7 +187,13 @@ def db_prune(config_path: str, older_than: str, dry_run: bool) -> None:
     config = _load(config_path)
     engine = _runtime_engine(config, config_path)
     cutoff = datetime.now(UTC) - age
-    pruned = prune(engine, cutoff, dry_run=dry_run)
+
+    def progress(what: str, done: int, total: int) -> None:
+        click.echo(f"pruned {done:,} of {total:,} {what}", err=True)
+
+    pruned = retention.prune(
+        engine, cutoff, dry_run=dry_run, batch_size=retention.BATCH_SIZE, progress=progress
+    )
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {pruned.mentions} mentions, {pruned.snapshots} engagement snapshots and "
@@ -1106,7 +1114,7 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
     engine = _runtime_engine(config, config_path)
     zone = config.channels.digest.timezone if config.channels.digest else "UTC"
     the_day: date = day.date() if day else digest_day(datetime.now(UTC), zone)
-    _subject, _text, html = render(build_digest(engine, the_day, zone))
+    _subject, _text, html = render(build_digest(engine, the_day, zone, config=config))
     Path(out).write_text(html, encoding="utf-8")
     click.echo(f"digest for {the_day.isoformat()} written to {out}")
 
