@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from rapidfuzz import fuzz, utils
@@ -38,28 +38,68 @@ _REDDIT_THREAD = re.compile(r"/comments/([a-z0-9]+)", re.IGNORECASE)
 
 
 def normalize_url(url: str) -> str:
-    """Scheme and host lower-cased; fragment, tracking parameters and trailing slash dropped."""
+    """Scheme and host lower-cased; the scheme's default port, fragment, tracking parameters
+    and trailing slash dropped; percent-escapes upper-cased, unreserved ones decoded
+    (RFC 3986, 6.2.2), so ``%c3`` and ``%C3`` are one address."""
     parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
     query = urlencode(
         sorted((k, v) for k, v in parse_qsl(parts.query) if not _TRACKING.match(k.lower()))
     )
-    path = parts.path.rstrip("/") or "/"
-    host = parts.netloc.lower().removeprefix("www.")
-    return urlunsplit((parts.scheme.lower(), host, path, query, ""))
+    path = _PERCENT.sub(_percent, parts.path).rstrip("/") or "/"
+    return urlunsplit((scheme, _host(parts, scheme), path, query, ""))
+
+
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _percent(match: re.Match[str]) -> str:
+    char = chr(int(match[1], 16))
+    return char if char in _UNRESERVED else f"%{match[1].upper()}"
+
+
+def _host(parts: SplitResult, scheme: str) -> str:
+    """``host[:port]``, lower-case, without ``www.``, a trailing dot or the default port."""
+    try:
+        port = parts.port
+    except ValueError:  # not a number: keep the address as written
+        return parts.netloc.lower().removeprefix("www.")
+    host = (parts.hostname or "").rstrip(".").removeprefix("www.")
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
 
 
 def thread_key(url: str) -> str | None:
     """The conversation a link points into, where the URL shows it, named as the
     platform's connector names it in ``Mention.thread``."""
-    parts = urlsplit(url)
-    host = parts.netloc.lower()
-    if host.endswith("reddit.com"):
+    parts = urlsplit(url.strip())
+    try:
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if host == "reddit.com" or host.endswith(".reddit.com") or host == "redd.it":
+        if host == "redd.it":
+            post = parts.path.strip("/").split("/")[0]
+            return f"reddit:post:{post.lower()}" if _REDDIT_ID.match(post) else None
         match = _REDDIT_THREAD.search(parts.path)
         return f"reddit:post:{match[1].lower()}" if match else None
-    if host.endswith("youtube.com"):
+    video: str | None = None
+    if host == "youtu.be":
+        video = parts.path.strip("/").split("/")[0]
+    elif host == "youtube.com" or host.endswith(".youtube.com"):
         video = dict(parse_qsl(parts.query)).get("v")
-        return f"youtube:video:{video}" if video else None
-    return None
+        shown = _YOUTUBE_PATH.match(parts.path)
+        if not video and shown:
+            video = shown[1]
+    return f"youtube:video:{video}" if video and _YOUTUBE_ID.match(video) else None
+
+
+_REDDIT_ID = re.compile(r"^[a-z0-9]+$", re.IGNORECASE)
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{6,20}$")
+_YOUTUBE_PATH = re.compile(r"^/(?:shorts|embed|live|v)/([^/?#]+)")
 
 
 @lru_cache(maxsize=4096)
