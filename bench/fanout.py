@@ -10,12 +10,12 @@ Run ``python bench/fanout.py [--quick] [--sources N] [--only round|steady|poll-o
 - **round**: a real ``emberwatch run`` process (``python -m emberwatch run``), N sources
   (default 1,000) due at once, 200 ms per answer: the time from the first request to the
   end of the last source's first request.
-- **steady**: a real ``emberwatch run`` process, 200 sources every 5 s for a minute while
-  the API publishes 4 new posts a second (each to one source at random), answering at
-  once. Each source's schedule starts at its first poll; a poll's lateness is its arrival
-  minus (first poll + k x 5 s) for its k-th poll, so a missed poll makes every later one
-  an interval late. Meanwhile this process reads the database every 0.2 s to see when
-  each post is stored.
+- **steady**: a real ``emberwatch run`` process, 200 sources every 5 s (default jitter);
+  once each has had its first poll, the API publishes 4 new posts a second for a minute
+  (each to one source at random), answering at once. Each source's schedule starts at
+  its first poll; a poll's lateness is its arrival minus (first poll + k x 5 s) for its
+  k-th poll, so a missed poll makes every later one an interval late. Meanwhile this
+  process reads the database every 0.2 s to see when each post is stored.
 
 The round's baseline is the lower bound the configuration sets: polls run at most
 ``max_concurrent_polls`` at a time, and httpx's pool at most ``max_connections`` to one
@@ -60,11 +60,13 @@ TARGET_LATENESS_P95 = 1.0
 TARGET_STORE_SLACK = 2.0
 
 
-def _serve(port_queue: multiprocessing.Queue, delay: float, posts_per_second: float) -> None:
+def _serve(
+    port_queue: multiprocessing.Queue, delay: float, posts_per_second: float, fresh: bool
+) -> None:
     """The loopback API (runs in its own process until terminated).
 
     ``/api/v1/search_by_date?query=Q`` answers after ``delay`` with the source's newest
-    posts (or, without publishing, one new post per request); ``/publish?sources=N``
+    posts (with ``fresh``, one new post per request instead); ``/publish?sources=N``
     starts publishing ``posts_per_second`` posts to ``src0000``..; ``/stats`` tells all.
     """
     from aiohttp import web
@@ -74,7 +76,6 @@ def _serve(port_queue: multiprocessing.Queue, delay: float, posts_per_second: fl
     published: list[tuple[str, float]] = []
     requests: list[tuple[str, float, float]] = []
     stats = {"in_flight": 0, "max_in_flight": 0}
-    publishing = {"on": False}
 
     async def search(request: web.Request) -> web.Response:
         started = time.time()
@@ -86,7 +87,7 @@ def _serve(port_queue: multiprocessing.Queue, delay: float, posts_per_second: fl
         finally:
             stats["in_flight"] -= 1
         query = request.query.get("query", "")
-        if publishing["on"] or query in posts:
+        if not fresh:
             hits = posts.get(query, [])[-20:]
         else:
             served[query] = served.get(query, 0) + 1
@@ -123,10 +124,8 @@ def _serve(port_queue: multiprocessing.Queue, delay: float, posts_per_second: fl
             )
             published.append((post_id, time.time()))
             await asyncio.sleep(1 / posts_per_second)
-        publishing["on"] = True  # keep answering with the posts, publish nothing more
 
     async def publish(request: web.Request) -> web.Response:
-        publishing["on"] = True
         asyncio.get_running_loop().create_task(
             publish_loop(int(request.query["sources"]), float(request.query["seconds"]))
         )
@@ -151,11 +150,11 @@ def _serve(port_queue: multiprocessing.Queue, delay: float, posts_per_second: fl
 
 
 @contextmanager
-def _api(delay: float):
+def _api(delay: float, *, fresh: bool = True):
     """Start the loopback API in its own process; yields its base URL."""
     ctx = multiprocessing.get_context("spawn")
     ports: multiprocessing.Queue = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(ports, delay, POSTS_PER_SECOND), daemon=True)
+    server = ctx.Process(target=_serve, args=(ports, delay, POSTS_PER_SECOND, fresh), daemon=True)
     server.start()
     try:
         yield f"http://127.0.0.1:{ports.get(timeout=30)}"
@@ -422,7 +421,7 @@ def _steady_rows(backend: str, sources: int) -> list[Row]:
 
     seen: dict[str, float] = {}
     with (
-        _api(0) as base_url,
+        _api(0, fresh=False) as base_url,
         tempfile.TemporaryDirectory(prefix="emberwatch-") as name,
         _database(backend, Path(name)) as db_url,
     ):
@@ -430,8 +429,15 @@ def _steady_rows(backend: str, sources: int) -> list[Row]:
         config = _write_config(
             folder, db_url, [_source(i, base_url, f"{STEADY_INTERVAL:g}s") for i in range(sources)]
         )
-        _get(f"{base_url}/publish?sources={sources}&seconds={STEADY_SECONDS}")
         with _running(config, folder) as node:
+            # Publishing starts once every source has had its first poll (or 30 s on).
+            ready_by = time.time() + 30
+            while time.time() < ready_by and node.poll() is None:
+                stats = _get(f"{base_url}/stats")
+                if len({q for q, _, _ in stats["requests"]}) >= sources:
+                    break
+                time.sleep(0.2)
+            _get(f"{base_url}/publish?sources={sources}&seconds={STEADY_SECONDS}")
             started = time.time()
             cpu_before = _cpu_seconds(node.pid)
             window_ends = started + STEADY_SECONDS
@@ -450,19 +456,23 @@ def _steady_rows(backend: str, sources: int) -> list[Row]:
     for query, arrived, _ in stats["requests"]:
         if arrived <= window_ends and query in polls:
             polls[query].append(arrived)
-    first_request = min((t[0] for t in polls.values() if t), default=started)
     scheduled = made = 0
     lateness: list[float] = []
     for times in polls.values():
-        origin = times[0] if times else first_request
-        expected = int((window_ends - origin) // STEADY_INTERVAL) + 1
-        scheduled += expected
-        made += min(len(times), expected)
-        lateness += [t - (origin + k * STEADY_INTERVAL) for k, t in enumerate(times)]
-        # A poll never made is as late as the window let it be.
-        lateness += [
-            window_ends - (origin + k * STEADY_INTERVAL) for k in range(len(times), expected)
-        ]
+        # A source's schedule: its first poll, then every interval. A slot in the window
+        # is made by the source's poll of the same rank; a poll never made is as late as
+        # the window let it be.
+        origin = times[0] if times else started
+        for k in range(int((window_ends - origin) // STEADY_INTERVAL) + 1):
+            slot = origin + k * STEADY_INTERVAL
+            if slot < started:
+                continue
+            scheduled += 1
+            if k < len(times):
+                made += 1
+                lateness.append(times[k] - slot)
+            else:
+                lateness.append(window_ends - slot)
     never = sum(1 for t in polls.values() if not t)
     p95 = statistics.quantiles(lateness, n=20)[-1] if len(lateness) >= 2 else float("nan")
     late_max = max(lateness, default=float("nan"))

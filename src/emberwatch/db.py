@@ -226,6 +226,9 @@ class Availability:
                 self.failed(exc)
             else:
                 self.why = reason(exc)
+                # The next probe opens a new connection: a SQLite file opened while it
+                # was read-only stays read-only on that connection.
+                self.engine.dispose()
             return False
         if self.down_since is not None:
             log.warning("database available again after %.1f s", self.clock() - self.down_since)

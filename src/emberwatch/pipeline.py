@@ -329,7 +329,7 @@ def _load_state(engine: Engine, settings: SourceSettings) -> SourceState:
             try:
                 session.commit()
                 session.refresh(state)  # the commit expired it
-            except Exception:  # another node created it first
+            except sa.exc.IntegrityError:  # another node created it first
                 session.rollback()
                 state = session.exec(
                     select(SourceState).where(SourceState.name == settings.name)

@@ -6,7 +6,7 @@ in-memory job store; every call into APScheduler lives in this module):
 - **poll**, every ``DISPATCH_TICK``: claim the sources that are due and poll them side by
   side, at most ``max_concurrent_polls`` at once. A node claims up to twice that many, so
   a finished poll hands its slot to the next claimed source without waiting for the
-  database; a finished poll also claims again at once;
+  database, and claims again at once when fewer than half the slots' worth are waiting;
 - **leases**, every ``RENEW_EVERY``: extend the leases of the polls in flight;
 - **refresh** (per source with a batch lookup), **evaluate**, **deliver**, **digest**;
 - **database**, every ``RETRY``: while the database is unavailable, probe it.
@@ -350,8 +350,8 @@ async def _poll(monitor: _Monitor, name: str, due: datetime | None) -> None:
         if not monitor.in_flight:
             monitor.idle.set()
             monitor.idle = anyio.Event()
-    if not monitor.stopping:
-        monitor.tasks.start_soon(_dispatch, monitor)  # room to claim another
+    if not monitor.stopping and _running_low(monitor):
+        monitor.tasks.start_soon(_dispatch, monitor)
     if report is None:
         return
     if monitor.on_report is not None:
@@ -359,6 +359,14 @@ async def _poll(monitor: _Monitor, name: str, due: datetime | None) -> None:
     if report.alerts:
         # New alerts don't wait for the next timer round: the first spark is the point.
         await _evaluate_job(monitor)
+
+
+def _running_low(monitor: _Monitor) -> bool:
+    """Whether the claimed sources waiting for a slot are down to half the node's slots:
+    then a finished poll claims more at once (otherwise the next tick does), so a busy
+    node claims in batches rather than one source per finished poll."""
+    limit = monitor.config.max_concurrent_polls
+    return len(monitor.in_flight) <= CLAIM_AHEAD * limit - max(1, limit // 2)
 
 
 async def _renew_job(monitor: _Monitor) -> None:
