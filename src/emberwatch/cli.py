@@ -577,19 +577,25 @@ def alerts_ack(incident: int, config_path: str, by: str) -> None:
 @click.argument("incident", type=int)
 @config_option
 @by_option
-@click.option("--for", "duration", default="1h", show_default=True, help="e.g. 30m, 2h, 1d.")
+@click.option(
+    "--for",
+    "duration",
+    default=None,
+    show_default="[actions] snooze_default, 1h",
+    help="e.g. 30m or 2h; at most the longest of [actions] snooze_choices (24h by default).",
+)
 @handles_errors
-def alerts_snooze(incident: int, config_path: str, by: str, duration: str) -> None:
+def alerts_snooze(incident: int, config_path: str, by: str, duration: str | None) -> None:
     """Acknowledge an incident for a while; it re-triggers when the snooze ends.
+
+    Any duration up to the longest snooze a link offers ([actions] snooze_choices).
 
     \b
     Example:
       emberwatch alerts snooze 12 --for 2h
     """
-    from emberwatch.sources._settings import parse_duration
-
     try:
-        span = parse_duration(duration)
+        span = _load(config_path).actions.snooze_span(duration, exact=False)
     except ValueError as exc:
         _fail(f"--for: {exc}", EXIT_CONFIG)
     _incident_action("snooze", config_path, incident, by, span)

@@ -26,7 +26,7 @@ from pydantic import (
 
 from emberwatch.errors import ConfigError, ConfigProblem
 from emberwatch.sources import SETTINGS_BY_TYPE
-from emberwatch.sources._settings import Duration, SourceSettings, StrictModel
+from emberwatch.sources._settings import Duration, SourceSettings, StrictModel, parse_duration
 
 DEFAULT_CONFIG_PATH = "./emberwatch.toml"
 DEFAULT_DATABASE_URL = "sqlite:///./emberwatch.db"
@@ -320,6 +320,65 @@ class Http(StrictModel):
         return host or "0.0.0.0", int(port)
 
 
+def duration_words(span: timedelta) -> str:
+    """A duration as config files write it: "30m", "1h", "24h", "7d", "90s"."""
+    seconds = int(span.total_seconds())
+    if seconds and seconds % 86400 == 0 and seconds > 2 * 86400:
+        return f"{seconds // 86400}d"
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{span.total_seconds():g}s"
+
+
+class Actions(StrictModel):
+    """Acknowledge, snooze and resolve: from an action link or ``emberwatch alerts``."""
+
+    snooze_choices: list[PositiveDuration] = Field(
+        default=[
+            timedelta(minutes=30),
+            timedelta(hours=1),
+            timedelta(hours=4),
+            timedelta(hours=24),
+        ],
+        min_length=1,
+        description="what a snooze link offers; `alerts snooze --for` allows up to the longest",
+    )
+    snooze_default: PositiveDuration = Field(
+        default=timedelta(hours=1), description="the choice a snooze link preselects"
+    )
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> Actions:
+        if self.snooze_default not in self.snooze_choices:
+            raise ValueError(
+                f"snooze_default {duration_words(self.snooze_default)!r} must be one of "
+                f"snooze_choices ({self.choice_words})"
+            )
+        return self
+
+    @property
+    def choice_words(self) -> str:
+        """ "30m, 1h, 4h or 24h"."""
+        words = [duration_words(c) for c in self.snooze_choices]
+        return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" or {words[-1]}"
+
+    def snooze_span(self, value: str | None, *, exact: bool) -> timedelta:
+        """The snooze a link (``exact``: one of the choices) or the CLI (any positive span up
+        to the longest choice) asks for; ValueError saying what is allowed otherwise."""
+        span = parse_duration(value) if value else self.snooze_default
+        if exact and span not in self.snooze_choices:
+            raise ValueError(f"snooze for {self.choice_words}")
+        longest = max(self.snooze_choices)
+        if span <= timedelta(0) or span > longest:
+            raise ValueError(
+                f"snooze for more than 0s and at most {duration_words(longest)} "
+                f"(the longest of [actions] snooze_choices: {self.choice_words})"
+            )
+        return span
+
+
 class Config(StrictModel):
     """The whole configuration file."""
 
@@ -334,6 +393,7 @@ class Config(StrictModel):
     grouping: Grouping = Grouping()
     refresh: Refresh = Refresh()
     http: Http | None = None
+    actions: Actions = Actions()
     poll_jitter: NonNegativeDuration = timedelta(seconds=5)
     max_concurrent_polls: int = Field(
         default=20, ge=1, description="polls in flight at once on a node (run and poll --once)"

@@ -29,9 +29,8 @@ from emberwatch import metrics
 from emberwatch.alerts import links
 from emberwatch.alerts.lifecycle import ACTIONS, UnknownIncident, act, episode_closed
 from emberwatch.alerts.view import ACTOR_LIMIT, IncidentPage, clean_actor, load_incident_page
-from emberwatch.config import Config
+from emberwatch.config import Config, duration_words
 from emberwatch.errors import EmberwatchError
-from emberwatch.sources._settings import parse_duration
 
 log = logging.getLogger("emberwatch.web")
 
@@ -103,6 +102,8 @@ def build_app(
             name=name,
             error=error,
             name_limit=ACTOR_LIMIT,
+            snooze_choices=[duration_words(c) for c in config.actions.snooze_choices],
+            snooze_default=duration_words(config.actions.snooze_default),
         )
         return web.Response(status=status, text=text, content_type="text/html")
 
@@ -121,10 +122,13 @@ def build_app(
             return await form_page(incident_id, action, who, "", error, 400)
         snooze_for: timedelta | None = None
         if action == "snooze":
+            # Only the page's own choices ([actions] snooze_choices): a forged "3650d" is
+            # refused, not a snooze until the next decade.
             try:
-                snooze_for = parse_duration(str(form.get("for") or links.SNOOZE_DEFAULT))
+                snooze_for = config.actions.snooze_span(str(form.get("for") or ""), exact=True)
             except ValueError:
-                return _page(400, "Bad duration", "Snooze for 30m, 1h, 4h or 24h.")
+                allowed = f"Snooze for {config.actions.choice_words}."
+                return _page(400, "Bad duration", allowed)
         try:
             outcome = await anyio.to_thread.run_sync(
                 lambda: act(

@@ -10,8 +10,6 @@ import hashlib
 import hmac
 from urllib.parse import quote, urlencode
 
-SNOOZE_DEFAULT = "1h"
-
 
 def signature(secret: str, incident_id: int, episode: int, action: str, who: str) -> str:
     message = f"{incident_id}:{episode}:{action}:{who}".encode()
