@@ -15,18 +15,33 @@ from typing import Any
 import anyio
 import click
 import httpx
+from click.core import ParameterSource
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
 from emberwatch.config import DEFAULT_CONFIG_PATH, Config, load_config
 from emberwatch.errors import ConfigError, EmberwatchError, ParseError
 from emberwatch.mention import Mention
-from emberwatch.text import cut, jsonl, terminal
+from emberwatch.text import jsonl, terminal, web_link
 
 log = logging.getLogger("emberwatch")
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
+
+
+def _config_before_subcommand(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--config`` given before the subcommand (``emberwatch --config x db upgrade``)
+    counts, unless the subcommand was given its own."""
+    if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+        return value
+    parent = ctx.parent
+    while parent is not None:
+        if parent.get_parameter_source("config_path") is ParameterSource.COMMANDLINE:
+            return parent.params["config_path"]
+        parent = parent.parent
+    return value
+
 
 config_option = click.option(
     "--config",
@@ -35,6 +50,7 @@ config_option = click.option(
     envvar="EMBERWATCH_CONFIG",
     show_default=True,
     metavar="FILE",
+    callback=_config_before_subcommand,
     help="Config file (or set EMBERWATCH_CONFIG).",
 )
 
@@ -65,6 +81,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"cannot use the database: {database.reason(exc)}")
         except sa_exc.ArgumentError as exc:
             _fail(f"database_url is not a usable database URL: {str(exc).splitlines()[0]}")
+        except OSError as exc:
+            if exc.filename is None:  # not a file: a network or system error, shown as is
+                raise
+            _fail(f"{exc.filename}: {exc.strerror or exc}")
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 
@@ -98,8 +118,19 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
     return group
 
 
-def _load(config_path: str) -> Config:
-    return load_config(config_path)
+def _load(config_path: str, *, need_secrets: bool = True) -> Config:
+    """The config; commands that never deliver or sign links pass ``need_secrets=False``,
+    so an unset ``${SLACK_WEBHOOK_URL}`` or link secret does not stop them."""
+    return load_config(config_path, need_secrets=need_secrets)
+
+
+def _write_output(path: str, text: str, option: str = "--out") -> None:
+    """Write a file a command was asked to write; a bad path is one line, not a traceback."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        hint = " (does the directory exist?)" if isinstance(exc, FileNotFoundError) else ""
+        _fail(f"{option} {path}: cannot write: {exc.strerror or exc}{hint}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -112,8 +143,15 @@ def _load(config_path: str) -> Config:
     show_default=True,
     help="json: one object per line, with source, mention and alert ids as fields.",
 )
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    metavar="FILE",
+    help="Config file for the command (also accepted after it; or set EMBERWATCH_CONFIG).",
+)
 @click.version_option(package_name="emberwatch")
-def cli(verbose: int, log_format: str) -> None:
+def cli(verbose: int, log_format: str, config_path: str | None) -> None:
     """Emberwatch hears the first spark of a public blow-up about your brand.
 
     It polls review sites and social networks, scores each mention for sentiment,
@@ -184,7 +222,7 @@ def db_prune(config_path: str, older_than: str, dry_run: bool) -> None:
         age = parse_duration(older_than)
     except ValueError as exc:
         _fail(f"--older-than: {exc}", EXIT_CONFIG)
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     cutoff = datetime.now(UTC) - age
 
@@ -214,7 +252,7 @@ def db_upgrade(config_path: str) -> None:
     """
     from emberwatch import db as database
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = database.create_db_engine(config.database_url)
     before, after = database.upgrade(engine)
     where = database.redacted(config.database_url)
@@ -331,18 +369,48 @@ async def _poll_once(config: Config, engine: Any, source_name: str | None) -> An
         return reports, total
 
 
-def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, int]]) -> None:
+# A table column: the row key (also its heading) and its width; optionally, what the table
+# shows for a row instead of row[key] (jsonl always prints the rows as they are). A width of
+# 0 is a last column printed whole (a link, which a cut would break).
+Column = tuple[str, int] | tuple[str, int, Callable[[dict[str, Any]], Any]]
+
+
+def _cell(value: Any) -> str:
+    """A value as a table shows it: UTC times to the minute, scores to two decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%MZ")
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _cut_words(text: str, width: int) -> str:
+    """At most ``width`` characters, cut at a word boundary when one is near, with "…"."""
+    if width <= 0 or len(text) <= width:
+        return text
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if space >= width // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:.-") + "…"
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[Column]) -> None:
     if fmt == "jsonl":
         for row in rows:
             click.echo(jsonl(row))
         return
-    header = "  ".join(name.upper().ljust(width) for name, width in columns)
+    header = "  ".join(column[0].upper().ljust(column[1]) for column in columns)
     click.echo(header.rstrip())
     for row in rows:
-        cells = [
-            cut(terminal("" if row.get(name) is None else str(row[name])), width).ljust(width)
-            for name, width in columns
-        ]
+        cells = []
+        for name, width, *show in columns:
+            value = show[0](row) if show else row.get(name)
+            cells.append(_cut_words(terminal(_cell(value)), width).ljust(width))
         click.echo("  ".join(cells).rstrip())
 
 
@@ -397,7 +465,7 @@ def mentions(
         return
     from emberwatch.models import MentionRecord
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     query = select(MentionRecord).order_by(MentionRecord.id.desc()).limit(limit)  # type: ignore[union-attr]
     if brand:
@@ -419,6 +487,7 @@ def mentions(
                 "source_name": r.source_name,
                 "external_id": r.external_id,
                 "published_at": r.published_at,
+                "first_seen_at": r.first_seen_at,
                 "author": r.author,
                 "sentiment": r.sentiment,
                 "category": r.category,
@@ -431,15 +500,18 @@ def mentions(
             }
             for r in session.exec(query)
         ]
-    columns = [
+    columns: list[Column] = [
         ("id", 6),
+        ("time", 17, lambda r: r["published_at"] or r["first_seen_at"]),
         ("brand", 10),
         ("source_name", 14),
+        ("author", 16),
         ("language", 8),
         ("sentiment", 9),
         ("severity", 8),
         ("engagement", 10),
-        ("text", 60),
+        ("text", 50),
+        ("link", 0, lambda r: web_link(r["url"])),
     ]
     _print_rows(rows, fmt, columns)
 
@@ -469,7 +541,7 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
     from emberwatch.alerts.view import latest_actions
     from emberwatch.models import AlertRecord, Incident, MentionRecord
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     with Session(engine) as session:
         query = (
@@ -491,6 +563,7 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
                 "by": acted[i.id].words if i and i.id in acted else "",
                 "actor": acted[i.id].actor if i and i.id in acted else None,
                 "acted_at": acted[i.id].at if i and i.id in acted else None,
+                "snoozed_until": i.snoozed_until if i else None,
                 "created_at": a.created_at,
                 "brand": a.brand,
                 "source_name": a.source_name,
@@ -502,18 +575,31 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
             }
             for a, m, i in found
         ]
-    columns = [
+    now = datetime.now(UTC)
+    columns: list[Column] = [
         ("id", 5),
+        ("time", 17, lambda r: r["created_at"]),
         ("incident", 8),
-        ("status", 12),
+        ("status", 33, lambda r: _alert_status(r, now)),
         ("by", 24),
         ("brand", 10),
         ("severity", 8),
         ("category", 14),
         ("source_name", 14),
-        ("reason", 50),
+        ("reason", 60),
     ]
     _print_rows(rows, fmt, columns)
+
+
+def _alert_status(row: dict[str, Any], now: datetime) -> str:
+    """The incident's status as a reader needs it: a snooze shows until when it lasts."""
+    until = row.get("snoozed_until")
+    if row["status"] == "acknowledged" and until is not None:
+        if until.tzinfo is None:  # SQLite hands back naive UTC
+            until = until.replace(tzinfo=UTC)
+        if until > now:
+            return f"snoozed (until {_cell(until)})"
+    return str(row["status"])
 
 
 def _incident_action(action: str, config_path: str, incident: int, by: str, snooze: Any) -> None:
@@ -595,7 +681,7 @@ def alerts_snooze(incident: int, config_path: str, by: str, duration: str | None
       emberwatch alerts snooze 12 --for 2h
     """
     try:
-        span = _load(config_path).actions.snooze_span(duration, exact=False)
+        span = _load(config_path, need_secrets=False).actions.snooze_span(duration, exact=False)
     except ValueError as exc:
         _fail(f"--for: {exc}", EXIT_CONFIG)
     _incident_action("snooze", config_path, incident, by, span)
@@ -646,7 +732,7 @@ def silence_add(config_path: str, match: str, duration: str, comment: str, by: s
         _fail(f"silence: {exc}", EXIT_CONFIG)
     if not comment.strip():
         _fail("silence: --comment must say why", EXIT_CONFIG)
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     now = datetime.now(UTC)
     with Session(engine) as session:
@@ -669,7 +755,7 @@ def silence_list(config_path: str, show_all: bool, fmt: str) -> None:
     """
     from emberwatch.models import Silence
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     now = datetime.now(UTC)
     with Session(engine) as session:
@@ -686,7 +772,7 @@ def silence_list(config_path: str, show_all: bool, fmt: str) -> None:
             }
             for s in session.exec(query)
         ]
-    _print_rows(rows, fmt, [("id", 4), ("match", 30), ("ends_at", 25), ("by", 12), ("comment", 40)])
+    _print_rows(rows, fmt, [("id", 4), ("match", 30), ("ends_at", 17), ("by", 12), ("comment", 40)])
 
 
 @silence.command("expire")
@@ -702,7 +788,7 @@ def silence_expire(silence_id: int, config_path: str) -> None:
     """
     from emberwatch.models import Silence
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     with Session(engine) as session:
         found = session.get(Silence, silence_id)
@@ -751,7 +837,7 @@ def mentions_label(
     }
     if not values:
         _fail("mentions label: give --complaint yes|no and/or --category", EXIT_CONFIG)
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     stored = label_mention(
         engine, _rules_scorer(config), mention_id, values, by=by, now=datetime.now(UTC)
@@ -806,7 +892,7 @@ def labels_import(file: str, config_path: str, by: str) -> None:
     from emberwatch.labels import import_labels, parse_file
 
     parsed = parse_file(file)
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     stored = import_labels(
         engine, _rules_scorer(config), parsed, by=by, via="import", now=datetime.now(UTC)
@@ -831,7 +917,7 @@ def labels_list(config_path: str, show_all: bool, limit: int, fmt: str) -> None:
     from emberwatch.labels import current_labels
     from emberwatch.models import Label
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     with Session(engine) as session:
         found = list(session.exec(select(Label))) if show_all else current_labels(session)
@@ -855,7 +941,7 @@ def labels_list(config_path: str, show_all: bool, limit: int, fmt: str) -> None:
         ("field", 9),
         ("value", 15),
         ("by", 10),
-        ("at", 25),
+        ("at", 17),
         ("via", 6),
         ("text", 50),
     ]
@@ -877,7 +963,7 @@ def labels_export(config_path: str) -> None:
     """
     from emberwatch.labels import current_labels, export_line
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     with Session(engine) as session:
         found = current_labels(session)
@@ -982,7 +1068,7 @@ def sources_status(config_path: str, fmt: str) -> None:
     """
     from emberwatch.models import SourceState
 
-    config = _load(config_path)
+    config = _load(config_path, need_secrets=False)
     engine = _runtime_engine(config, config_path)
     with Session(engine) as session:
         states = {s.name: s for s in session.exec(select(SourceState))}
@@ -1004,7 +1090,7 @@ def sources_status(config_path: str, fmt: str) -> None:
         ("name", 18),
         ("type", 12),
         ("enabled", 7),
-        ("last_success", 25),
+        ("last_success", 17),
         ("failures", 8),
         ("items_last_poll", 15),
         ("last_error", 50),
@@ -1042,6 +1128,7 @@ SCORE_KEYS = (
     default=None,
     envvar="EMBERWATCH_CONFIG",
     metavar="FILE",
+    callback=_config_before_subcommand,
     help="Config file, for brand lexicons (optional).",
 )
 @handles_errors
@@ -1121,7 +1208,7 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
     zone = config.channels.digest.timezone if config.channels.digest else "UTC"
     the_day: date = day.date() if day else digest_day(datetime.now(UTC), zone)
     _subject, _text, html = render(build_digest(engine, the_day, zone, config=config))
-    Path(out).write_text(html, encoding="utf-8")
+    _write_output(out, html)
     click.echo(f"digest for {the_day.isoformat()} written to {out}")
 
 
@@ -1146,6 +1233,7 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
     default="config/demo.toml",
     show_default=True,
     metavar="FILE",
+    callback=_config_before_subcommand,
     help="The demo's config (its ${DEMO_*} references are filled in by the demo).",
 )
 @handles_errors
