@@ -367,7 +367,12 @@ class Actions(StrictModel):
     def snooze_span(self, value: str | None, *, exact: bool) -> timedelta:
         """The snooze a link (``exact``: one of the choices) or the CLI (any positive span up
         to the longest choice) asks for; ValueError saying what is allowed otherwise."""
-        span = parse_duration(value) if value else self.snooze_default
+        try:
+            span = parse_duration(value) if value else self.snooze_default
+        except ValueError:
+            if not exact:
+                raise
+            span = timedelta(0)
         if exact and span not in self.snooze_choices:
             raise ValueError(f"snooze for {self.choice_words}")
         longest = max(self.snooze_choices)
