@@ -176,18 +176,16 @@ class LearnedLayer:
             self._dense = [(a, b, c) for a, b, c in self.category_dense.tolist()]
         else:
             self._allowed = frozenset()
-        # Each feature's weights as a tuple (complaint, then each class), and one row of
-        # zeros at index ``width``, where a missing feature looks.
-        table = np.vstack([np.column_stack(columns), np.zeros((1, len(columns)))])
-        self._rows = [*map(tuple, table.tolist())]
-        self._lookup = self.vocabulary.get
+        # Each feature's weights as a tuple (complaint, then each class), by feature: one
+        # dict lookup a feature. A feature the vocabulary lacks adds nothing.
+        table = np.column_stack(columns).tolist()
+        self._rows = {key: tuple(table[i]) for key, i in self.vocabulary.items()}
         self._known = frozenset(self.vocabulary)
-        self._miss = width
-        self._pad = itertools.repeat(width)
+        self._zero = (0.0,) * len(columns)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("_rows", "_lookup", "_known", "_miss", "_pad", "_allowed", "_dense"):
+        for name in ("_rows", "_known", "_zero", "_allowed", "_dense"):
             state.pop(name, None)
         return state
 
@@ -207,16 +205,19 @@ class LearnedLayer:
         The features of :func:`feature_keys`, looked up without building the keys twice:
         this runs for every mention scored, so it sums plain tuples, not numpy arrays.
         """
-        get, pad = self._lookup, self._pad  # a miss maps to pad, whose weights are 0
+        rows = self._rows
         lower = evidence.prepared.lower
         # Most words of a mention are not in the vocabulary; a set intersection drops them.
-        found = [*map(get, self._known.intersection(evidence.prepared.words))]
+        found = [*map(rows.__getitem__, self._known.intersection(evidence.prepared.words))]
         if not lower.isascii() and _NON_LATIN.search(lower):
-            found += map(get, _wide_pairs(lower), pad)
-        found += map(get, ["\x00" + c.family for c in evidence.complaint.cues], pad)
-        found.append(get("\x00=" + evidence.category, self._miss))
+            found += [rows[k] for k in _wide_pairs(lower) if k in rows]
+        for cue in evidence.complaint.cues:
+            row = rows.get("\x00" + cue.family)
+            if row is not None:
+                found.append(row)
+        found.append(rows.get("\x00=" + evidence.category, self._zero))
         # One pass over the mention's rows: column 0 is complaint, then one per class.
-        sums = [*map(sum, zip(*map(self._rows.__getitem__, found), strict=True))]
+        sums = [*map(sum, zip(*found, strict=True))]
         complaint = evidence.complaint
         z = complaint.log_odds
         probability, shift, reasons = complaint.probability, 0.0, ()
