@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -52,6 +52,8 @@ BUDGET_WINDOW = timedelta(hours=1)
 NOTIFYING_RECEIVERS = ("slack", "email")
 
 Stage = Callable[[Session, Config, datetime], int]
+# The session key holding evaluate's ``incidents`` for the stages (None: every incident).
+_ONLY = "emberwatch.evaluate.incidents"
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,18 @@ class _Lead:
 
 
 def evaluate(
-    engine: Engine, config: Config, now: datetime, *, flush: bool = False
+    engine: Engine,
+    config: Config,
+    now: datetime,
+    *,
+    flush: bool = False,
+    incidents: Collection[int] | None = None,
 ) -> dict[str, int]:
     """Run every stage once, each in its own transaction; returns what each did.
 
     ``flush`` (for ``poll --once``, which cannot wait) notifies without group wait.
+    ``incidents`` (for ``replay``, which knows which timers are due) limits the stages
+    that go through incidents to these ids; the others run as always.
     """
     if flush:
         routes = [
@@ -77,6 +86,7 @@ def evaluate(
     done: dict[str, int] = {}
     for stage in STAGES:
         with Session(engine) as session:
+            session.info[_ONLY] = incidents
             done[stage.__name__] = stage(session, config, now)
             session.commit()
     return done
@@ -421,9 +431,11 @@ def _plural(category: str, n: int) -> str:
 
 
 def _incidents(session: Session, status: str) -> list[Incident]:
-    return list(
-        session.exec(select(Incident).where(Incident.status == status).order_by(Incident.id)).all()
-    )  # type: ignore[arg-type]
+    query = select(Incident).where(Incident.status == status)
+    only = session.info.get(_ONLY)
+    if only is not None:
+        query = query.where(Incident.id.in_(list(only)))  # type: ignore[union-attr]
+    return list(session.exec(query.order_by(Incident.id)).all())  # type: ignore[arg-type]
 
 
 def _lead(session: Session, incident: Incident) -> _Lead | None:
