@@ -62,11 +62,49 @@ def family(name: str, weight: float, triggers: str, *patterns: str, chars: str =
 def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:
     """The families present in ``text``, each once, in table order."""
     found = []
-    words = text.words
-    for fam in families:
-        if fam.triggers.isdisjoint(words) and not (fam.chars and fam.triggered(text)):
-            continue
-        m = fam.pattern.search(text.lower)
+    lower = text.lower
+    for fam in triggered(families, text):
+        m = fam.pattern.search(lower)
         if m:
             found.append(Cue(fam.name, m.group(0).strip(), fam.weight))
     return found
+
+
+def triggered(families: tuple[Family, ...], text: Prepared) -> list[Family]:
+    """The families of ``families`` whose triggers occur in ``text``, in table order: one
+    set intersection with all their trigger words, instead of one check a family."""
+    index = _indexes.get(id(families))
+    if index is None or index[0] is not families:
+        index = _indexes[id(families)] = (families, *_index(families))
+    _, words, by_word, chars = index
+    hits = words.intersection(text.words)
+    if hits:
+        chosen = set().union(*map(by_word.__getitem__, hits))
+    elif not chars:
+        return []
+    else:
+        chosen = set()
+    for ch, positions in chars:
+        if ch in text.lower:
+            chosen.update(positions)
+    return [families[i] for i in sorted(chosen)]
+
+
+def _index(
+    families: tuple[Family, ...],
+) -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[tuple[str, tuple[int, ...]], ...]]:
+    by_word: dict[str, list[int]] = {}
+    by_char: dict[str, list[int]] = {}
+    for i, fam in enumerate(families):
+        for word in fam.triggers:
+            by_word.setdefault(word, []).append(i)
+        for ch in fam.chars:
+            by_char.setdefault(ch, []).append(i)
+    return (
+        frozenset(by_word),
+        {w: tuple(ids) for w, ids in by_word.items()},
+        tuple((ch, tuple(ids)) for ch, ids in by_char.items()),
+    )
+
+
+_indexes: dict[int, tuple[tuple[Family, ...], frozenset[str], dict, tuple]] = {}

@@ -458,10 +458,25 @@ SERVICE_NOUNS = frozenset(
 )
 ANCHOR_OFF = 0.35  # share of negativity and of loose cues that counts with nothing anchoring
 _LOOSE = {"failure word", "elapsed time", "why question", "negation", "contrast", "always or again"}
-_IRONY = {"explicit sarcasm", "ironic praise"}
+_IRONY = frozenset({"explicit sarcasm", "ironic praise"})
+_ANCHORED = frozenset({*_ANCHORING, "service named"})
 _ALONE = tuple(f for f in CUES if f.name not in _NEEDS_COMPANY)
 _IN_COMPANY = tuple(f for f in CUES if f.name in _NEEDS_COMPANY)
 _HANDLE = re.compile(r"(?:^|[\s(])@\w")
+
+
+# The constant parts of the probability's reason, formatted once.
+_LOGISTIC = f"logistic({SLOPE:g} x "
+_TAIL = f"{OFFSET:+.1f}): bias {BIAS:+.1f}, "
+_WEIGHTS: dict[float, str] = {}
+
+
+def _signed(weight: float) -> str:
+    """``f"{weight:+.1f}"``, remembered: a family's weight is one of a few constants."""
+    text = _WEIGHTS.get(weight)
+    if text is None:
+        text = _WEIGHTS[weight] = f"{weight:+.1f}"
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,11 +514,12 @@ def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
 
 def combine(cues: list[Cue], sentiment: float) -> Complaint:
     """The logistic of the bias, the cue weights and the sentiment term."""
-    anchored = any(c.family in _ANCHORING or c.family == "service named" for c in cues)
+    names = {c.family for c in cues}
+    anchored = not _ANCHORED.isdisjoint(names)
     share = 1.0 if anchored else ANCHOR_OFF
-    z = BIAS + sum(c.weight * (share if c.family in _LOOSE else 1.0) for c in cues)
-    solid = sum(1 for c in cues if c.family in _SOLID)
-    ironic = any(c.family in _IRONY for c in cues)
+    z = BIAS + sum([c.weight * (share if c.family in _LOOSE else 1.0) for c in cues])
+    solid = sum(1 for c in cues if c.family in _SOLID) if not _SOLID.isdisjoint(names) else 0
+    ironic = not _IRONY.isdisjoint(names)
     note = "" if anchored else f"; no product or service named: negativity and loose cues x{share}"
     if sentiment < 0:
         z += NEGATIVE_WEIGHT * share * -sentiment
@@ -513,9 +529,9 @@ def combine(cues: list[Cue], sentiment: float) -> Complaint:
         note += ("", "; praise discounted next to a complaint cue", "; praise read as irony")[level]
     calibrated = SLOPE * z + OFFSET
     probability = 1 / (1 + math.exp(-calibrated))
-    reasons = [f"{c.family}: {c.match!r} ({c.weight:+.1f})" for c in cues]
+    reasons = [f"{c.family}: {c.match!r} ({_signed(c.weight)})" for c in cues]
     reasons.append(
-        f"complaint {probability:.2f} = logistic({SLOPE:g} x {z:+.2f} {OFFSET:+.1f}): "
-        f"bias {BIAS:+.1f}, {len(cues)} cue(s), sentiment {sentiment:+.2f}{note}"
+        f"complaint {probability:.2f} = {_LOGISTIC}{z:+.2f} {_TAIL}"
+        f"{len(cues)} cue(s), sentiment {sentiment:+.2f}{note}"
     )
     return Complaint(round(probability, 4), tuple(cues), round(calibrated, 4), tuple(reasons))

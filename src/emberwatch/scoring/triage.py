@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from emberwatch.scoring._cues import Cue, Prepared, family, prepare
+from emberwatch.scoring._cues import Cue, Prepared, family, prepare, triggered
 
 Category = Literal[
     "complaint", "legal_threat", "freebie_seeking", "abuse", "question", "praise", "other"
@@ -152,8 +152,6 @@ NOT_PRAISE = family(
     chars="\U0001f643\U0001f644",
 )
 _TRIAGE = (LEGAL, FREEBIE, DEMAND, LEVERAGE, ABUSE, NOT_PRAISE)
-# Demand and leverage matter only next to a free demand or to words of extortion.
-_ONLY_WITH_LEVER = (DEMAND, LEVERAGE)
 _LEVER_WORDS = frozenset(
     {
         "followers", "subs", "subscribers", "influencer", "blogger", "youtuber", "creator",
@@ -172,13 +170,19 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
     """The legal, free-demand, demand, leverage, abuse and not-praise cues in ``text``."""
     prepared = text if isinstance(text, Prepared) else prepare(text)
     out: dict[str, list[Cue]] = {}
+    words = prepared.words
+    on = {id(fam) for fam in triggered(_TRIAGE, prepared)}
+    insults = INSULTS.intersection(words)
+    if not on and not insults:
+        return out
     for fam in _TRIAGE:
-        if not fam.triggered(prepared):
-            if fam is ABUSE and not INSULTS.isdisjoint(prepared.words):
-                out[fam.name] = [Cue(fam.name, w, 0.0) for w in sorted(INSULTS & prepared.words)]
+        if id(fam) not in on:
+            if fam is ABUSE and insults:
+                out[fam.name] = [Cue(fam.name, w, 0.0) for w in sorted(insults)]
             continue
-        if fam in _ONLY_WITH_LEVER and not (
-            "free demand" in out or not _LEVER_WORDS.isdisjoint(prepared.words)
+        # Demand and leverage matter only next to a free demand or to words of extortion.
+        if (fam is DEMAND or fam is LEVERAGE) and not (
+            "free demand" in out or not _LEVER_WORDS.isdisjoint(words)
         ):
             continue
         if fam is NOT_PRAISE:
@@ -187,7 +191,7 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
         else:
             hits = [m.group(0) for m in fam.pattern.finditer(prepared.lower)]
         if fam is ABUSE:
-            hits += sorted(INSULTS & prepared.words)
+            hits += sorted(insults)
         if hits:
             out[fam.name] = [Cue(fam.name, h.strip(), 0.0) for h in dict.fromkeys(hits)]
     return out
