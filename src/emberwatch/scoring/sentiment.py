@@ -39,10 +39,11 @@ from vaderSentiment.vaderSentiment import (
     NEGATE,
     SPECIAL_CASES,
     SentimentIntensityAnalyzer,
-    SentiText,
 )
 
-_CLAUSE_END = re.compile(r"(?<=\w)([,;:.])(?=\s)")
+# The mark first and the word character behind it checked after, so that ``re`` skips
+# ahead to the next mark instead of trying the lookbehind at every position.
+_CLAUSE_END = re.compile(r"([,;:.])(?<=\w[,;:.])(?=\s)")
 CHUNK_CHARS = 1_000
 MAX_CHARS = 20_000
 
@@ -131,6 +132,8 @@ _REQUEST = re.compile(
 # A thank-you that closes a question or a request is a sign-off, not praise.
 _SIGN_OFF = re.compile(r"(?:^| )(?:thanks|thank you|thx|ty|cheers|thank u)(?: (?:again|all))?$")
 _REQUEST_HINTS = ("pl", "help", "thank", "thx", "tia", "appreciat", "ty")
+# One scan for any of them (``re`` skips ahead to their first letters).
+_REQUEST_HINT = re.compile("|".join(_REQUEST_HINTS))
 
 
 def _term_tokens(term: str) -> tuple[str, ...]:
@@ -172,10 +175,8 @@ class Neutral:
                     for i in range(len(bare) - n + 1):
                         if bare[i] == phrase[0] and tuple(bare[i : i + n]) == phrase:
                             out.update(range(i, i + n))
-        if self._requests:
-            lowered = text.lower()
-            if any(h in lowered for h in _REQUEST_HINTS):
-                out |= _request_indices(low, "?" in text)
+        if self._requests and _REQUEST_HINT.search(text.lower()):
+            out |= _request_indices(low, "?" in text)
         return out
 
 
@@ -203,6 +204,36 @@ def _negated(word: str) -> bool:
     return word in _NEGATE or "n't" in word
 
 
+class _SentiText:
+    """VADER's ``SentiText`` (its words, and whether some but not all are in capitals),
+    built without a method call a word."""
+
+    __slots__ = ("is_cap_diff", "text", "words_and_emoticons")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        punctuation = string.punctuation
+        # VADER's _strip_punc_if_word: strip surrounding punctuation unless that leaves
+        # two characters or fewer (then it was likely an emoticon).
+        words = [
+            w if len(stripped := w.strip(punctuation)) <= 2 else stripped for w in text.split()
+        ]
+        self.words_and_emoticons = words
+        capitals = sum(map(str.isupper, words))
+        self.is_cap_diff = 0 < len(words) - capitals < len(words)
+
+
+def _runs(points: list[int]) -> list[str]:
+    """Sorted code points as regular-expression class items, a run as ``a-b``."""
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and point == runs[-1][1] + 1:
+            runs[-1][1] = point
+        else:
+            runs.append([point, point])
+    return [re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in runs]
+
+
 class _Analyzer(SentimentIntensityAnalyzer):
     """VADER with the same results, faster.
 
@@ -219,7 +250,11 @@ class _Analyzer(SentimentIntensityAnalyzer):
         self._neutral = neutral
         self.emojis.update(EMOJI_TEXT)
         singles = sorted(e for e in self.emojis if len(e) == 1)
-        self._emoji = re.compile("[" + "".join(re.escape(e) for e in singles) + "]")
+        # The same class as runs of consecutive code points: ``re`` tests a class of
+        # characters beyond the Basic Multilingual Plane item by item, and 1,212 emoji
+        # make 143 runs. A set check first skips texts without any.
+        self._emoji = re.compile("[" + "".join(_runs(sorted(map(ord, singles)))) + "]")
+        self._emoji_chars = frozenset(singles)
 
     def _describe(self, match: re.Match[str]) -> str:
         start = match.start()
@@ -282,32 +317,36 @@ class _Analyzer(SentimentIntensityAnalyzer):
                 valence = valence + BOOSTER_DICT[n_gram]
         return valence
 
+    def _but_check(self, words: list[str], sentiments: list[float]) -> list[float]:
+        """VADER's own, run only when the text has a "but" (its list of lower-cased words
+        is the one this class already made)."""
+        if "but" not in self._lowered(words):
+            return sentiments
+        return super()._but_check(words, sentiments)
+
     def polarity_scores(self, text: str) -> dict[str, float]:
-        if not text.isascii():
+        if not text.isascii() and not self._emoji_chars.isdisjoint(text):
             text = self._emoji.sub(self._describe, text)
         text = text.strip()
-        sentitext = SentiText(text)
+        sentitext = _SentiText(text)
         sentiments: list[float] = []
         words_and_emoticons = sentitext.words_and_emoticons
-        zero = (
-            self._neutral.indices(text, self._lowered(words_and_emoticons))
-            if self._neutral is not None
-            else ()
-        )
-        for i, item in enumerate(words_and_emoticons):
-            lowered = item.lower()
+        low = self._lowered(words_and_emoticons)
+        zero = self._neutral.indices(text, low) if self._neutral is not None else ()
+        lexicon = self.lexicon
+        last = len(low) - 1
+        for i, lowered in enumerate(low):
             if (
                 i in zero
                 or lowered in BOOSTER_DICT
-                or (
-                    lowered == "kind"
-                    and i < len(words_and_emoticons) - 1
-                    and words_and_emoticons[i + 1].lower() == "of"
-                )
+                or (lowered == "kind" and i < last and low[i + 1] == "of")
             ):
                 sentiments.append(0)
                 continue
-            sentiments = self.sentiment_valence(0, sentitext, item, i, sentiments)
+            if lowered not in lexicon:
+                sentiments.append(0)  # what sentiment_valence gives a word VADER doesn't know
+                continue
+            sentiments = self.sentiment_valence(0, sentitext, words_and_emoticons[i], i, sentiments)
         sentiments = self._but_check(words_and_emoticons, sentiments)
         return self.score_valence(sentiments, text)
 
