@@ -28,7 +28,12 @@ def count(engine, model, *where):
 
 
 def slack_config():
-    return make_config(channels={"slack": {"webhook_url": "https://hooks.example/x"}})
+    # One route sends every severity to Slack: these tests are about when a receiver hears,
+    # not about the default routes (tests/alerts/test_routing.py covers those).
+    return make_config(
+        channels={"slack": {"webhook_url": "https://hooks.example/x"}},
+        routes=[{"name": "all", "receivers": ["slack"]}],
+    )
 
 
 @respx.mock
@@ -219,3 +224,22 @@ async def test_sqlite_runs_one_poll_transaction_at_a_time_postgresql_many(engine
             assert rt.transactions() is limiter  # one limiter for every poll
         else:
             assert limiter is None
+
+
+@respx.mock
+async def test_a_nul_character_in_a_post_does_not_fail_the_poll(engine):
+    # PostgreSQL refuses NUL in text; the mention drops it, so the post is stored.
+    respx.get(HN_API).mock(
+        return_value=httpx.Response(
+            200, json=hn_page(hn_hit("1", "Acme lost\u0000 my order", author="ev\u0000il"))
+        )
+    )
+    config = slack_config()
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=lambda: NOW)
+        report = await poll_source(rt, config.sources[0])
+    assert report.new == 1
+    with Session(engine) as session:
+        stored = session.exec(select(MentionRecord)).one()
+    assert "\x00" not in (stored.title or "") and "\x00" not in (stored.author or "")
+    assert stored.title == "Acme lost my order"

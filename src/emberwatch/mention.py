@@ -45,6 +45,14 @@ class Mention:
     replies: int | None = None
     thread: str | None = None
 
+    def __post_init__(self) -> None:
+        # PostgreSQL refuses NUL in text columns: one post carrying it would fail its whole
+        # poll, every time. It never carries meaning, so it goes here, once for every path.
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if value and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))
+
     @property
     def engagement(self) -> int:
         """Likes, reposts and replies added up; missing counts count as zero."""
@@ -83,6 +91,9 @@ class Mention:
         values["text"] = str(values["text"] or "")
         values["published_at"] = parse_timestamp(values.get("published_at"))
         return cls(**values)
+
+
+_TEXT_FIELDS = ("source", "external_id", "url", "author", "title", "text", "thread")
 
 
 def _iso(moment: datetime | None) -> str | None:
