@@ -242,6 +242,7 @@ class _Monitor:
     idle: anyio.Event = field(default_factory=anyio.Event)
     dispatching: bool = False
     again: bool = False
+    jobs_running: int = 0  # timer jobs in progress (shutdown waits for them)
     known: frozenset[str] = frozenset()
     evaluating: anyio.Lock = field(default_factory=anyio.Lock)
     delivering: anyio.Lock = field(default_factory=anyio.Lock)
@@ -268,6 +269,7 @@ async def _guarded(monitor: _Monitor, name: str, work: Callable[[], Awaitable[An
     into APScheduler."""
     if monitor.stopping or not monitor.availability.up:
         return
+    monitor.jobs_running += 1
     try:
         await work()
     except Exception as exc:
@@ -275,6 +277,8 @@ async def _guarded(monitor: _Monitor, name: str, work: Callable[[], Awaitable[An
             monitor.availability.failed(exc)
         else:
             log.exception("%s: unexpected error", name)
+    finally:
+        monitor.jobs_running -= 1
 
 
 async def _dispatch(monitor: _Monitor) -> None:
@@ -504,10 +508,13 @@ async def run_monitor(
                 await monitor.stop.wait()
                 log.info("stopping: letting in-flight polls finish")
                 monitor.stopping = True
-                scheduler.shutdown(wait=False)
+                scheduler.pause()
                 with anyio.move_on_after(DRAIN_TIMEOUT):
                     while monitor.in_flight:
                         await monitor.idle.wait()
+                    while monitor.jobs_running:  # an evaluation or delivery round
+                        await anyio.sleep(0.05)
+                scheduler.shutdown(wait=False)
                 if availability.up:
                     with anyio.move_on_after(5):
                         await monitor.db(release_all, runtime.engine, monitor.identity)
