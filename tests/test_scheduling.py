@@ -1,10 +1,21 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from emberwatch import db as database
 from emberwatch.errors import EmberwatchError
-from emberwatch.scheduling import _jitter, next_due, single_node_guard
+from emberwatch.models import SourceState
+from emberwatch.scheduling import (
+    LEASE,
+    _jitter,
+    claim_due_sources,
+    ensure_sources,
+    next_due,
+    release_source,
+    renew_leases,
+    single_node_guard,
+)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -41,3 +52,69 @@ def test_jitter_is_at_most_a_tenth_of_the_interval(configured, interval, expecte
 )
 def test_the_next_poll_keeps_the_phase_and_skips_missed_slots(due, now, expected, why):
     assert next_due(due, timedelta(seconds=5), now) == expected, why
+
+
+def _config(*names: str, interval: str = "5s"):
+    from emberwatch.config import validate_config
+
+    return validate_config(
+        {
+            "brands": [{"name": "acme", "include": ["Acme"]}],
+            "poll_jitter": "0s",
+            "sources": [
+                {"name": n, "type": "hackernews", "query": "acme", "interval": interval}
+                for n in names
+            ],
+        },
+        "test.toml",
+        {},
+    )
+
+
+def test_nodes_claim_disjoint_sources_and_a_lapsed_lease_passes_on(engine):
+    names = [f"s{i}" for i in range(6)]
+    ensure_sources(engine, _config(*names), T0)
+    first = claim_due_sources(engine, names, "node-a", T0, 4)
+    second = claim_due_sources(engine, names, "node-b", T0, 4)
+    assert len(first) == 4 and len(second) == 2
+    assert not {n for n, _ in first} & {n for n, _ in second}
+    assert claim_due_sources(engine, names, "node-c", T0 + timedelta(seconds=1), 10) == []
+    # node-a dies: its leases lapse and another node takes its sources.
+    later = T0 + LEASE + timedelta(seconds=1)
+    renew_leases(engine, [n for n, _ in second], "node-b", later - timedelta(seconds=1))
+    taken = claim_due_sources(engine, names, "node-c", later, 10)
+    assert sorted(n for n, _ in taken) == sorted(n for n, _ in first)
+
+
+def test_a_released_source_is_due_one_interval_on_and_backoff_holds_it(engine):
+    ensure_sources(engine, _config("a", "b"), T0)
+    claimed = dict(claim_due_sources(engine, ["a", "b"], "node", T0, 10))
+    release_source(engine, "a", "node", next_due(claimed["a"], timedelta(seconds=5), T0))
+    release_source(engine, "b", "node", next_due(claimed["b"], timedelta(seconds=5), T0))
+    with engine.begin() as connection:
+        connection.execute(
+            SourceState.__table__.update()
+            .where(SourceState.__table__.c.name == "b")
+            .values(next_poll_after=T0 + timedelta(minutes=5))
+        )
+    assert claim_due_sources(engine, ["a", "b"], "node", T0 + timedelta(seconds=4), 10) == []
+    due = claim_due_sources(engine, ["a", "b"], "node", T0 + timedelta(seconds=5), 10)
+    assert [n for n, _ in due] == ["a"]  # b is backing off
+
+
+def test_the_lease_migration_drops_apscheduler_4_tables(db_url):
+    from alembic import command
+
+    engine = database.create_db_engine(db_url)
+    command.upgrade(database._alembic_config(engine), "0004")
+    with engine.begin() as connection:
+        for table in ("tasks", "schedules", "jobs", "job_results"):
+            connection.execute(sa.text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)"))
+        connection.execute(sa.text("CREATE TABLE metadata (schema_version INTEGER NOT NULL)"))
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text("CREATE TYPE coalescepolicy AS ENUM ('latest')"))
+    database.upgrade(engine)
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert not tables & {"tasks", "schedules", "jobs", "job_results", "metadata"}
+    assert "sources" in tables
