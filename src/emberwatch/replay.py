@@ -235,8 +235,8 @@ def _sightings(
             raise bad(f"{where}.at is missing")
         counts = {key: snapshot.get(key) for key in ("likes", "reposts", "replies")}
         for key, value in counts.items():
-            if value is None or not _count_or_none(value):
-                raise bad(f"{where}.{key} must be a whole number >= 0")
+            if not _count_or_none(value):
+                raise bad(f"{where}.{key} must be a whole number >= 0 or null")
         counted.append((at, replace(mention, **counts)))
     counted.sort(key=lambda pair: pair[0])
     # First seen when published, with the counts of the last snapshot taken by then
