@@ -193,6 +193,65 @@ def check_config(file: str | None, config_path: str) -> None:
     )
 
 
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: one object, {mentions, alerts, incidents, receivers: {name: figures}}.",
+)
+@click.option(
+    "--resolve-after",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="Resolve each incident this long after it opened, or 'never'.",
+)
+@handles_errors
+def replay(file: str, config_path: str, output: str, resolve_after: str) -> None:
+    """What would this config have sent? Replays mentions through the real matching,
+    scoring, alert decisions, grouping, routes and timers on a simulated clock.
+
+    FILE holds one normalized mention per line (JSON: source, external_id, text,
+    published_at, and optionally source_name, author, url, thread, likes, reposts,
+    replies and snapshots [{at, likes, reposts, replies}]). Nothing is stored in the
+    configured database and nothing is sent. Prints per receiver the messages, the
+    incidents they were about, the summaries that budgets rolled messages into, and the
+    most messages in any hour.
+
+    \b
+    Example:
+      emberwatch replay last-month.jsonl --config emberwatch.toml
+      emberwatch replay last-month.jsonl --config strict.toml --format json
+    """
+    from emberwatch import replay as replaying
+    from emberwatch.sources._settings import parse_duration
+
+    config = _load(config_path, need_secrets=False)
+    after = None
+    if resolve_after.strip().lower() != "never":
+        try:
+            after = parse_duration(resolve_after)
+        except ValueError as exc:
+            _fail(f"--resolve-after: {exc}")
+    sightings = replaying.read_mentions(file)
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(done: int, total: int) -> None:
+            click.echo(f"\rreplayed {done:,} of {total:,} polls", err=True, nl=done == total)
+
+    result = replaying.replay(config, sightings, resolve_after=after, progress=progress)
+    if output == "json":
+        click.echo(json.dumps(result.as_json()))
+    else:
+        click.echo(result.table())
+
+
 @cli.group()
 def db() -> None:
     """Database schema commands."""
