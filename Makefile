@@ -15,16 +15,17 @@ LOCK_FLAGS ?=
 $(INSTALLED): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e '.[dev,demo]'
 	@touch $(INSTALLED)
 
-# Pin what pyproject.toml asks for (runtime and the dev extra), for every platform and
+# Pin what pyproject.toml asks for (runtime, the dev and demo extras), for every platform and
 # Python >= 3.11. Pins pyproject still allows are kept; new or changed ranges are resolved.
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
-		--custom-compile-command 'make lock' --quiet $(LOCK_FLAGS) --output-file $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra demo --universal \
+		--python-version 3.11 --custom-compile-command 'make lock' --quiet $(LOCK_FLAGS) \
+		--output-file $(LOCK)
 
 demo: $(INSTALLED)
 	$(BIN)/emberwatch demo

@@ -1,7 +1,7 @@
 """requirements.lock pins every dependency, so two installs a week apart run the same code.
 
 pyproject.toml keeps its ranges; the lock pins one version of each package, runtime and
-the dev extra, direct and transitive, and `make` installs with it as constraints. A
+the dev and demo extras, direct and transitive, and `make` installs with it as constraints. A
 dependency added to or changed in pyproject.toml without `make lock` fails here.
 """
 
@@ -21,11 +21,12 @@ FIX = "run `make lock` and commit requirements.lock"
 
 
 def _declared() -> list[Requirement]:
-    """pyproject.toml's runtime dependencies and its dev extra (what `make` installs)."""
+    """pyproject.toml's runtime dependencies and its dev and demo extras (what `make`
+    installs)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
     return [
-        Requirement(line)
-        for line in [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+        Requirement(line) for line in [*project["dependencies"], *extras["dev"], *extras["demo"]]
     ]
 
 

@@ -1271,6 +1271,11 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
     click.echo(f"digest for {the_day.isoformat()} written to {out}")
 
 
+DEMO_EXTRA_MISSING = (
+    "the demo needs aiosmtpd, which its extra installs: pip install 'emberwatch[demo]'"
+)
+
+
 @cli.command()
 @click.option(
     "--output",
@@ -1289,14 +1294,14 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
 @click.option(
     "--config",
     "config_path",
-    default="config/demo.toml",
-    show_default=True,
+    default=None,
+    show_default="the config packaged with emberwatch.demo",
     metavar="FILE",
     callback=_config_before_subcommand,
     help="The demo's config (its ${DEMO_*} references are filled in by the demo).",
 )
 @handles_errors
-def demo(output: str, duration: float, config_path: str) -> None:
+def demo(output: str, duration: float, config_path: str | None) -> None:
     """Run the whole monitor offline against a simulated internet on loopback.
 
     Starts a feed server that publishes a scripted story (one customer's complaint
@@ -1308,11 +1313,16 @@ def demo(output: str, duration: float, config_path: str) -> None:
     Example:
       emberwatch demo --output demo-output
     """
-    from emberwatch.demo import run_demo
+    try:
+        from emberwatch.demo import run_demo
+    except ModuleNotFoundError as missing:  # the demo extra is not installed
+        if (missing.name or "").partition(".")[0] != "aiosmtpd":
+            raise
+        _fail(DEMO_EXTRA_MISSING)
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger("emberwatch").setLevel(logging.ERROR)
-    run_demo(Path(output), duration, Path(config_path))
+    run_demo(Path(output), duration, Path(config_path) if config_path else None)
 
 
 def main() -> None:

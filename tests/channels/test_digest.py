@@ -1,4 +1,3 @@
-import base64
 import email as email_lib
 import itertools
 import re
@@ -13,7 +12,9 @@ from tests.helpers import make_config
 
 from emberwatch.alerts.links import verify
 from emberwatch.channels.digest import (
+    DayVolume,
     build_digest,
+    chart_bars,
     day_bounds,
     digest_day,
     digest_due,
@@ -284,25 +285,78 @@ def test_counts_compare_with_the_day_before_and_the_7_day_average(engine):
     assert re.search(r"acme\s+3\s+1\s+\+2\s+1\.0 ↑", text)
 
 
-def test_the_chart_is_a_png_embedded_as_a_data_uri_for_files(engine):
+def test_chart_bars_are_proportional_to_the_busiest_day_and_empty_days_have_none():
+    days = [DAY - timedelta(days=n) for n in range(5, -1, -1)]
+    daily = [
+        DayVolume(days[0], mentions=10, negative=5),
+        DayVolume(days[1], mentions=5, negative=0),
+        DayVolume(days[2], mentions=0, negative=0),
+        DayVolume(days[3], mentions=1, negative=1),
+        DayVolume(days[4], mentions=3, negative=3),
+        DayVolume(days[5], mentions=4, negative=1),
+    ]
+    bars = chart_bars(daily, height=80)
+    assert [b.height for b in bars] == [80, 40, 0, 8, 24, 32]
+    assert [b.negative_height for b in bars] == [40, 0, 0, 8, 24, 8]
+    assert [b.reported for b in bars] == [False] * 5 + [True]
+    assert [b.label for b in bars] == ["14 Nov", "15 Nov", "16 Nov", "17 Nov", "18 Nov", "19 Nov"]
+    assert bars[2].negative_share is None and bars[0].negative_share == 0.5
+
+
+def test_a_day_far_below_the_busiest_still_shows_one_pixel():
+    daily = [DayVolume(DAY - timedelta(days=1), 1000, 0), DayVolume(DAY, 1, 1)]
+    assert [(b.height, b.negative_height) for b in chart_bars(daily, height=80)] == [
+        (80, 0),
+        (1, 1),
+    ]
+
+
+def test_an_empty_fortnight_draws_no_bar_and_says_nothing_was_heard(engine):
+    digest = digest_of(engine)
+    assert all(b.height == 0 for b in chart_bars(digest.daily))
+    _subject, _text, html = render(digest)
+    chart = _chart_table(html)
+    assert "nothing heard" in chart and "bgcolor" not in chart
+    assert chart.count("<td") == 3 * 14  # mentions, negative share, day
+
+
+def _chart_table(html: str) -> str:
+    start = html.index("<caption")
+    end = html.index("</table>", html.index("Day</th>", start))  # after the bars' tables
+    return html[html.rindex("<table", 0, start) : end]
+
+
+def test_the_chart_is_table_cells_with_numbers_and_labels_not_an_image(engine):
     with Session(engine) as session:
-        mention(session, at(0), sentiment=-0.5)
+        for _ in range(4):
+            mention(session, at(0), sentiment=0.5)
+        mention(session, at(0), sentiment=-0.5)  # today: 5 mentions, 1 negative
+        mention(session, at(-3), sentiment=-0.5)  # 3 days before: 1 of 1 negative
         session.commit()
     _subject, _text, html = render(digest_of(engine))
-    encoded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert encoded is not None
-    assert base64.b64decode(encoded.group(1)).startswith(b"\x89PNG")
+    assert "<img" not in html and "data:image" not in html
+    chart = _chart_table(html)
+    assert "Mentions per day, last 14 days" in chart and "nothing heard" not in chart
+    # Today's bar: 80 px, 16 of them red (negative) under 64 in the reported day's blue.
+    assert 'height="64" bgcolor="#4a6fa5"' in chart and 'height="16" bgcolor="#c0392b"' in chart
+    # 3 days before: 1 of 5 -> 16 px, all negative; every other day has no bar.
+    assert chart.count('bgcolor="#c0392b"') == 2 and chart.count('bgcolor="#c0c7d0"') == 0
+    day_labels = re.findall(r">(?:<strong>)?(\d\d [A-Z][a-z]{2})<", chart)
+    assert day_labels[0] == "06 Nov" and day_labels[-1] == "19 Nov" and len(day_labels) == 14
+    assert "<strong>19 Nov</strong>" in chart and "<strong>5</strong>" in chart
+    assert ">20%<" in chart and ">100%<" in chart and chart.count(">–<") == 12
 
 
-def test_the_email_carries_the_chart_inline_by_content_id(engine):
+def test_the_email_carries_the_chart_in_its_html_without_an_attachment(engine):
     message = digest_message(
         digest_of(engine), sender="ew@acme.example", recipients=["ops@acme.example"]
     )
     html = message.get_body(("html",)).get_content()
-    [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
-    assert image.get_content().startswith(b"\x89PNG")
-    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
-    assert "data:image" not in html
+    assert "Mentions per day" in html and "cid:" not in html
+    assert [p.get_content_type() for p in message.walk() if not p.is_multipart()] == [
+        "text/plain",
+        "text/html",
+    ]
 
 
 def test_open_incidents_are_listed_with_their_age(engine):
@@ -650,7 +704,7 @@ def catcher():
     server.stop()
 
 
-async def test_a_queued_digest_is_sent_with_text_html_and_an_inline_chart(engine, catcher):
+async def test_a_queued_digest_is_sent_with_text_and_html_holding_the_chart(engine, catcher):
     config = validate_config(
         {
             "brands": [{"name": "acme", "include": ["Acme"]}],
@@ -685,10 +739,7 @@ async def test_a_queued_digest_is_sent_with_text_html_and_an_inline_chart(engine
     text = received.get_body(("plain",)).get_content()
     html = received.get_body(("html",)).get_content()
     assert "late or missing delivery" in text and "&lt;script&gt;" in html
-    [image] = [part for part in received.walk() if part.get_content_type() == "image/png"]
-    assert image.get_content().startswith(b"\x89PNG")
-    cid = image["Content-ID"].strip("<>")
-    assert f'src="cid:{cid}"' in html
+    assert "Mentions per day, last 14 days" in html
 
 
 # -- the first line: the state of the day -------------------------------------------------

@@ -23,15 +23,12 @@ What it holds, for the reported local day (all read in a handful of queries):
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -71,6 +68,9 @@ LINK_RECIPIENT = "digest"  # whom the digest's action links name (the page asks 
 SEVERITIES = ("critical", "warning", "info")  # most severe first
 # Severity is colour-coded and always written out too, so it reads without colour.
 SEVERITY_COLOURS = {"critical": "#c0392b", "warning": "#b9770e", "info": "#2e6da4"}
+# The chart's bars: the reported day darker than the 13 before it, the negative part red.
+CHART_COLOURS = {"day": "#c0c7d0", "reported": "#4a6fa5", "negative": "#c0392b"}
+CHART_HEIGHT = 80  # pixels of the busiest day's bar
 STATE_COLOURS = {**SEVERITY_COLOURS, "attention": "#c0392b", "clear": "#27ae60"}
 STATE_BACKGROUNDS = {
     "critical": "#fdecea",
@@ -921,43 +921,49 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.0f}%"
 
 
-def chart_png(daily: list[DayVolume]) -> bytes:
-    """A small PNG: mentions per day as bars, the negative share as a line (in %).
+@dataclass(frozen=True)
+class ChartBar:
+    """One day's column of the digest's 14-day chart: pixel heights and text labels.
 
-    Matplotlib is imported here, not at module import, and drawn on an Agg canvas without
-    pyplot: no global backend switch and no shared figure state across threads.
+    The chart is an HTML table (no image: it shows in mail clients that block images, and
+    reads without colour or sight, since every bar carries its numbers as text).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(7, 2.6), dpi=100)
-    FigureCanvasAgg(figure)
-    bars = figure.add_subplot()
-    positions = list(range(len(daily)))
-    colours = ["#c0c7d0"] * len(daily)
-    if colours:
-        colours[-1] = "#4a6fa5"  # the reported day
-    bars.bar(positions, [d.mentions for d in daily], color=colours, width=0.7)
-    bars.set_ylabel("mentions", fontsize=8)
-    bars.set_ylim(0, max([d.mentions for d in daily] + [1]) * 1.1)
-    bars.yaxis.set_major_locator(MaxNLocator(integer=True))
-    bars.set_xticks(positions, [f"{d.day:%d %b}" for d in daily], fontsize=7, rotation=45)
-    bars.tick_params(axis="y", labelsize=7)
-    bars.spines[["top"]].set_visible(False)
-    if not any(d.mentions for d in daily):
-        bars.text(0.5, 0.5, "nothing heard", transform=bars.transAxes, ha="center", color="#777")
-    share = bars.twinx()
-    values = [float("nan") if s is None else s * 100 for s in (d.negative_share for d in daily)]
-    share.plot(positions, values, color="#c0392b", marker="o", markersize=3, linewidth=1.5)
-    share.set_ylim(0, 100)
-    share.set_ylabel("negative %", fontsize=8, color="#c0392b")
-    share.tick_params(axis="y", labelsize=7, colors="#c0392b")
-    share.spines[["top"]].set_visible(False)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    day: date
+    mentions: int
+    negative: int
+    height: int  # the whole bar, to scale with the busiest day
+    negative_height: int  # its negative part, to the same scale, drawn at the bottom
+    reported: bool  # the reported day, the last column
+
+    @property
+    def label(self) -> str:
+        return f"{self.day:%d %b}"
+
+    @property
+    def negative_share(self) -> float | None:
+        return self.negative / self.mentions if self.mentions else None
+
+
+def chart_bars(daily: list[DayVolume], height: int = CHART_HEIGHT) -> list[ChartBar]:
+    """Bars proportional to the busiest day's ``height`` pixels; a day with any mention
+    (or any negative one) gets at least one pixel, an empty day none."""
+    top = max((d.mentions for d in daily), default=0)
+
+    def scaled(count: int) -> int:
+        return max(1, round(count * height / top)) if count else 0
+
+    return [
+        ChartBar(
+            day=d.day,
+            mentions=d.mentions,
+            negative=d.negative,
+            height=scaled(d.mentions),
+            negative_height=min(scaled(d.negative), scaled(d.mentions)),
+            reported=i == len(daily) - 1,
+        )
+        for i, d in enumerate(daily)
+    ]
 
 
 def subject_line(digest: Digest) -> str:
@@ -974,20 +980,12 @@ def subject_line(digest: Digest) -> str:
     return subject
 
 
-def render(digest: Digest, *, chart_cid: str | None = None) -> tuple[str, str, str]:
-    """(subject, text, html) of a digest.
-
-    The HTML shows the chart by ``cid:<chart_cid>`` when given (an email carrying the PNG
-    as a related part, see :func:`digest_message`); otherwise it embeds the PNG as a
-    ``data:`` URI, so a file written to disk is complete on its own.
-    """
-    if chart_cid is not None:
-        chart_src = f"cid:{chart_cid}"
-    else:
-        chart_src = "data:image/png;base64," + base64.b64encode(chart_png(digest.daily)).decode()
+def render(digest: Digest) -> tuple[str, str, str]:
+    """(subject, text, html) of a digest; the HTML is complete on its own (no images)."""
     context = {
         "d": digest,
-        "chart_src": chart_src,
+        "chart": chart_bars(digest.daily),
+        "chart_colours": CHART_COLOURS,
         "local": lambda moment: _local(moment, digest.zone),
         "duration": _duration,
         "percent": _percent,
@@ -1005,24 +1003,11 @@ def render(digest: Digest, *, chart_cid: str | None = None) -> tuple[str, str, s
 
 
 def digest_message(digest: Digest, *, sender: str, recipients: list[str]) -> EmailMessage:
-    """The email: text and HTML alternatives, the chart inline as a related image/png."""
-    domain = sender.rpartition("@")[2] or "emberwatch.local"
-    cid = make_msgid("chart", domain=domain)  # "<…>"
-    subject, text, html = render(digest, chart_cid=cid[1:-1])
-    message = email.build_message(
+    """The email: text and HTML alternatives (the chart is HTML, so no attachment)."""
+    subject, text, html = render(digest)
+    return email.build_message(
         sender=sender, recipients=recipients, subject=subject, text=text, html=html
     )
-    html_part = message.get_body(("html",))
-    assert html_part is not None
-    html_part.add_related(  # type: ignore[attr-defined]
-        chart_png(digest.daily),
-        maintype="image",
-        subtype="png",
-        cid=cid,
-        disposition="inline",
-        filename="mentions.png",
-    )
-    return message
 
 
 async def send_stored(config: Config, engine: Engine, item: Claimed) -> None:

@@ -1,7 +1,9 @@
 """``emberwatch demo``: the real scheduler and pipeline against a simulated internet.
 
 Everything runs on loopback: a feed server publishing :mod:`emberwatch.demo.story`, a
-real SMTP server (aiosmtpd) and a Slack webhook receiver. Output lands in one folder.
+real SMTP server (aiosmtpd, from the ``demo`` extra) and a Slack webhook receiver. Output
+lands in one folder. The demo's config ships inside the package (``demo.toml`` here, read
+through :mod:`importlib.resources`), so the demo runs from an installed wheel too.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import anyio
@@ -26,15 +31,23 @@ from emberwatch.pipeline import PollReport, Runtime
 from emberwatch.scheduling import run_monitor
 from emberwatch.text import terminal
 
-DEMO_CONFIG = Path("config/demo.toml")
 DRAIN_SECONDS = 10.0
 
 
-def run_demo(output: Path, duration: float, config_path: Path = DEMO_CONFIG) -> None:
-    if not config_path.exists():
-        raise click.ClickException(
-            f"{config_path} not found: run the demo from the repository root (make demo)"
-        )
+def packaged_config() -> Traversable:
+    """The demo's config as shipped in the package (config/demo.toml links to it)."""
+    return resources.files(__name__).joinpath("demo.toml")
+
+
+def run_demo(output: Path, duration: float, config_path: Path | None = None) -> None:
+    """Run the demo with ``config_path``, or with the packaged config when it is None."""
+    with ExitStack() as stack:
+        if config_path is None:
+            config_path = stack.enter_context(resources.as_file(packaged_config()))
+        _run(output, duration, config_path)
+
+
+def _run(output: Path, duration: float, config_path: Path) -> None:
     started_wall = time.monotonic()
     if output.exists():
         shutil.rmtree(output)
