@@ -268,10 +268,35 @@ def reliability(p: np.ndarray, y: np.ndarray) -> list[str]:
     return lines
 
 
-def report(name: str, rows: np.ndarray, table, direct, damping) -> dict[str, float]:
+def calibrate_all(raw: np.ndarray, table, lift: bool) -> np.ndarray:
+    """The forecaster's calibrated output (4 decimals, as it ships) for raw probabilities."""
+    return np.array([round(virality.calibrated(round(p, 4), table, lift=lift), 4) for p in raw])
+
+
+def scores(q: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """AUC, Brier, share of forecasts >= 0.5, the hit rate and mean forecast among them and
+    the gap between the two (positive: overconfident at the top)."""
+    top = q >= 0.5
+    hit = float(y[top].mean()) if top.any() else math.nan
+    mean = float(q[top].mean()) if top.any() else math.nan
+    return {"auc": auc(q, y), "brier": float(np.mean((q - y) ** 2)),
+            "share": float(top.mean()), "hit": hit, "mean_top": mean,
+            "gap": mean - hit if top.any() else 0.0}  # fmt: skip
+
+
+def summary(s: dict[str, float]) -> str:
+    return (f"AUC {s['auc']:.5f}, Brier {s['brier']:.4f}, share >= 0.5 {s['share']:.2%}"
+            f" (mean forecast {s['mean_top']:.2f}, reached {s['hit']:.2f},"
+            f" gap {s['gap']:+.2f})")  # fmt: skip
+
+
+def report(name: str, rows: np.ndarray, table, lift: bool, direct, damping, sizes=True):
+    """Reliability raw vs calibrated (with ``lift`` as the forecaster applies the table),
+    the scores before and after, and the expected/actual size by age (raw vs ``direct`` and
+    ``damping``). Returns the scores (raw, calibrated)."""
     y = rows[:, REACHED]
     raw = rows[:, RAW_P]
-    cal = np.array([round(virality.calibrated(round(p, 4), table), 4) for p in raw])
+    cal = calibrate_all(raw, table, lift)
     print(f"## {name}: {len(rows)} forecasts, {y.mean():.1%} reached the threshold within 24 h")
     before, after = reliability(raw, y), reliability(cal, y)
     print(f"{'before (raw)':<38}| after (the fitted table)")
@@ -279,18 +304,19 @@ def report(name: str, rows: np.ndarray, table, direct, damping) -> dict[str, flo
         print(f"{a:<38}| {b}")
     for a in after[len(before) :]:
         print(f"{'':<38}| {a}")
-    brier = [float(np.mean((q - y) ** 2)) for q in (raw, cal)]
-    hi = [(q >= 0.5) for q in (raw, cal)]
-    hit = [float(y[h].mean()) if h.any() else math.nan for h in hi]
-    aucs = [auc(raw, y), auc(cal, y)]
-    print(f"AUC {aucs[0]:.5f} -> {aucs[1]:.5f}; Brier {brier[0]:.4f} -> {brier[1]:.4f};"
-          f" share >= 0.5 {hi[0].mean():.2%} -> {hi[1].mean():.2%}"
-          f" (of which reached {hit[0]:.2f} -> {hit[1]:.2f});"
-          f" mean p among >= 0.5 {raw[hi[0]].mean() if hi[0].any() else math.nan:.2f}"
-          f" -> {cal[hi[1]].mean() if hi[1].any() else math.nan:.2f}")  # fmt: skip
+    s0, s1 = scores(raw, y), scores(cal, y)
+    print(f"raw:        {summary(s0)}")
+    print(f"calibrated: {summary(s1)}")
+    if sizes:
+        size_ratios(rows, direct, damping)
+    print()
+    return s0, s1
+
+
+def size_ratios(rows: np.ndarray, direct, damping) -> None:
     expected = shrunk(rows, direct, damping)
     ok = (rows[:, TRUNCATED] == 0) & (rows[:, FINAL] >= 1)
-    print("median expected/actual 7-day size by age, before -> after"
+    print("median expected/actual 7-day size by age, unshrunk -> shipped shrink"
           " (IQR; n), for 5+ engagements seen | for any")  # fmt: skip
     for age in [a for a in AGES if (rows[:, AGE] == a).any()]:
         parts = []
@@ -304,9 +330,6 @@ def report(name: str, rows: np.ndarray, table, direct, damping) -> dict[str, flo
             iqr = f"{q0[0]:.2f}-{q0[1]:.2f} -> {q1[0]:.2f}-{q1[1]:.2f}"
             parts.append(f"{np.median(r0):.2f} -> {np.median(r1):.2f} ({iqr}; {m.sum()})")
         print(f"  {age / 3600:5.2f} h  {parts[0]:<40}| {parts[1]}")
-    print()
-    return {"auc0": aucs[0], "auc1": aucs[1], "share0": float(hi[0].mean()),
-            "share1": float(hi[1].mean())}  # fmt: skip
 
 
 def seismic_ratios(direct, damping) -> list[float] | None:
@@ -343,21 +366,23 @@ def sim_loss(rows: np.ndarray, direct, damping) -> float:
 
 
 def choose_shrink(sim: np.ndarray):
-    """Fit the shrink on the simulation, check the variants on the real example and apply
-    the rule: the full shrink only if it beats unshrunk on the example overall (mean absolute
-    log ratio at 1, 2, 4 and 6 h) and keeps 4-6 h within 15 %; else the damping-only variant
-    (fitted on the simulation, or the colleague's x0.9) that does best on the example among
-    those that beat unshrunk there, keep 4-6 h within 15 % and are no worse on the
-    simulation; else none."""
+    """Fit the shrink on the simulation and the damping on the real example, check the
+    variants on the real example and apply the rule: the full shrink only if it beats
+    unshrunk on the example overall (mean absolute log ratio at 1, 2, 4 and 6 h) and keeps
+    4-6 h within 15 %; else the damping-only variant (fitted on the simulation or on the
+    example) that does best on the example among those that beat unshrunk there, keep 4-6 h
+    within 15 %, stay under 1.5x at 1 h and are no worse on the simulation; else none."""
     identity = [(600.0, (1.0, 1.0, 1.0)), (43200.0, (1.0, 1.0, 1.0))]
     direct, damping = fit_shrink(sim)
     only = fit_damping_only(sim)
+    real_fit = fit_damping_on_example()
     variants = [
         ("unshrunk", identity, 1.0),
         (f"fitted shrink (direct factors, damping {damping})", direct, damping),
-        (f"fitted damping only (x{only})", identity, only),
-        ("damping only x0.9 (the colleague's hand value)", identity, 0.9),
+        (f"damping only fitted on the simulation (x{only})", identity, only),
     ]
+    if real_fit is not None:
+        variants.append((f"damping only fitted on the example (x{real_fit})", identity, real_fit))
     print("## expected_final / actual on the SEISMIC example (15,562 retweets), polled every"
           " 5 min; sim = mean |log expected/actual| on the seed-12 simulation")  # fmt: skip
     print(f"  {'variant':<50}" + "".join(f"{h:>7} h " for h in SEISMIC_HOURS)
@@ -375,8 +400,10 @@ def choose_shrink(sim: np.ndarray):
 
     def passes(name: str) -> bool:
         ratios = real[name]
-        return log_error(ratios) < log_error(real["unshrunk"]) and all(
-            abs(r - 1) < 0.15 for r in ratios[2:]
+        return (
+            log_error(ratios) < log_error(real["unshrunk"])
+            and all(abs(r - 1) < 0.15 for r in ratios[2:])
+            and ratios[0] <= 1.5
         )
 
     choice = variants[0]
@@ -389,6 +416,33 @@ def choose_shrink(sim: np.ndarray):
     print(f"-> shipping: {choice[0]}")
     print()
     return choice[1], choice[2], choice[0]
+
+
+def fit_damping_on_example() -> float | None:
+    """The later-generation damping (direct factor 1), on a 0.01 grid, with the least mean
+    absolute log of expected/actual on the SEISMIC example at 1, 2, 4 and 6 h among those
+    that keep 4-6 h within 15 % and 1 h at most 1.5x, and whose neighbours 0.02 either side
+    do too at 1 h: at 1 h the example is near critical, where the size is steep in the
+    damping (x0.36: 0.65, x0.40: 1.56), so the choice keeps a margin from that cliff.
+    Prints the curve."""
+    identity = [(600.0, (1.0, 1.0, 1.0)), (43200.0, (1.0, 1.0, 1.0))]
+    grid = [round(x, 2) for x in np.arange(0.2, 1.0001, 0.01)]
+    found = {d: seismic_ratios(identity, d) for d in grid}
+    if found[grid[0]] is None:
+        return None
+    print("# damping on the SEISMIC example: expected/actual at 1, 2, 4, 6 h")
+    for d in grid[::2]:
+        if d <= 0.6:
+            print(f"#   x{d:.2f} " + " ".join(f"{r:.3f}" for r in found[d])
+                  + f"  mean|log| {log_error(found[d]):.3f}")  # fmt: skip
+
+    def ok(d: float) -> bool:
+        r = found[d]
+        near = [found[n][0] for n in (round(d - 0.02, 2), round(d + 0.02, 2)) if n in found]
+        return all(abs(x - 1) < 0.15 for x in r[2:]) and r[0] <= 1.5 and max(near) <= 1.5
+
+    good = [d for d in grid if ok(d)]
+    return min(good, key=lambda d: log_error(found[d])) if good else None
 
 
 def fit_damping_only(rows: np.ndarray) -> float:
@@ -413,6 +467,28 @@ def fit_calibration(train: np.ndarray, keep: int) -> list[tuple[float, float]]:
     return [t for i, t in enumerate(table) if i == 0 or t[1] > table[i - 1][1]]
 
 
+def verdict(name: str, lifted: bool, held: tuple, real: tuple) -> list[str]:
+    """Why a candidate table must not ship (empty: it may). ``held`` and ``real`` are the
+    (raw, calibrated) scores on the held-out simulation and on the SEISMIC example."""
+    why = []
+    if lifted:
+        why.append("it lifts raw <= 0.01 above the simulated base rate")
+    for where, (s0, s1) in (("simulation", held), ("SEISMIC example", real)):
+        if s0 is None:
+            continue
+        if s1["brier"] >= s0["brier"]:
+            why.append(f"no better Brier on the {where}")
+        if s1["gap"] > s0["gap"] + 1e-9:
+            why.append(f"a wider gap at the top on the {where}")
+        if s0["share"] and s1["share"] / s0["share"] - 1 > 0.10:
+            why.append(f"the share >= 0.5 rises by {s1['share'] / s0['share'] - 1:.0%}"
+                       f" on the {where}")  # fmt: skip
+    # 4-decimal outputs tie some forecasts the raw value tells apart; 1e-4 allows only that.
+    if held[1]["auc"] < held[0]["auc"] - 1e-4:
+        why.append("it lowers the AUC")
+    return [f"{name}: {w}" for w in why]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cascades", type=int, default=3000, help="per set (default 3000)")
@@ -431,18 +507,20 @@ def main() -> None:
     train = np.vstack([sim, seismic])
     table = fit_calibration(train, args.steps)
     base = float(sim[:, REACHED].mean())
-    low = max(virality.calibrated(x, table) for x in (0.0, 0.001, 0.002, 0.005, 0.01))
-    lifted = low > base
-    print("# paste into emberwatch/scoring/virality.py (fitted by bench/virality_calibration.py,")
-    print(f"# seed 12, {args.cascades} simulated cascades + the SEISMIC example)")
+    quiet = (0.0, 0.001, 0.002, 0.005, 0.01)
+    candidates = {}
+    for lift in (True, False):
+        low = max(virality.calibrated(x, table, lift=lift) for x in quiet)
+        candidates[lift] = low > base
+        print(f"# lift={lift}: calibrated value at raw <= 0.01 at most {low:.4f}"
+              + (" (LIFTED above the base rate)" if low > base else ""))  # fmt: skip
+    print(f"# base rate of the fit's simulated forecasts {base:.4f}")
+    print(f"# the fitted table (seed 12, {args.cascades} cascades + the SEISMIC example)")
     print("_CALIBRATION: tuple[tuple[float, float], ...] = (")
     for x, y in table:
         print(f"    ({x:.6g}, {y:.4f}),")
     print(")")
-    print(
-        f"# base rate of the fit's simulated forecasts {base:.4f}; calibrated value at raw"
-        f" <= 0.01 at most {low:.4f}" + (" (LIFTED above the base rate)" if lifted else "")
-    )
+    print()
     direct, damping, shrink_name = choose_shrink(sim)
     print(f"# shrink shipped: {shrink_name}")
     print("_SHRINK_DIRECT: tuple[tuple[float, tuple[float, ...]], ...] = (")
@@ -454,22 +532,26 @@ def main() -> None:
     if args.fit_only:
         return
     held = dataset(13, args.cascades)
-    stats = report("held-out simulated cascades (seed 13)", held, table, direct, damping)
-    rel = stats["share1"] / stats["share0"] - 1 if stats["share0"] else math.inf
-    verdict = []
-    if lifted:
-        verdict.append("the table lifts low probabilities above the base rate")
-    if rel > 0.05:
-        verdict.append(f"it raises the share >= 0.5 by {rel:.0%}")
-    if stats["auc1"] < stats["auc0"] - 1e-9:
-        verdict.append("it lowers the AUC")
-    if verdict:
-        print("# verdict: ship the IDENTITY calibration: " + "; ".join(verdict))
-    else:
-        print(f"# verdict: ship the table (share >= 0.5 changes by {rel:+.0%})")
-    print()
-    if len(seismic):
-        report("SEISMIC example cascade (also in the fit)", seismic, table, direct, damping)
+    names = {True: "two-sided table (lift=True)", False: "one-sided table (never above raw)"}
+    reasons, first = [], True
+    for lift in (True, False):
+        print(f"# ===== {names[lift]} =====")
+        h = report("held-out simulated cascades (seed 13)", held, table, lift, direct, damping,
+                   sizes=first)  # fmt: skip
+        r = (None, None)
+        if len(seismic):
+            r = report("SEISMIC example cascade (also in the fit)", seismic, table, lift,
+                       direct, damping, sizes=first)  # fmt: skip
+        first = False
+        why = verdict(names[lift], candidates[lift], h, r)
+        print("# " + ("; ".join(why) if why else f"{names[lift]}: passes"))
+        print()
+        reasons.append(why)
+        if not why:
+            print(f"# verdict: ship the {names[lift]} (_CALIBRATION above, lift={lift})")
+            return
+    flat = [w for why in reasons for w in why]
+    print("# verdict: ship the IDENTITY calibration: " + "; ".join(flat))
 
 
 if __name__ == "__main__":

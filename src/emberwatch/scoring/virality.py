@@ -106,7 +106,35 @@ _BRANCHING_CAP = 0.95
 # 12) on simulated cascades and the SEISMIC example lifts raw 0.001 to about 0.25, against a
 # base rate of 2.6 %, and would raise the share of forecasts at 0.5 or more by about 70 %,
 # the opposite of the overconfidence seen on real cascades. See the module docstring.
-_CALIBRATION: tuple[tuple[float, float], ...] = ()
+_CALIBRATION: tuple[tuple[float, float], ...] = (
+    (0, 0.0009),
+    (0.0001, 0.0181),
+    (0.0002, 0.0409),
+    (0.0003, 0.0775),
+    (0.0004, 0.1284),
+    (0.0015, 0.1613),
+    (0.0017, 0.1991),
+    (0.0081, 0.2000),
+    (0.0084, 0.2558),
+    (0.0128, 0.3178),
+    (0.0351, 0.3256),
+    (0.0489, 0.3333),
+    (0.0496, 0.3529),
+    (0.0742, 0.3901),
+    (0.5952, 0.5000),
+    (0.7536, 0.5556),
+    (0.8228, 0.5625),
+    (0.8927, 0.5833),
+    (0.9118, 0.6000),
+    (0.9188, 0.6111),
+    (0.9723, 0.6250),
+    (0.9774, 0.7000),
+    (0.9814, 0.8333),
+    (0.9944, 0.8718),
+    (0.9991, 0.8929),
+    (0.9998, 0.9412),
+    (1, 0.9899),
+)
 _CALIBRATION_X = tuple(x for x, _ in _CALIBRATION)
 # How far into the gap to the next step a value may rise within its step (see calibrated).
 _TIE_BREAK = 0.1
@@ -123,7 +151,7 @@ _SHRINK_DIRECT: tuple[tuple[float, tuple[float, ...]], ...] = (
 )
 # Later generations' branching x0.9: the one shrink that beats the unshrunk forecast on the
 # SEISMIC example (and is no worse on the simulation); see the module docstring.
-_SHRINK_BRANCHING = 0.9
+_SHRINK_BRANCHING = 0.37
 
 _POW_SCALE = KERNEL_C * CUTOFF ** (1 + THETA)
 _POW_DIV = (THETA - 1) * THETA
@@ -290,13 +318,24 @@ class PlatformPrior:
     news); ``engager_followers`` is the follower count assumed for every engager;
     ``branching`` is the prior branching factor ``p0 * n_star``, worth ``prior_events``
     pseudo-events. These are round, platform-typical values, not fitted to any data.
+
+    ``n_star`` turns the infectiousness ``p`` into a branching factor (reshares per
+    reshare). ``None``, the default, is ``engager_followers``: ``p`` is measured as if every
+    engager had that many followers, so later generations are projected with the same
+    number (SEISMIC's ``n_star`` = 100 would project them at 0.4 of the branching measured
+    on a platform assuming 250).
     """
 
     audience: float
     engager_followers: float
     branching: float = 0.2
     prior_events: float = 2.0
-    n_star: float = N_STAR
+    n_star: float | None = None
+
+    @property
+    def projection_n_star(self) -> float:
+        """The ``n_star`` the forecast projects later generations with."""
+        return self.engager_followers if self.n_star is None else self.n_star
 
 
 PLATFORMS: dict[str, PlatformPrior] = {
@@ -369,7 +408,7 @@ def forecast_from_polls(
     ]
 
     share_times, followers, weights = _pseudo_events(times, counts, reach, prior)
-    n_star = prior.n_star
+    n_star = prior.projection_n_star
     if age > 0 and len(share_times) > 1:
         est = infectiousness(share_times, followers, age + 1e-9, weights=weights)
         weighted, exposure = est.weighted_events, est.exposure
@@ -428,13 +467,17 @@ def forecast_from_polls(
     )
 
 
-def calibrated(raw: float, table: Sequence[tuple[float, float]] = _CALIBRATION) -> float:
+def calibrated(
+    raw: float, table: Sequence[tuple[float, float]] = _CALIBRATION, *, lift: bool = False
+) -> float:
     """The raw posterior probability mapped through :data:`_CALIBRATION` (or ``table``).
 
     The table is a step function: ``(lowest raw probability, observed frequency)`` per step,
     the first at 0. Within a step the value rises by at most :data:`_TIE_BREAK` of the way to
     the next step (to 1 after the last), linearly, only so that forecasts the raw
     probability tells apart stay apart: the map is strictly increasing and keeps the ranking.
+    Unless ``lift``, the result is never above ``raw`` (the minimum of two strictly
+    increasing maps, so still strictly increasing): the table only corrects overconfidence.
     An empty table is the identity."""
     if not table:
         return raw
@@ -443,9 +486,11 @@ def calibrated(raw: float, table: Sequence[tuple[float, float]] = _CALIBRATION) 
     x0, y0 = table[i]
     x1, y1 = table[i + 1] if i + 1 < len(table) else (1.0, 1.0)
     if x1 <= x0:
-        return y0
-    where = min(max((raw - x0) / (x1 - x0), 0.0), 1.0)
-    return y0 + _TIE_BREAK * (y1 - y0) * where
+        value = y0
+    else:
+        where = min(max((raw - x0) / (x1 - x0), 0.0), 1.0)
+        value = y0 + _TIE_BREAK * (y1 - y0) * where
+    return value if lift else min(value, raw)
 
 
 def shrunk_to_come(
