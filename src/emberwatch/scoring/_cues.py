@@ -8,7 +8,9 @@ check and only the families whose triggers occur run their regular expression.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from re import _constants as _c  # the parser behind re.compile (Python 3.11+)
+from re import _parser
 
 MAX_CHARS = 20_000
 _WORD = re.compile(r"[a-z0-9']+|[#@/]")
@@ -16,32 +18,81 @@ _WORD = re.compile(r"[a-z0-9']+|[#@/]")
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A text lower-cased (apostrophes straightened) and its set of words."""
+    """A text lower-cased (apostrophes straightened) and its set of words.
+
+    ``pieces`` are the words and, of a word with apostrophes, its parts between them
+    ("'great'" gives "great", "don't" gives "don" and "t"): every run of letters and
+    digits between word boundaries is one of them.
+    """
 
     lower: str
     words: frozenset[str]
+    pieces: frozenset[str] = frozenset()
 
 
 def prepare(text: str) -> Prepared:
     lower = text[:MAX_CHARS].lower().replace("\u2019", "'")
-    return Prepared(lower, frozenset(_WORD.findall(lower)))
+    words = frozenset(_WORD.findall(lower))
+    if "'" not in lower:
+        return Prepared(lower, words, words)
+    parts = {p for w in words if "'" in w for p in w.split("'")}
+    return Prepared(lower, words, words.union(parts))
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """A cue family: a name, a weight in log-odds, trigger words and one pattern."""
+    """A cue family: a name, a weight in log-odds, trigger words and one pattern.
+
+    ``alternatives`` are the patterns the family was built from; ``gates`` holds, for each,
+    the words one of which opens every match of it, or None when that is not known (see
+    :func:`_opening_words`). :meth:`search` runs only the alternatives whose words occur.
+    """
 
     name: str
     weight: float
     triggers: frozenset[str]
     pattern: re.Pattern[str]
     chars: str = ""
+    alternatives: tuple[str, ...] = ()
+    gates: tuple[frozenset[str] | None, ...] = ()
+    # The gates as bit masks: the alternatives without one, each gate word's alternatives,
+    # all gate words, all alternatives.
+    gating: tuple[int, dict[str, int], frozenset[str], int] = field(
+        default=(0, {}, frozenset(), 0), compare=False, repr=False
+    )
+    _subsets: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def triggered(self, text: Prepared) -> bool:
         """Whether the pattern can match: a trigger word or trigger character occurs."""
         if not self.triggers.isdisjoint(text.words):
             return True
         return any(ch in text.lower for ch in self.chars)
+
+    def narrowed(self, text: Prepared) -> re.Pattern[str] | None:
+        """The family's pattern without the alternatives that cannot match ``text``; None
+        when none can. Its first match, and each of its matches, are the full pattern's,
+        since the alternatives left out match nowhere in ``text``.
+
+        An alternative whose every match opens with one of its gate words after a word
+        boundary can match only when that word is among the text's ``pieces``.
+        """
+        if not self.gates:
+            return self.pattern
+        always, by_word, gate_words, full = self.gating
+        mask = always
+        for word in gate_words.intersection(text.pieces):
+            mask |= by_word[word]
+        if mask == full:
+            return self.pattern
+        if not mask:
+            return None
+        pattern = self._subsets.get(mask)
+        if pattern is None:
+            chosen = [a for bit, a in enumerate(self.alternatives) if mask >> bit & 1]
+            pattern = re.compile("|".join(chosen))
+            if len(self._subsets) < _MAX_SUBSETS:
+                self._subsets[mask] = pattern
+        return pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +107,161 @@ class Cue:
 def family(name: str, weight: float, triggers: str, *patterns: str, chars: str = "") -> Family:
     """Build a family; ``triggers`` is a space-separated word list, ``chars`` characters
     (emoji, ``*``) that also trigger it."""
-    return Family(name, weight, frozenset(triggers.split()), re.compile("|".join(patterns)), chars)
+    gates = tuple(_opening_words(p) for p in patterns)
+    patterns = tuple(map(_skip_ahead, patterns))
+    if all(g is None for g in gates):
+        gates = ()
+    always, by_word = 0, {}
+    for bit, gate in enumerate(gates):
+        if gate is None:
+            always |= 1 << bit
+        else:
+            for word in gate:
+                by_word[word] = by_word.get(word, 0) | 1 << bit
+    return Family(
+        name,
+        weight,
+        frozenset(triggers.split()),
+        re.compile("|".join(patterns)),
+        chars,
+        patterns,
+        gates,
+        (always, by_word, frozenset(by_word), (1 << len(gates)) - 1),
+    )
+
+
+def _skip_ahead(pattern: str) -> str:
+    """``pattern`` rewritten so that ``re`` can skip ahead to where it may match.
+
+    A leading ``\\b`` stops ``re`` from looking for a literal prefix, so it tries the
+    pattern at every position. Before a word ``w`` it is the same as ``w(?<!\\ww)``
+    (no word character just before ``w``), which starts with the literal: ``\\bagain\\b``
+    becomes ``again(?<!\\wagain)\\b``, and ``\\b(?:great|good) job`` becomes
+    ``(?:great(?<!\\wgreat)|good(?<!\\wgood)) job``, whose first letters ``re`` looks
+    for. Patterns of any other shape are returned as they are.
+    """
+    if not pattern.startswith("\\b"):
+        return pattern
+    body = pattern[2:]
+    if not body.startswith("(?:"):
+        return _behind(body) or pattern
+    depth, i = 0, 0
+    branches, start = [], 3
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            i += 2  # an escape: no parenthesis or bar of the group's own
+            continue
+        if ch == "[":
+            close = body.find("]", i + 2)
+            if close < 0:
+                return pattern
+            i = close + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                branches.append(body[start:i])
+                break
+        elif ch == "|" and depth == 1:
+            branches.append(body[start:i])
+            start = i + 1
+        i += 1
+    else:
+        return pattern
+    if body[i + 1 : i + 2] in ("?", "*", "+", "{"):
+        return pattern  # the group may match nothing: the boundary then applies later
+    rewritten = [_behind(b) for b in branches]
+    if not all(rewritten):
+        return pattern
+    return "(?:" + "|".join(rewritten) + ")" + body[i + 1 :]  # type: ignore[arg-type]
+
+
+def _behind(body: str) -> str | None:
+    """``body`` (what followed a ``\\b``) with the boundary as a look-behind after its
+    leading run of letters, digits and spaces; None when it has none."""
+    run = _LITERAL_RUN.match(body)
+    if run is None:
+        return None
+    word = run.group(0)
+    if body[len(word) : len(word) + 1] in ("?", "*", "+", "{") and len(word) > 0:
+        word = word[:-1]  # the last letter is quantified: not part of the literal
+    if not word or word[0] == " ":
+        return None
+    return f"{word}(?<!\\w{word}){body[len(word) :]}"
+
+
+_LITERAL_RUN = re.compile(r"[a-z0-9 ]+")
+_MAX_SUBSETS = 256  # narrowed patterns kept a family; beyond, they are compiled again
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_EDGE = "\x01"  # stands for a zero-width assertion in _strings' output
+
+
+def _opening_words(pattern: str) -> frozenset[str] | None:
+    """The words that open every match of ``pattern``, or None when it is not that simple.
+
+    The pattern must start with a word boundary, and each text it can match must start with
+    a run of ``[a-z0-9]`` closed by a boundary or by a character that is neither a letter,
+    a digit nor an apostrophe. Then that run is one of the text's :attr:`Prepared.pieces`:
+    a word :func:`prepare` finds (``[a-z0-9']+``) or a part of one between apostrophes.
+    """
+    try:
+        parsed = _parser.parse(pattern)
+    except re.error:
+        return None
+    starts, _ = _strings(list(parsed), 64)
+    words = set()
+    for text in starts:
+        if not text.startswith(_EDGE):
+            return None
+        rest = text.lstrip(_EDGE)
+        end = 0
+        while end < len(rest) and rest[end] in _TOKEN:
+            end += 1
+        if end == 0 or end == len(rest) or rest[end] == "'":
+            return None
+        words.add(rest[:end])
+    return frozenset(words) if words else None
+
+
+def _strings(items: list, limit: int) -> tuple[set[str], bool]:
+    """The texts that ``items`` (parsed) can match, as far as they are literal: a set of
+    prefixes and whether they are whole. Zero-width assertions at a boundary or an edge of
+    the text become :data:`_EDGE`; look-arounds are skipped (they only narrow matches)."""
+    out = {""}
+    for op, av in items:
+        if op is _c.AT:
+            if av is _c.AT_NON_BOUNDARY:
+                return out, False
+            out = {s + _EDGE for s in out}
+            continue
+        if op is _c.ASSERT or op is _c.ASSERT_NOT:
+            continue
+        if op is _c.LITERAL:
+            more, whole = {chr(av)}, True
+        elif op is _c.SUBPATTERN:
+            more, whole = _strings(list(av[-1]), limit)
+        elif op is _c.BRANCH:
+            more, whole = set(), True
+            for branch in av[1]:
+                got, done = _strings(list(branch), limit)
+                more |= got
+                whole = whole and done
+        elif op is _c.IN and all(o is _c.LITERAL for o, _ in av):
+            more, whole = {chr(v) for _, v in av}, True
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
+            got, whole = _strings(list(av[2]), limit)
+            more = got | {""}
+            if not whole:
+                return out | {a + b for a in out for b in got}, False
+        else:
+            return out, False
+        out = {a + b for a in out for b in more}
+        if len(out) > limit or not whole:
+            return out, False
+    return out, True
 
 
 def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:
@@ -64,7 +269,8 @@ def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:
     found = []
     lower = text.lower
     for fam in triggered(families, text):
-        m = fam.pattern.search(lower)
+        pattern = fam.narrowed(text)
+        m = pattern.search(lower) if pattern is not None else None
         if m:
             found.append(Cue(fam.name, m.group(0).strip(), fam.weight))
     return found

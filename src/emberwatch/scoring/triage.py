@@ -185,11 +185,14 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
             "free demand" in out or not _LEVER_WORDS.isdisjoint(words)
         ):
             continue
-        if fam is NOT_PRAISE:
-            m = fam.pattern.search(prepared.lower)
+        pattern = fam.narrowed(prepared)
+        if pattern is None:
+            hits = []
+        elif fam is NOT_PRAISE:
+            m = pattern.search(prepared.lower)
             hits = [m.group(0)] if m else []
         else:
-            hits = [m.group(0) for m in fam.pattern.finditer(prepared.lower)]
+            hits = [m.group(0) for m in pattern.finditer(prepared.lower)]
         if fam is ABUSE:
             hits += sorted(insults)
         if hits:
