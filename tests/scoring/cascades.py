@@ -36,11 +36,11 @@ The *level* is drawn from a broad prior: the plateau branching ``p * 250`` log-u
 decline brings them below 1. The poster's followers are log-normal, median 1,000, log-sd 2.0
 (most authors are small, a few have 100,000 followers or more).
 
-One difference is the forecaster's own and no simulator can remove it: it extrapolates
-later generations with SEISMIC's ``n_star`` = 100, not the 250 followers it assumes when it
-measures ``p``, so its branching factor ``p * n_star`` is 0.4 of the branching it measures.
-That is SEISMIC's published setting (the package uses n.star = 100 on its example, whose
-retweeters average 252 followers), a built-in discount of later generations.
+The forecaster projects later generations with the same 250 followers per engager it
+measures ``p`` against (``PlatformPrior.projection_n_star``), so its branching factor is the
+one simulated here. (It used SEISMIC's ``n_star`` = 100, i.e. 0.4 of the branching it
+measured; the size forecast now gets that kind of discount explicitly, as a damping of later
+generations fitted on the SEISMIC example.)
 
 This is a model of the world, not data. The calibration fitted on it (see
 ``bench/virality_calibration.py``) is only as right as these choices; the SEISMIC example

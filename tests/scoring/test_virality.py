@@ -325,7 +325,8 @@ def test_calibration_lowers_the_seismic_examples_overconfident_top(cascade):
     """On the example, with thresholds of 1,000 to 20,000, raw forecasts of 0.5 or more
     averaged 0.92 and about half came true; calibrated, fewer are at 0.5 or more, and their
     mean is lower (the bench: 0.71)."""
-    times, _ = cascade
+    times, followers = cascade
+    prior = platform_prior("x")
     by_day = bisect_right(times, HORIZON) - 1
     raw, cal, hit = [], [], []
     for threshold in (2000, 5000, 10000, 15000, 20000):
@@ -333,7 +334,7 @@ def test_calibration_lowers_the_seismic_examples_overconfident_top(cascade):
             if bisect_right(times, hours * 3600) - 1 >= threshold:
                 continue
             polls = [(t, bisect_right(times, t) - 1) for t in range(300, hours * 3600 + 1, 300)]
-            kw = dict(threshold=threshold, poster_followers=cascade[1][0], prior=platform_prior("x"))
+            kw = dict(threshold=threshold, poster_followers=followers[0], prior=prior)
             raw.append(forecast_from_polls(polls, calibrate=False, **kw).probability)
             cal.append(forecast_from_polls(polls, **kw).probability)
             hit.append(float(by_day >= threshold))
