@@ -39,6 +39,7 @@ from vaderSentiment.vaderSentiment import (
     NEGATE,
     SPECIAL_CASES,
     SentimentIntensityAnalyzer,
+    normalize,
 )
 
 # The mark first and the word character behind it checked after, so that ``re`` skips
@@ -325,6 +326,24 @@ class _Analyzer(SentimentIntensityAnalyzer):
         return super()._but_check(words, sentiments)
 
     def polarity_scores(self, text: str) -> dict[str, float]:
+        sentiments, text = self._valences(text)
+        return self.score_valence(sentiments, text)
+
+    def compound(self, text: str) -> float:
+        """``polarity_scores(text)["compound"]``, without the three other scores (VADER's
+        ``score_valence``, its compound part only)."""
+        sentiments, text = self._valences(text)
+        if not sentiments:
+            return 0.0
+        total = float(sum(sentiments))
+        if total > 0:
+            total += self._punctuation_emphasis(text)
+        elif total < 0:
+            total -= self._punctuation_emphasis(text)
+        return round(normalize(total), 4)
+
+    def _valences(self, text: str) -> tuple[list[float], str]:
+        """Each word's valence, and the text as VADER reads it (emoji described)."""
         if not text.isascii() and not self._emoji_chars.isdisjoint(text):
             text = self._emoji.sub(self._describe, text)
         text = text.strip()
@@ -347,8 +366,7 @@ class _Analyzer(SentimentIntensityAnalyzer):
                 sentiments.append(0)  # what sentiment_valence gives a word VADER doesn't know
                 continue
             sentiments = self.sentiment_valence(0, sentitext, words_and_emoticons[i], i, sentiments)
-        sentiments = self._but_check(words_and_emoticons, sentiments)
-        return self.score_valence(sentiments, text)
+        return self._but_check(words_and_emoticons, sentiments), text
 
 
 class SentimentModel:
@@ -376,11 +394,11 @@ class SentimentModel:
         if len(text) <= CHUNK_CHARS:
             if not text or text.isspace():
                 return 0.0
-            return float(self._analyzer.polarity_scores(_CLAUSE_END.sub(r" \1", text))["compound"])
+            return self._analyzer.compound(_CLAUSE_END.sub(r" \1", text))
         total = weight = 0.0
         for chunk in _chunks(text[:MAX_CHARS]):
             n = len(chunk)
-            total += n * self._analyzer.polarity_scores(_CLAUSE_END.sub(r" \1", chunk))["compound"]
+            total += n * self._analyzer.compound(_CLAUSE_END.sub(r" \1", chunk))
             weight += n
         return round(total / weight, 4) if weight else 0.0
 
