@@ -1,7 +1,7 @@
 """Fit, and check, the virality forecast's calibration and size shrink on simulated cascades.
 
-Run ``.venv/bin/python bench/virality_calibration.py`` (about a minute; ``--cascades N`` to
-change the size). It
+Run ``.venv/bin/python bench/virality_calibration.py`` (60-90 s; ``--cascades N`` to change
+the size). It
 
 1. fits the infectiousness profile of the SEISMIC example (``../shared/data/virality``) from
    the R package's reference series, as :data:`cascades.PROFILE` (printed, to compare with the
