@@ -19,6 +19,7 @@ from emberwatch.outbox import (
     mark_sent,
     receiver_broken,
     receiver_healthy,
+    release,
     retry_delay,
 )
 from tests.helpers import make_config
@@ -55,8 +56,53 @@ def test_a_worker_that_died_mid_send_loses_its_lease_to_another(engine):
     add(engine)
     claim_due(engine, NOW, LEASE, worker="a")
     later = claim_due(engine, NOW + LEASE + timedelta(seconds=1), LEASE, worker="b")
-    assert len(later) == 1 and later[0].attempts == 2
+    # The lost send had no outcome: an ambiguous attempt, not one of max_attempts.
+    assert [(c.attempts, c.ambiguous_attempts) for c in later] == [(1, 1)]
     assert row(engine).leased_by == "b"
+
+
+def test_attempts_count_outcomes_and_a_lapsed_lease_counts_as_ambiguous_once(engine):
+    add(engine)
+    when = NOW
+    for _ in range(7):  # seven sends that never learned their outcome
+        assert len(claim_due(engine, when, LEASE)) == 1
+        when += LEASE + timedelta(seconds=1)
+    (claimed,) = claim_due(engine, when, LEASE)
+    assert (claimed.attempts, claimed.ambiguous_attempts) == (1, 7)
+    assert mark_failed(engine, claimed, DeliveryError("slack: HTTP 500"), when, 2) == "pending"
+    kept = row(engine)
+    assert (kept.attempts, kept.ambiguous_attempts, kept.lease_until) == (1, 7, None)
+    (again,) = claim_due(engine, when + timedelta(hours=1), LEASE)
+    assert (again.attempts, again.ambiguous_attempts) == (2, 7)  # nothing lapsed this time
+    mark_sent(engine, again.id, when + timedelta(hours=1))
+    assert (row(engine).status, row(engine).attempts) == ("sent", 2)
+
+
+def test_a_row_given_back_untried_counts_no_attempt_of_either_kind(engine):
+    add(engine)
+    (claimed,) = claim_due(engine, NOW, LEASE)
+    release(engine, claimed.id)
+    (again,) = claim_due(engine, NOW + timedelta(hours=1), LEASE)
+    assert (again.attempts, again.ambiguous_attempts) == (1, 0)
+
+
+async def test_a_row_whose_sends_keep_ending_without_an_outcome_fails_at_its_own_limit(engine):
+    add(engine)
+    config = make_config(
+        channels={"slack": {"webhook_url": "https://hooks.example/x"}},
+        delivery={"max_ambiguous_attempts": 3, "max_attempts": 1},
+    )
+    when = NOW
+    for _ in range(3):
+        claim_due(engine, when, LEASE)
+        when += LEASE + timedelta(seconds=1)
+    sent = []
+    async with httpx.AsyncClient(transport=httpx.MockTransport(sent.append)) as http:
+        report = await deliver_due(config, engine, http, when)
+    assert (report.failed, sent) == (1, [])
+    kept = row(engine)
+    assert kept.status == "failed" and "3 sends ended with no outcome" in kept.last_error
+    assert kept.attempts == 0
 
 
 def test_sent_rows_are_never_claimed_again(engine):
@@ -103,6 +149,21 @@ def test_a_broken_receiver_keeps_its_deliveries_and_retries_them_later(engine):
     assert mark_failed(engine, claimed, error, NOW, max_attempts=1) == "pending"
     kept = row(engine)
     assert kept.next_attempt_at == NOW + BROKEN_RECEIVER_RETRY and "no_service" in kept.last_error
+
+
+def test_held_rows_are_due_at_once_when_a_send_to_their_receiver_succeeds(engine):
+    config = make_config(channels={"email": EMAIL})
+    add(engine, "held")
+    (claimed,) = claim_due(engine, NOW, LEASE)
+    broken = DeliveryError("slack: 404 no_service", permanent=True, receiver_broken=True)
+    mark_failed(engine, claimed, broken, NOW, 8)
+    receiver_broken(engine, config, "slack", "HTTP 404 no_service", NOW)
+    healed = NOW + timedelta(minutes=2)
+    assert claim_due(engine, healed, LEASE, limit=100) != []  # only the loud email is due
+    assert row(engine, "held").next_attempt_at == NOW + BROKEN_RECEIVER_RETRY
+    receiver_healthy(engine, "slack", healed)  # a later send went through
+    assert row(engine, "held").next_attempt_at == healed
+    assert [c.id for c in claim_due(engine, healed, LEASE)] == [row(engine, "held").id]
 
 
 def test_a_delivery_past_its_deadline_is_marked_expired_and_kept(engine):

@@ -7,6 +7,14 @@ each other), sends, and only then marks it sent. A crash between claim and send 
 lease to expire and the row is sent by the next worker; the only possible duplicate is a
 send whose outcome was never learned. Retrying lives here and nowhere else.
 
+Attempts are counted when their outcome is learned (sent, a retryable failure, a
+permanent one), against ``[delivery] max_attempts``. A claim whose lease ran out with no
+outcome (the worker was killed or hung mid-send) is an *ambiguous* attempt: the message
+may or may not have gone. The next claim counts it in ``ambiguous_attempts``, against its
+own, larger ``[delivery] max_ambiguous_attempts``, so that crashes never use up the
+attempts a receiver's real answers are owed, and a row that kills every worker that
+sends it still ends.
+
 Pacing is shared the same way: a receiver that takes about one message a second (a Slack
 webhook) has a row in ``receiver_pacing`` holding the latest send slot handed out. A
 worker reserves the next slot with a conditional update and waits for it, so every node
@@ -130,14 +138,19 @@ class Claimed:
     alert_id: int | None
     incident_id: int | None
     payload: dict[str, Any]
-    attempts: int
+    attempts: int  # the number of this attempt, if its outcome is learned
     expires_at: datetime | None
+    ambiguous_attempts: int = 0  # earlier claims whose lease ran out with no outcome
 
 
 def claim_due(
     engine: Engine, now: datetime, lease: timedelta, limit: int = 20, worker: str = WORKER_ID
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due rows for this worker."""
+    """Lease up to ``limit`` due rows for this worker.
+
+    A row whose previous lease ran out (every outcome, and :func:`release`, clears the
+    lease) had a send with no outcome: it is counted as ambiguous here, not as an attempt.
+    """
     free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)  # type: ignore[union-attr,operator]
     claimed: list[Claimed] = []
     with Session(engine) as session:
@@ -150,11 +163,19 @@ def claim_due(
         if engine.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         for row in session.exec(due).all():
-            # Conditional on the lease still being free: on SQLite this is the lock.
+            # Conditional on the lease still being free, and as read (so the ambiguous
+            # attempt is counted once): on SQLite this is the lock.
+            lapsed = row.lease_until is not None
+            ambiguous = row.ambiguous_attempts + int(lapsed)
+            as_read = (
+                Delivery.lease_until == row.lease_until  # type: ignore[comparison-overlap]
+                if lapsed
+                else Delivery.lease_until.is_(None)  # type: ignore[union-attr]
+            )
             result = session.execute(
                 sa.update(Delivery)
-                .where(Delivery.id == row.id, Delivery.status == "pending", free)  # type: ignore[arg-type]
-                .values(lease_until=now + lease, leased_by=worker, attempts=Delivery.attempts + 1)
+                .where(Delivery.id == row.id, Delivery.status == "pending", free, as_read)  # type: ignore[arg-type]
+                .values(lease_until=now + lease, leased_by=worker, ambiguous_attempts=ambiguous)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -169,6 +190,7 @@ def claim_due(
                         payload=json.loads(row.payload),
                         attempts=row.attempts + 1,
                         expires_at=row.expires_at,
+                        ambiguous_attempts=ambiguous,
                     )
                 )
         session.commit()
@@ -195,12 +217,29 @@ def _finish(engine: Engine, delivery_id: int, **values: Any) -> None:
 
 
 def mark_sent(engine: Engine, delivery_id: int, now: datetime) -> None:
-    _finish(engine, delivery_id, status="sent", sent_at=now, last_error=None)
+    _finish(
+        engine,
+        delivery_id,
+        status="sent",
+        sent_at=now,
+        last_error=None,
+        attempts=Delivery.attempts + 1,
+    )
 
 
 def release(engine: Engine, delivery_id: int) -> None:
-    """Give a claimed row back untried: due again at once, the attempt not counted."""
-    _finish(engine, delivery_id, attempts=Delivery.attempts - 1)
+    """Give a claimed row back untried: due again at once, no attempt counted."""
+    _finish(engine, delivery_id)
+
+
+def mark_ambiguous_failed(engine: Engine, item: Claimed, max_ambiguous: int) -> None:
+    """Give up on a row whose sends ended with no outcome ``max_ambiguous`` times."""
+    error = (
+        f"{item.channel}: {item.ambiguous_attempts} sends ended with no outcome "
+        f"(the worker was killed or hung mid-send; limit {max_ambiguous})"
+    )
+    log.error("delivery %s: %s; now failed", item.id, error, extra={"delivery_id": item.id})
+    _finish(engine, item.id, status="failed", last_error=error)
 
 
 def mark_expired(engine: Engine, item: Claimed, now: datetime) -> None:
@@ -228,6 +267,7 @@ def mark_failed(
     _finish(
         engine,
         item.id,
+        attempts=Delivery.attempts + 1,
         status=status,
         next_attempt_at=next_at,
         last_error=str(error)[:500],
@@ -364,6 +404,13 @@ async def deliver_due(
             await anyio.to_thread.run_sync(mark_expired, engine, item, now)
             report.expired += 1
             continue
+        if item.ambiguous_attempts >= config.delivery.max_ambiguous_attempts:
+            await anyio.to_thread.run_sync(
+                mark_ambiguous_failed, engine, item, config.delivery.max_ambiguous_attempts
+            )
+            metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome="failed").inc()
+            report.failed += 1
+            continue
         if not await _wait_for_slot(config, engine, item, budget_ends, full):
             # Other workers hold this receiver's next slots: leave the row to a later pass.
             await anyio.to_thread.run_sync(release, engine, item.id)
@@ -388,7 +435,7 @@ async def deliver_due(
         await anyio.to_thread.run_sync(mark_sent, engine, item.id, now)
         metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome="sent").inc()
         if item.channel == "slack":
-            await anyio.to_thread.run_sync(receiver_healthy, engine, item.channel)
+            await anyio.to_thread.run_sync(receiver_healthy, engine, item.channel, now)
         report.sent += 1
     return report
 
@@ -423,16 +470,31 @@ def receiver_broken(
         session.commit()
 
 
-def receiver_healthy(engine: Engine, receiver: str) -> None:
+def receiver_healthy(engine: Engine, receiver: str, now: datetime | None = None) -> None:
+    """A send to ``receiver`` succeeded: end its broken spell, and release at once the
+    rows held back while it was broken (they would otherwise wait out
+    :data:`BROKEN_RECEIVER_RETRY`)."""
     with Session(engine) as session:
         health = session.exec(
             select(ReceiverHealth).where(ReceiverHealth.receiver == receiver)
         ).first()
-        if health is not None and health.broken_since is not None:
-            health.broken_since, health.notified, health.last_error = None, False, None
-            session.add(health)
-            session.commit()
-            log.warning("receiver %s works again", receiver)
+        if health is None or health.broken_since is None:
+            return
+        health.broken_since, health.notified, health.last_error = None, False, None
+        session.add(health)
+        released = session.execute(
+            sa.update(Delivery)
+            .where(
+                Delivery.channel == receiver,  # type: ignore[arg-type]
+                Delivery.status == "pending",  # type: ignore[arg-type]
+                Delivery.lease_until.is_(None),  # type: ignore[union-attr]
+                Delivery.next_attempt_at > (now or datetime.now(UTC)),  # type: ignore[operator]
+            )
+            .values(next_attempt_at=now or datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        session.commit()
+    log.warning("receiver %s works again; %d held deliveries due now", receiver, released)
 
 
 def pending_count(engine: Engine) -> int:
