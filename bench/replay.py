@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import sys
+import shutil
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -255,9 +256,8 @@ def main() -> None:
     from emberwatch.replay import read_mentions, replay
 
     n = 2000 if args.quick else args.n
-    folder = Path(args.keep).parent if args.keep else Path(sys.prefix).parent / ".bench"
-    folder.mkdir(parents=True, exist_ok=True)
-    week = Path(args.keep) if args.keep else folder / "replay-week.jsonl"
+    folder = tempfile.mkdtemp(prefix="emberwatch-replay-")
+    week = Path(args.keep) if args.keep else Path(folder) / "replay-week.jsonl"
     config_path = week.with_suffix(".toml")
     week.write_text("".join(json.dumps(m) + "\n" for m in generate(n)), encoding="utf-8")
     config_path.write_text(CONFIG, encoding="utf-8")
@@ -290,6 +290,7 @@ def main() -> None:
         )
     )
     finish(rows, args, "Replay: a generated week with the default routes")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
