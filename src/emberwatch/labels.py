@@ -172,14 +172,16 @@ def label_mention(
     *,
     by: str,
     now: datetime,
+    via: str = "cli",
 ) -> Stored:
-    """Label one stored mention and refit. Raises ``LabelError`` for an unknown id."""
+    """Label one stored mention and refit. Raises ``LabelError`` for an unknown id.
+    ``via`` says where the label came from: ``cli`` or ``console``."""
     with Session(engine) as session:
         record = session.get(MentionRecord, mention_id)
         if record is None:
             raise LabelError(f"no mention {mention_id}")
         label = NewLabel(_mention_of(record), values, brand=record.brand, mention_id=record.id)
-        stored = _store(session, [label], by=by, via="cli", now=now)
+        stored = _store(session, [label], by=by, via=via, now=now)
         stored.refit = refit(session, scorer, now)
         session.commit()
     return stored

@@ -115,8 +115,8 @@ class Label(SQLModel, table=True):
     was imported; ``mention_id`` points at the stored mention when there is one.
     ``mention_key`` names the mention (``source:external_id``, or a hash of its text when it
     has no id): a newer label of the same key and field replaces an older one when fitting,
-    and the older one stays as history. ``via`` says how the label came: ``import`` or
-    ``cli``.
+    and the older one stays as history. ``via`` says how the label came: ``import``,
+    ``cli`` or ``console`` (the "wrong?" form on a mention).
     """
 
     __tablename__ = "labels"
@@ -390,6 +390,20 @@ class ReceiverPacing(SQLModel, table=True):
 
     receiver: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
     last_slot_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
+class SentDigest(SQLModel, table=True):
+    """A digest as it was sent, for the console's ``/digests``: the outbox row keeps only
+    its date, and rebuilding it later would show today's data, not what people read."""
+
+    __tablename__ = "sent_digests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str = Field(sa_column=sa.Column(sa.String(10), unique=True, nullable=False))
+    subject: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    html: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    sent_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
 
 
 def utcnow() -> datetime:

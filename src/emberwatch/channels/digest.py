@@ -50,6 +50,7 @@ from emberwatch.models import (
     MentionRecord,
     ReceiverHealth,
     Rollup,
+    SentDigest,
     SourceState,
     utcnow,
 )
@@ -1023,4 +1024,25 @@ async def send_stored(config: Config, engine: Engine, item: Claimed) -> None:
         return digest_message(digest, sender=mail.sender, recipients=channel.recipients)
 
     message = await anyio.to_thread.run_sync(compose)
+    # Kept before sending, so a digest that went out is always on the console's /digests
+    # (a retry renders afresh and replaces it).
+    await anyio.to_thread.run_sync(keep_sent, engine, day, message, utcnow())
     await email.send(message, mail)
+
+
+def keep_sent(engine: Engine, day: date, message: EmailMessage, now: datetime) -> None:
+    """Store the digest for ``day`` as it is sent (``sent_digests``), replacing an earlier
+    attempt's."""
+    html, text = message.get_body(("html",)), message.get_body(("plain",))
+    with Session(engine) as session:
+        session.execute(sa.delete(SentDigest).where(SentDigest.day == day.isoformat()))  # type: ignore[arg-type]
+        session.add(
+            SentDigest(
+                day=day.isoformat(),
+                subject=str(message["Subject"]),
+                text=text.get_content() if text is not None else "",
+                html=html.get_content() if html is not None else "",
+                sent_at=now,
+            )
+        )
+        session.commit()

@@ -13,6 +13,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from emberwatch.alerts.reply import draft_reply
 from emberwatch.alerts.view import AlertView
 from emberwatch.config import EmailChannel
 from emberwatch.errors import DeliveryError
@@ -72,7 +73,8 @@ def alert_message(
     first: bool = True,
 ) -> EmailMessage:
     """An alert email; every email about one incident threads under its first one."""
-    context = {"alert": view}
+    # The same draft first reply the console's incident page shows.
+    context = {"alert": view, "draft": draft_reply(view.category, view.own, view.brand)}
     thread = (
         incident_thread_id(view.incident_id, channel.sender)
         if view.incident_id is not None
