@@ -1,5 +1,7 @@
 """Acknowledge, snooze and resolve: recorded with who, when and how; repeats are harmless."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -116,3 +118,30 @@ def test_it_refuses_unknown_incidents_and_actions(engine, incident_id):
         act(engine, 999, "ack", actor="a", via="cli", now=T0)
     with pytest.raises(ValueError, match="unknown action"):
         act(engine, incident_id, "delete", actor="a", via="cli", now=T0)
+
+
+@pytest.mark.parametrize("action", ["ack", "snooze", "resolve"])
+def test_eight_concurrent_clicks_record_one_action_at_the_first_clicks_time(
+    engine, incident_id, action
+):
+    clicks = [T0 + timedelta(minutes=3, seconds=n) for n in range(8)]
+    start = threading.Barrier(len(clicks))
+
+    def click(n: int):
+        start.wait()
+        return act(engine, incident_id, action, actor=f"p{n}", via="link", now=clicks[n])
+
+    with ThreadPoolExecutor(len(clicks)) as pool:
+        outcomes = list(pool.map(click, range(len(clicks))))
+    assert sum(o.changed for o in outcomes) == 1
+    (winner,) = [n for n, o in enumerate(outcomes) if o.changed]
+    with Session(engine) as session:
+        rows = session.exec(
+            select(IncidentAction).where(IncidentAction.incident_id == incident_id)
+        ).all()
+    assert [(a.action, a.actor, a.at) for a in rows] == [(action, f"p{winner}", clicks[winner])]
+    found = incident(engine, incident_id)
+    if action != "resolve":
+        assert (found.acknowledged_by, found.acknowledged_at) == (f"p{winner}", clicks[winner])
+    # Every other click was told who came first.
+    assert all(("already" in o.message) for o in outcomes if not o.changed)

@@ -2,6 +2,12 @@
 
 Repeating an action is harmless: it changes nothing and says so. An action aimed at an
 episode that has closed (a link from an old message) is refused as expired.
+
+Actions on one incident are serialized on every database: the change is written with a
+conditional update on the incident as it was read (``FOR UPDATE`` also locks the row on
+PostgreSQL; SQLite ignores it). When a concurrent click got there first, nothing is
+written and the action is decided again on the incident as that click left it: a double
+click records one action, and ``acknowledged_at`` keeps the first click's time.
 """
 
 from __future__ import annotations
@@ -9,12 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from emberwatch.models import Incident, IncidentAction, NotificationState
 
 ACTIONS = ("ack", "snooze", "resolve")
+# The incident fields an action reads and writes: the conditional update compares the
+# first as read, and writes all of them.
+_COMPARED = ("status", "episode", "acknowledged_at", "snoozed_until", "resolved_at")
+_WRITTEN = (
+    "status",
+    "acknowledged_at",
+    "acknowledged_by",
+    "snoozed_until",
+    "resolved_at",
+    "resolved_by",
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +59,31 @@ def act(
 ) -> Outcome:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; use {', '.join(ACTIONS)}")
+    while True:
+        outcome = _act_once(engine, incident_id, action, actor, via, now, episode, snooze_for)
+        if outcome is not None:
+            return outcome
+        # Another action on this incident committed between our read and our write.
+
+
+def _act_once(
+    engine: Engine,
+    incident_id: int,
+    action: str,
+    actor: str,
+    via: str,
+    now: datetime,
+    episode: int | None,
+    snooze_for: timedelta | None,
+) -> Outcome | None:
+    """Decide and record the action once; None when a concurrent action came first."""
     with Session(engine) as session:
         incident = session.exec(
             select(Incident).where(Incident.id == incident_id).with_for_update()
         ).first()
         if incident is None:
             raise UnknownIncident(f"no incident #{incident_id}")
+        as_read = {name: getattr(incident, name) for name in _COMPARED}
         if episode is not None and (episode != incident.episode or incident.status == "resolved"):
             if (
                 incident.status == "resolved"
@@ -60,11 +97,26 @@ def act(
                 expired=True,
             )
         outcome = _apply(session, incident, action, actor, now, snooze_for)
-        if outcome.changed:
-            note = f"for {snooze_for}" if action == "snooze" and snooze_for else None
-            record_action(session, incident, action, actor=actor, via=via, now=now, note=note)
-            session.add(incident)
-            session.commit()
+        if not outcome.changed:
+            return outcome
+        written = {name: getattr(incident, name) for name in _WRITTEN}
+        session.expunge(incident)  # written below, conditionally, not by the unit of work
+        unchanged = [
+            getattr(Incident, name).is_(None) if value is None else getattr(Incident, name) == value
+            for name, value in as_read.items()
+        ]
+        result = session.execute(
+            sa.update(Incident)
+            .where(Incident.id == incident_id, *unchanged)  # type: ignore[arg-type]
+            .values(**written)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            return None
+        note = f"for {snooze_for}" if action == "snooze" and snooze_for else None
+        record_action(session, incident, action, actor=actor, via=via, now=now, note=note)
+        session.commit()
         return outcome
 
 
