@@ -11,6 +11,12 @@ A batch smaller than :data:`MIN_BATCH` is scored in the poller: for a few mentio
 round trip to the worker costs more than it frees. If the worker dies or cannot start, the
 batch is scored in the poller and the next batch starts a new worker; no mention waits
 on a dead process.
+
+A worker never outlives its poller: a thread in it checks every
+:data:`ORPHAN_CHECK_SECONDS` that its parent is still the process that started it, and
+ends the worker when not (the poller was SIGKILLed, so nothing shut the pool down). With
+the worker gone, the last copy of the multiprocessing resource tracker's pipe closes and
+the tracker exits too.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -33,6 +41,9 @@ log = logging.getLogger("emberwatch.scoring")
 # that buys the poller's time only when polls are large, and a monitor whose polls stay
 # small never starts a process.
 MIN_BATCH = 32
+
+# How often a worker checks that its poller is alive; an orphan exits within this.
+ORPHAN_CHECK_SECONDS = 0.5
 
 
 class Presumed(NamedTuple):
@@ -119,7 +130,7 @@ class ScoringPool:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_install,
-                    initargs=(self.scorer,),
+                    initargs=(self.scorer, os.getpid()),
                 )
             return self._executor
 
@@ -129,9 +140,21 @@ class ScoringPool:
 _worker_scorer: Scorer | None = None
 
 
-def _install(scorer: Scorer) -> None:
+def _install(scorer: Scorer, parent: int | None = None) -> None:
     global _worker_scorer
     _worker_scorer = scorer
+    if parent is not None:
+        threading.Thread(
+            target=_exit_when_orphaned, args=(parent,), name="orphan-watch", daemon=True
+        ).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """End this worker once ``parent`` is gone (a dead parent's children are re-parented,
+    so the parent pid changes). ``os._exit``: no clean-up can need a dead poller."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _ready() -> bool:
