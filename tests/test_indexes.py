@@ -20,6 +20,13 @@ HOT_QUERIES = {
     "an incident's alerts": "SELECT id FROM alerts WHERE incident_id = 1",
     "a day's alerts": "SELECT id FROM alerts WHERE created_at >= now() - interval '1 day'",
     "a day's mentions": "SELECT id FROM mentions WHERE first_seen_at >= now() - interval '1 day'",
+    # The console's pages (emberwatch.console.views).
+    "the console's page of mentions": (
+        "SELECT id FROM mentions ORDER BY first_seen_at DESC, id DESC LIMIT 51"
+    ),
+    "an incident's messages": "SELECT id FROM deliveries WHERE incident_id = 1",
+    "an incident's actions": "SELECT id FROM incident_actions WHERE incident_id = 1",
+    "a mention's labels": "SELECT id FROM labels WHERE mention_id = 1",
     "refresh candidates": (
         "SELECT external_id FROM mentions WHERE source_name = 's' "
         "AND first_seen_at >= now() - interval '1 day'"

@@ -522,3 +522,23 @@ async def test_digests_are_listed_and_shown_as_sent(client, engine):
     text = await client.get("/digests/2026-11-19.txt")
     assert await text.text() == "All clear"
     await page(client, "/digests/2026-11-18", status=404)
+
+
+def test_a_digest_is_kept_as_it_is_sent(engine):
+    from emberwatch.channels import digest
+    from emberwatch.channels.email import build_message
+
+    message = build_message(
+        sender="ew@acme.example", recipients=["o@x"], subject="Digest", text="t1", html="<p>h1</p>"
+    )
+    day = T0.date()
+    digest.keep_sent(engine, day, message, NOW)
+    again = build_message(
+        sender="ew@acme.example", recipients=["o@x"], subject="Digest", text="t2", html="<p>h2</p>"
+    )
+    digest.keep_sent(engine, day, again, NOW)  # a retry replaces the earlier attempt
+    with Session(engine) as session:
+        kept = session.exec(select(SentDigest)).all()
+    assert [(k.day, k.subject, k.text.strip(), k.html.strip()) for k in kept] == [
+        ("2026-11-20", "Digest", "t2", "<p>h2</p>")
+    ]
