@@ -292,7 +292,10 @@ def test_two_nodes_ride_out_terminated_connections_and_a_refusing_database(
     back: list[float] = []  # when the database was whole again after each outage
     ready_during = ready_after = None
     try:
-        time.sleep(8)
+        deadline = time.time() + 60  # a loaded machine starts nodes slowly
+        while time.time() < deadline and not all("monitor started" in p.read_text() for p in logs):
+            time.sleep(0.2)
+        time.sleep(4)
         for _ in range(2):
             assert _terminate_all(admin, name) > 0
             back.append(time.time())
