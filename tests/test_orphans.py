@@ -66,16 +66,20 @@ def test_a_sigkilled_run_leaves_no_scoring_worker_or_resource_tracker(tmp_path):
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 90
+        alive: dict[int, str] = {}
         while time.monotonic() < deadline:
-            seen |= descendants(node.pid)
-            worker = any("spawn_main" in c for c in seen.values())
-            tracker = any("resource_tracker" in c for c in seen.values())
+            alive = descendants(node.pid)
+            seen |= alive
+            worker = any("spawn_main" in c for c in alive.values())
+            tracker = any("resource_tracker" in c for c in alive.values())
             if worker and tracker:
                 break
             assert node.poll() is None, "run ended early"
             time.sleep(0.2)
-        assert any("spawn_main" in c for c in seen.values()), seen
-        assert any("resource_tracker" in c for c in seen.values()), seen
+        time.sleep(1)  # the worker has scored its batch and waits for the next
+        alive = descendants(node.pid)
+        assert any("spawn_main" in c for c in alive.values()), seen
+        assert any("resource_tracker" in c for c in alive.values()), seen
 
         node.send_signal(signal.SIGKILL)
         node.wait(10)
