@@ -1,9 +1,9 @@
-"""The HTTP endpoint: signed action links (GET shows the incident and asks who is acting,
-POST acts as that person), health and metrics."""
+"""The HTTP endpoint: signed action links (behind the console's login, they open the
+incident page where the logged-in user confirms), health and metrics."""
 
 import re
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,10 +15,12 @@ from emberwatch.alerts.links import action_url
 from emberwatch.models import Incident, IncidentAction
 from emberwatch.web import build_app
 from tests.alerts.test_incidents import T0, file_alerts
+from tests.console.auth_helpers import BROWSER, log_in, make_user, use_cheap_hashes
 from tests.helpers import make_config
 
 SECRET = "x" * 20
-CONFIG = make_config(http={"secret": SECRET})
+METRICS_TOKEN = "t" * 20
+CONFIG = make_config(http={"secret": SECRET, "metrics_token": METRICS_TOKEN})
 
 
 class Clock:
@@ -36,14 +38,19 @@ async def client(engine):
 
 
 @pytest.fixture
+async def logged_in(engine, client, monkeypatch):
+    use_cheap_hashes(monkeypatch)
+    make_user(engine, "ana", "responder")
+    assert (await log_in(client, "ana")).status == 303
+    return client
+
+
+@pytest.fixture
 def incident_id(engine) -> int:
     (found,) = file_alerts(
         engine, dict(now=T0, url="https://example.com/1", author="dana", title="Kettle exploded")
     )
     return found
-
-
-NAMED = {"name": "Ana Lima"}
 
 
 def link(incident_id: int, action: str, episode: int = 1, who: str = "ana@acme.example") -> str:
@@ -57,112 +64,59 @@ def actions(engine) -> list[tuple[str, str, str]]:
         return [(a.action, a.actor, a.via) for a in rows]
 
 
+def same_url(one: str, other: str) -> bool:
+    """Equal up to the quoting of the query (the client may write ``%40`` as ``@``)."""
+    a, b = urlsplit(one), urlsplit(other)
+    return a.path == b.path and parse_qs(a.query) == parse_qs(b.query)
+
+
 def status(engine, incident_id) -> str:
     with Session(engine) as session:
         return session.get(Incident, incident_id).status
 
 
 @pytest.mark.parametrize("action", ["ack", "snooze", "resolve"])
-async def test_a_get_shows_a_confirmation_page_and_changes_nothing(
-    client, engine, incident_id, action
+async def test_a_link_opens_the_incident_page_to_confirm_and_changes_nothing(
+    logged_in, engine, incident_id, action
 ):
-    response = await client.get(link(incident_id, action))
-    page = await response.text()
-    assert response.status == 200
-    assert f"incident #{incident_id}" in page and 'method="post"' in page
-    assert "ana@acme.example" in page
-    # The incident itself, and a required name field.
-    assert "WARNING" in page and "Kettle exploded" in page and "dana" in page
-    assert '<a href="https://example.com/1"' in page
-    assert re.search(r'<input name="name" value="" required', page)
+    response = await logged_in.get(link(incident_id, action), allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == f"/incidents/{incident_id}?action={action}"
     assert status(engine, incident_id) == "triggered" and actions(engine) == []
 
 
-async def test_a_post_acknowledges_and_records_who_when_and_via_link(client, engine, incident_id):
-    response = await client.post(link(incident_id, "ack"), data=NAMED)
-    assert response.status == 200
-    assert f"incident #{incident_id} acknowledged by Ana Lima" in await response.text()
-    with Session(engine) as session:
-        incident = session.get(Incident, incident_id)
-        assert incident.status == "acknowledged"
-        # Time to acknowledge follows from the row.
-        assert incident.acknowledged_at - incident.opened_at == timedelta(minutes=7)
-    assert actions(engine) == [("ack", "Ana Lima", "link")]
-
-    again = await client.post(link(incident_id, "ack"), data=NAMED)
-    assert again.status == 200 and "already acknowledged" in await again.text()
-    assert len(actions(engine)) == 1
-
-
-async def test_a_post_snoozes_for_the_chosen_time(client, engine, incident_id):
-    response = await client.post(link(incident_id, "snooze"), data={"for": "4h", **NAMED})
-    assert response.status == 200 and "until 16:07Z" in await response.text()
-    with Session(engine) as session:
-        assert session.get(Incident, incident_id).snoozed_until == T0 + timedelta(
-            hours=4, minutes=7
-        )
-    bad = await client.post(link(incident_id, "snooze"), data={"for": "soon", **NAMED})
-    assert bad.status == 400
+async def test_a_link_without_a_session_logs_in_first_then_comes_back(
+    engine, client, incident_id, monkeypatch
+):
+    url = link(incident_id, "ack")
+    first = await client.get(url, headers=BROWSER, allow_redirects=False)
+    assert first.status == 302
+    location = urlsplit(first.headers["Location"])
+    (back_to,) = parse_qs(location.query)["next"]
+    assert location.path == "/login" and same_url(back_to, url)
+    assert (await client.get(url, allow_redirects=False)).status == 401
+    use_cheap_hashes(monkeypatch)
+    make_user(engine, "ana")
+    login = await log_in(client, "ana", next_path=url)
+    assert login.status == 303 and same_url(login.headers["Location"], url)
+    back = await client.get(url, allow_redirects=False)
+    assert back.headers["Location"] == f"/incidents/{incident_id}?action=ack"
+    assert actions(engine) == []
 
 
-async def test_a_link_expires_when_its_episode_closes(client, engine, incident_id):
+async def test_a_post_to_a_link_acts_on_nothing(logged_in, engine, incident_id):
+    response = await logged_in.post(link(incident_id, "ack"), data={"name": "Mallory"})
+    assert response.status == 403  # no form token: the CSRF check stops it first
+    assert status(engine, incident_id) == "triggered" and actions(engine) == []
+
+
+async def test_a_link_expires_when_its_episode_closes(logged_in, engine, incident_id):
     act(engine, incident_id, "resolve", actor="bo", via="cli", now=T0 + timedelta(minutes=1))
-    page = await client.get(link(incident_id, "ack"))
-    assert page.status == 410 and "<form" not in await page.text()
-    response = await client.post(link(incident_id, "ack"))
-    assert response.status == 410 and "expired" in await response.text()
-    # Resolving again is a harmless repeat, not an error.
-    repeat = await client.post(link(incident_id, "resolve"))
-    assert repeat.status == 200 and "already resolved by bo" in await repeat.text()
+    page = await logged_in.get(link(incident_id, "ack"), allow_redirects=False)
+    text = await page.text()
+    assert page.status == 410 and "expired" in text and "<form" not in text
+    assert f'<a href="/incidents/{incident_id}">' in text
     assert [a[0] for a in actions(engine)] == ["resolve"]
-
-
-@pytest.mark.parametrize("action", ["ack", "snooze", "resolve"])
-@pytest.mark.parametrize("name", [None, "", "   ", "\n\t", "\u202e\u2066"])
-async def test_a_post_without_a_name_shows_the_form_again_and_changes_nothing(
-    client, engine, incident_id, action, name
-):
-    data = {} if name is None else {"name": name}
-    response = await client.post(link(incident_id, action), data=data)
-    page = await response.text()
-    assert response.status == 400
-    assert "Please give your name" in page and 'method="post"' in page
-    assert "Kettle exploded" in page
-    assert status(engine, incident_id) == "triggered" and actions(engine) == []
-
-
-async def test_the_name_is_recorded_on_one_line_without_controls(client, engine, incident_id):
-    hostile = "Mallory\r\nacknowledged by: the CEO \u202eevil\u202c" + "x" * 300
-    response = await client.post(link(incident_id, "resolve"), data={"name": hostile})
-    assert response.status == 200
-    ((action, actor, via),) = actions(engine)
-    assert (action, via) == ("resolve", "link")
-    assert actor.startswith("Mallory acknowledged by: the CEO evil")
-    assert "\n" not in actor and "\u202e" not in actor and len(actor) <= 100
-
-
-async def test_the_form_remembers_the_name_given_last_time(client, engine, incident_id):
-    await client.post(link(incident_id, "snooze"), data={"for": "30m", "name": "Zoë Ng"})
-    page = await (await client.get(link(incident_id, "ack"))).text()
-    assert '<input name="name" value="Zoë Ng" required' in page
-    assert "snoozed by Zoë Ng" in page
-
-
-async def test_the_page_shows_mentions_newest_first_and_escapes_them(engine):
-    incident_id, *_ = file_alerts(
-        engine,
-        dict(now=T0, url="https://example.com/a", author="first", text="<script>x()</script>"),
-        *(
-            dict(now=T0 + timedelta(minutes=n), url="https://example.com/a", author=f"later{n}")
-            for n in range(1, 7)
-        ),
-    )
-    async with TestClient(TestServer(build_app(CONFIG, engine, Clock()))) as client:
-        page = await (await client.get(link(incident_id, "ack"))).text()
-    assert "<script>" not in page
-    assert page.index("later6") < page.index("later5") < page.index("later2")
-    assert "first" not in page.split("7 mentions")[1].split("and 2 more")[0]
-    assert "and 2 more" in page
 
 
 @pytest.mark.parametrize(
@@ -176,19 +130,17 @@ async def test_the_page_shows_mentions_newest_first_and_escapes_them(engine):
     ],
 )
 async def test_a_tampered_link_is_forbidden_and_changes_nothing(
-    client, engine, incident_id, tamper
+    logged_in, engine, incident_id, tamper
 ):
-    for method in (client.get, client.post):
-        response = await method(tamper(link(incident_id, "ack")))
-        assert response.status == 403
+    response = await logged_in.get(tamper(link(incident_id, "ack")), allow_redirects=False)
+    assert response.status == 403
     assert status(engine, incident_id) == "triggered" and actions(engine) == []
 
 
-async def test_an_unknown_incident_or_action_is_not_found(client, engine):
-    assert (await client.post(link(999, "ack"))).status == 404
-    assert (await client.post(link(999, "ack"), data=NAMED)).status == 404
-    assert (await client.get("/actions/x/1/ack?who=a&sig=b")).status == 404
-    assert (await client.get(link(1, "ack").replace("/ack?", "/delete?"))).status == 403
+async def test_an_unknown_incident_or_action_is_not_found(logged_in, engine):
+    assert (await logged_in.get(link(999, "ack"))).status == 404
+    assert (await logged_in.get("/actions/x/1/ack?who=a&sig=b")).status == 404
+    assert (await logged_in.get(link(1, "ack").replace("/ack?", "/delete?"))).status == 403
 
 
 async def test_health_and_readiness_on_a_migrated_database(client):
@@ -209,9 +161,8 @@ async def test_it_is_not_ready_on_an_unmigrated_database(tmp_path):
         engine.dispose()
 
 
-async def test_metrics_expose_the_emberwatch_families(client, engine, incident_id):
-    await client.post(link(incident_id, "ack"), data=NAMED)
-    response = await client.get("/metrics")
+async def test_metrics_expose_the_emberwatch_families(client):
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     body = await response.text()
     assert response.status == 200 and response.content_type == "text/plain"
     for family in (
@@ -227,7 +178,6 @@ async def test_metrics_expose_the_emberwatch_families(client, engine, incident_i
         "emberwatch_source_consecutive_failures",
     ):
         assert re.search(rf"^# TYPE {family}(_total)? ", body, re.MULTILINE), family
-    assert 'emberwatch_incident_actions_total{action="ack",via="link"}' in body
 
 
 async def test_a_taken_port_is_a_clear_error_not_a_traceback(engine):

@@ -7,6 +7,7 @@ references and held as ``SecretStr`` so they never reach logs or error messages.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -305,12 +306,30 @@ class Grouping(StrictModel):
 
 
 class Http(StrictModel):
-    """The small HTTP endpoint in ``emberwatch run``: action links, health, metrics."""
+    """The HTTP endpoint in ``emberwatch run``: the console, action links, health, metrics."""
 
     bind: str = Field(default="127.0.0.1:8787", pattern=r"^[^:\s]*:\d{1,5}$")
     secret: SecretStr = Field(description="signs acknowledge/snooze/resolve links")
     public_url: WebUrl = Field(
         default="http://127.0.0.1:8787", description="how people reach this endpoint"
+    )
+    session_lifetime: PositiveDuration = Field(
+        default=timedelta(hours=12), description="how long a console login lasts"
+    )
+    metrics_public: bool = Field(
+        default=False, description="serve /metrics to anyone; otherwise it needs metrics_token"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="the bearer token Prometheus sends for /metrics"
+    )
+    trusted_user_header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="single sign-on: the header a trusted reverse proxy names the user in",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or CIDRs trusted_user_header is believed from",
     )
 
     @field_validator("secret")
@@ -319,6 +338,43 @@ class Http(StrictModel):
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or CIDR, e.g. 127.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _header_needs_proxies(self) -> Http:
+        if self.trusted_user_header and not self.trusted_proxies:
+            raise ValueError(
+                "trusted_user_header needs trusted_proxies: the reverse proxy's addresses "
+                '(e.g. ["127.0.0.1"]); a header from anywhere else is ignored'
+            )
+        return self
+
+    @property
+    def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies]
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry ``Secure`` when people reach the console over https."""
+        return self.public_url.lower().startswith("https://")
 
     @property
     def host_port(self) -> tuple[str, int]:

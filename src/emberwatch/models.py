@@ -392,6 +392,60 @@ class ReceiverPacing(SQLModel, table=True):
     last_slot_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
 
 
+# -- console users and their logins (emberwatch.console.users) --------------------------------
+
+
+class UserRecord(SQLModel, table=True):
+    """A person who may use the console, with a role: ``viewer``, ``responder`` or ``admin``.
+
+    ``password_hash`` is an argon2id hash (never the password). ``locked_until`` is set when
+    too many wrong passwords arrive (see :data:`emberwatch.console.users.LOCKOUT_FAILURES`).
+    """
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(100), unique=True, nullable=False))
+    role: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    password_hash: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    password_changed_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    locked_until: datetime | None = _ts()  # type: ignore[assignment]
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A console login: the cookie carries a random token, this row only its SHA-256, so a
+    copy of the database cannot be replayed as a cookie. Logout, a password change and
+    removing the user delete the rows; ``expires_at`` ends the rest."""
+
+    __tablename__ = "console_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    expires_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
+class LoginFailure(SQLModel, table=True):
+    """One wrong password for a known user; enough of them in a window lock the user."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (sa.Index("ix_login_failures_user_at", "user_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
 class SentDigest(SQLModel, table=True):
     """A digest as it was sent, for the console's ``/digests``: the outbox row keeps only
     its date, and rebuilding it later would show today's data, not what people read."""

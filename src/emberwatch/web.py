@@ -1,13 +1,15 @@
 """The small HTTP endpoint inside ``emberwatch run``.
 
-- ``GET /actions/{incident}/{episode}/{action}?who=…&sig=…`` shows the incident (title,
-  severity, mentions) and asks who is acting; ``POST`` to the same URL with that ``name``
-  performs the action and records the name as the actor (without a name, the form comes
-  back with an error). A GET never changes anything, so link scanners and chat unfurlers
-  cannot acknowledge an incident by fetching its link.
+- The incident console (:mod:`emberwatch.console`): its pages, ``/login`` and ``/logout``,
+  and the auth that guards every route here (a session, CSRF tokens, security headers).
+- ``GET /actions/{incident}/{episode}/{action}?who=…&sig=…``: a signed link from Slack or
+  email. Behind the login, it checks the signature and sends the person to the console's
+  incident page (``/incidents/{id}?action=…``), where they confirm the action as
+  themselves; a GET never changes anything, so link scanners and chat unfurlers cannot
+  act. A link whose episode has closed says so (410).
 - ``GET /healthz``: the process is up. ``GET /readyz``: the node's jobs last found the
   database available, it answers now and its schema is current. ``GET /metrics``:
-  Prometheus metrics.
+  Prometheus metrics (``[http] metrics_public``, or a bearer ``metrics_token``).
 """
 
 from __future__ import annotations
@@ -15,36 +17,28 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from urllib.parse import quote, unquote
+from datetime import datetime
 
 import anyio
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from emberwatch import db as database
 from emberwatch import metrics
 from emberwatch.alerts import links
-from emberwatch.alerts.lifecycle import ACTIONS, UnknownIncident, act, episode_closed
-from emberwatch.alerts.view import ACTOR_LIMIT, IncidentPage, clean_actor, load_incident_page
-from emberwatch.config import Config, duration_words
+from emberwatch.alerts.lifecycle import ACTIONS, episode_closed
+from emberwatch.config import Config
+from emberwatch.console import add_console
 from emberwatch.errors import EmberwatchError
+from emberwatch.models import Incident
 
 log = logging.getLogger("emberwatch.web")
 
-_LABELS = {"ack": "Acknowledge", "snooze": "Snooze", "resolve": "Resolve"}
-# The name given last time, so the form is filled in (URL-quoted: names need not be ASCII).
-_NAME_COOKIE = "emberwatch_name"
-_PAGES = Environment(
-    loader=PackageLoader("emberwatch", "templates"), autoescape=True, undefined=StrictUndefined
-)
 
-
-def _incident_page(engine: Engine, incident_id: int, shown: int) -> IncidentPage | None:
+def _incident_exists(engine: Engine, incident_id: int) -> bool:
     with Session(engine) as session:
-        return load_incident_page(session, incident_id, shown)
+        return session.get(Incident, incident_id) is not None
 
 
 def build_app(
@@ -75,88 +69,24 @@ def build_app(
             return _page(403, "Invalid link", "This link's signature does not match.")
         return incident_id, episode, action, who
 
-    async def confirm(request: web.Request) -> web.Response:
+    async def action_link(request: web.Request) -> web.Response:
+        """A link from Slack or email: the console's incident page, where the logged-in
+        user confirms the action (the auth middleware sent them to log in first)."""
         parsed = _parse(request)
         if isinstance(parsed, web.Response):
             return parsed
-        incident_id, episode, action, who = parsed
+        incident_id, episode, action, _who = parsed
+        if not await anyio.to_thread.run_sync(_incident_exists, engine, incident_id):
+            return _page(404, "Unknown incident", f"There is no incident #{incident_id}.")
         closed = await anyio.to_thread.run_sync(episode_closed, engine, incident_id, episode)
+        page = f"/incidents/{incident_id}"
         if closed:
-            return _page(410, "Link expired", closed)
-        name = unquote(request.cookies.get(_NAME_COOKIE, ""))
-        return await form_page(incident_id, action, who, clean_actor(name), None, 200)
-
-    async def form_page(
-        incident_id: int, action: str, who: str, name: str, error: str | None, status: int
-    ) -> web.Response:
-        """The incident, its mentions and the form asking who is acting."""
-        shown = config.alert_mentions
-        page = await anyio.to_thread.run_sync(_incident_page, engine, incident_id, shown)
-        if page is None:
-            return _page(404, "Unknown incident", f"There is no incident #{incident_id}.")
-        text = _PAGES.get_template("action.html").render(
-            label=_LABELS[action],
-            action=action,
-            incident=page,
-            who=who,
-            name=name,
-            error=error,
-            name_limit=ACTOR_LIMIT,
-            snooze_choices=[duration_words(c) for c in config.actions.snooze_choices],
-            snooze_default=duration_words(config.actions.snooze_default),
-        )
-        return web.Response(status=status, text=text, content_type="text/html")
-
-    async def perform(request: web.Request) -> web.Response:
-        parsed = _parse(request)
-        if isinstance(parsed, web.Response):
-            return parsed
-        incident_id, episode, action, who = parsed
-        form = await request.post()
-        name = clean_actor(str(form.get("name") or ""))
-        # A closed episode changes nothing, so its link says "expired" without asking.
-        if not name and not await anyio.to_thread.run_sync(
-            episode_closed, engine, incident_id, episode
-        ):
-            error = "Please give your name: it is recorded as who acted."
-            return await form_page(incident_id, action, who, "", error, 400)
-        snooze_for: timedelta | None = None
-        if action == "snooze":
-            # Only the page's own choices ([actions] snooze_choices): a forged "3650d" is
-            # refused, not a snooze until the next decade.
-            try:
-                snooze_for = config.actions.snooze_span(str(form.get("for") or ""), exact=True)
-            except ValueError:
-                allowed = f"Snooze for {config.actions.choice_words}."
-                return _page(400, "Bad duration", allowed)
-        try:
-            outcome = await anyio.to_thread.run_sync(
-                lambda: act(
-                    engine,
-                    incident_id,
-                    action,
-                    actor=name,
-                    via="link",
-                    now=clock(),
-                    episode=episode,
-                    snooze_for=snooze_for,
-                )
+            body = (
+                f"<p>{html.escape(closed)}</p>"
+                f'<p><a href="{page}">Open incident #{incident_id}</a></p>'
             )
-        except UnknownIncident:
-            return _page(404, "Unknown incident", f"There is no incident #{incident_id}.")
-        metrics.INCIDENT_ACTIONS.labels(action=action, via="link").inc()
-        status = 410 if outcome.expired else 200
-        response = _page(status, _LABELS[action], outcome.message)
-        if name:
-            response.set_cookie(
-                _NAME_COOKIE,
-                quote(name),
-                max_age=365 * 24 * 3600,
-                path="/actions",
-                httponly=True,
-                samesite="Strict",
-            )
-        return response
+            return _page(410, "Link expired", body, raw=True)
+        return web.Response(status=303, headers={"Location": f"{page}?action={action}"})
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -179,19 +109,20 @@ def build_app(
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     app = web.Application()
-    app.router.add_get("/actions/{incident}/{episode}/{action}", confirm)
-    app.router.add_post("/actions/{incident}/{episode}/{action}", perform)
+    app.router.add_get("/actions/{incident}/{episode}/{action}", action_link)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
+    # Every route above and the console's pages behind the login (see emberwatch.console).
+    add_console(app, config, engine, clock)
     return app
 
 
 def _page(status: int, title: str, body: str, *, raw: bool = False) -> web.Response:
     content = body if raw else f"<p>{html.escape(body)}</p>"
     page = (
-        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
-        f'<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">'
+        f"<!doctype html><html><head><title>{html.escape(title)}</title>"
+        '<link rel="stylesheet" href="/static/console.css"></head><body>'
         f"<h2>{html.escape(title)}</h2>{content}</body></html>"
     )
     return web.Response(status=status, text=page, content_type="text/html")
