@@ -381,8 +381,10 @@ async def _run(config: Config, engine: Any) -> None:
 def poll(config_path: str, once: bool, source_name: str | None) -> None:
     """Poll every enabled source (or one) once, deliver the alerts raised, and exit.
 
-    Prints one line per source: new mentions, updated ones, alerts, errors. Exits 1 if
-    any source failed.
+    Prints one line per source: new mentions, updated ones, alerts, errors, then what the
+    deliveries came to. Exits 1 if any source failed or any delivery failed (refused for
+    good, out of attempts, or past its deadline); `emberwatch deliveries list --state
+    failed` shows them and `emberwatch deliveries retry` sends them again.
 
     \b
     Example:
@@ -396,11 +398,20 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
     reports, delivered = anyio.run(_poll_once, config, engine, source_name)
     for report in reports:
         click.echo(terminal(report.line()))
+    expired = f", {delivered.expired} expired" if delivered.expired else ""
     click.echo(
         f"deliveries: {delivered.sent} sent, {delivered.retrying} to retry, "
-        f"{delivered.failed} failed"
+        f"{delivered.failed} failed{expired}"
     )
-    if any(r.error for r in reports):
+    undelivered = delivered.failed + delivered.expired
+    if undelivered:
+        noun = "delivery" if undelivered == 1 else "deliveries"
+        click.echo(
+            f"emberwatch: {undelivered} {noun} failed; see them with: emberwatch deliveries "
+            f"list --state failed --config {config_path}",
+            err=True,
+        )
+    if undelivered or any(r.error for r in reports):
         sys.exit(EXIT_ERROR)
 
 
@@ -423,6 +434,7 @@ async def _poll_once(config: Config, engine: Any, source_name: str | None) -> An
             total.sent += step.sent
             total.failed += step.failed
             total.retrying += step.retrying
+            total.expired += step.expired
             if not (step.sent or step.failed):
                 break
         return reports, total
@@ -857,6 +869,123 @@ def silence_expire(silence_id: int, config_path: str) -> None:
         session.add(found)
         session.commit()
     click.echo(f"silence {silence_id} expired")
+
+
+@cli.group()
+def deliveries() -> None:
+    """The outbox: every message queued for Slack, email and the digest, and its state.
+
+    A delivery is pending (queued or waiting to retry), sent, failed (refused for good,
+    out of attempts, or too many sends that ended with no answer) or expired (its
+    deadline passed). Failed ones are kept; `deliveries retry` sends them again.
+    """
+
+
+DELIVERY_STATES = ("pending", "sent", "failed", "expired")
+
+
+@deliveries.command("list")
+@config_option
+@click.option("--state", type=click.Choice(DELIVERY_STATES), help="Only deliveries in this state.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@format_option
+@handles_errors
+def deliveries_list(config_path: str, state: str | None, limit: int, fmt: str) -> None:
+    """List deliveries, newest first.
+
+    Shows each one's channel, recipient, state, attempts and last error. ATTEMPTS counts sends that got an answer; a second number ("1+3") counts sends that
+    ended with no answer (the sender was killed or hung mid-send).
+
+    \b
+    Examples:
+      emberwatch deliveries list --state failed
+      emberwatch deliveries list --state pending --format jsonl
+    """
+    from emberwatch.models import Delivery
+
+    config = _load(config_path, need_secrets=False)
+    engine = _runtime_engine(config, config_path)
+    with Session(engine) as session:
+        query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)  # type: ignore[union-attr]
+        if state:
+            query = query.where(Delivery.status == state)
+        rows = [
+            {
+                "id": d.id,
+                "created_at": d.created_at,
+                "channel": d.channel,
+                "kind": d.kind,
+                "recipient": d.recipient,
+                "state": d.status,
+                "attempts": d.attempts,
+                "ambiguous_attempts": d.ambiguous_attempts,
+                "next_attempt_at": d.next_attempt_at if d.status == "pending" else None,
+                "sent_at": d.sent_at,
+                "incident_id": d.incident_id,
+                "last_error": d.last_error,
+            }
+            for d in session.exec(query)
+        ]
+    if fmt == "jsonl":
+        for row in rows:
+            for key in ("created_at", "next_attempt_at", "sent_at"):
+                row[key] = row[key].isoformat() if row[key] else None
+    _print_rows(
+        rows,
+        fmt,
+        [
+            ("id", 6),
+            ("created_at", 17),
+            ("channel", 7),
+            ("kind", 12),
+            ("recipient", 24),
+            ("state", 7),
+            ("attempts", 8, _attempts_cell),
+            ("last_error", 0),
+        ],
+    )
+
+
+def _attempts_cell(row: dict[str, Any]) -> str:
+    ambiguous = row["ambiguous_attempts"]
+    return f"{row['attempts']}+{ambiguous}" if ambiguous else str(row["attempts"])
+
+
+@deliveries.command("retry")
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Every failed delivery.")
+@config_option
+@by_option
+@handles_errors
+def deliveries_retry(ids: tuple[int, ...], all_failed: bool, config_path: str, by: str) -> None:
+    """Send failed deliveries again.
+
+    Each goes back in the queue, due now, with fresh attempts and a fresh deadline. The
+    running monitor (or the next `poll --once`) sends
+    it. Who asked, when, and the error it had are kept in its last error.
+
+    Exits 1 if any ID was not a failed delivery.
+
+    \b
+    Examples:
+      emberwatch deliveries retry 41 42
+      emberwatch deliveries retry --all-failed --by ana
+    """
+    from emberwatch.outbox import retry_failed
+
+    if bool(ids) == all_failed:
+        _fail("give delivery IDs or --all-failed (see: emberwatch deliveries list --state failed)")
+    config = _load(config_path, need_secrets=False)
+    engine = _runtime_engine(config, config_path)
+    done = retry_failed(
+        engine, config, None if all_failed else list(ids), by=by, now=datetime.now(UTC)
+    )
+    for item in done:
+        click.echo(item.message, err=not item.retried)
+    queued = sum(item.retried for item in done)
+    click.echo(f"{queued} {'delivery' if queued == 1 else 'deliveries'} queued again")
+    if any(not item.retried for item in done):
+        sys.exit(EXIT_ERROR)
 
 
 def _yes_no(value: str | None) -> str | None:

@@ -502,3 +502,76 @@ def pending_count(engine: Engine) -> int:
         return session.exec(
             select(sa.func.count()).select_from(Delivery).where(Delivery.status == "pending")
         ).one()
+
+
+@dataclass(frozen=True)
+class Retried:
+    """What ``deliveries retry`` did with one row."""
+
+    id: int
+    retried: bool
+    message: str
+
+
+def retry_failed(
+    engine: Engine,
+    config: Config,
+    ids: list[int] | None,
+    *,
+    by: str,
+    now: datetime,
+) -> list[Retried]:
+    """Put failed deliveries back in the queue: pending, due now, with fresh attempts and a
+    fresh deadline. ``ids`` None takes every failed row. Each row's ``last_error`` records
+    who asked, when, and the error it had."""
+    with Session(engine) as session:
+        query = select(Delivery).order_by(Delivery.id)  # type: ignore[arg-type]
+        if ids is None:
+            query = query.where(Delivery.status == "failed")
+        else:
+            query = query.where(Delivery.id.in_(ids))  # type: ignore[union-attr]
+        found = {d.id: d for d in session.exec(query)}
+        done: list[Retried] = []
+        for delivery_id in ids if ids is not None else list(found):
+            row = found.get(delivery_id)
+            if row is None:
+                done.append(
+                    Retried(delivery_id, False, f"delivery {delivery_id}: no such delivery")
+                )
+                continue
+            if row.status != "failed":
+                done.append(
+                    Retried(
+                        delivery_id,
+                        False,
+                        f"delivery {delivery_id}: {row.status}, not failed; left as it is",
+                    )
+                )
+                continue
+            note = f"retry asked by {by} at {now:%Y-%m-%d %H:%M}Z; before: {row.last_error}"
+            updated = session.execute(
+                sa.update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == "failed")  # type: ignore[arg-type]
+                .values(
+                    status="pending",
+                    attempts=0,
+                    ambiguous_attempts=0,
+                    next_attempt_at=now,
+                    expires_at=now + config.delivery.deadline(row.channel),
+                    lease_until=None,
+                    leased_by=None,
+                    last_error=note[:500],
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            if updated == 1:
+                log.warning("delivery %s (%s): %s", delivery_id, row.channel, note)
+                done.append(
+                    Retried(delivery_id, True, f"delivery {delivery_id} ({row.channel}) queued")
+                )
+            else:
+                done.append(
+                    Retried(delivery_id, False, f"delivery {delivery_id}: changed meanwhile")
+                )
+        session.commit()
+    return done
