@@ -1454,6 +1454,146 @@ def demo(output: str, duration: float, config_path: str | None) -> None:
     run_demo(Path(output), duration, Path(config_path) if config_path else None)
 
 
+@cli.group()
+def users() -> None:
+    """Who may log in to the console (served by `emberwatch run`), and with what role.
+
+    \b
+    Roles, each allowed what the one before it is:
+      viewer     reads every page and export
+      responder  also acknowledges, snoozes, resolves, assigns, notes and labels
+      admin      also manages users and silences
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The password: the first line of stdin (--password-stdin), or typed twice at a
+    terminal; never an argument, where it would land in shell history and ``ps``."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            _fail("users: --password-stdin read an empty line; pipe the password in", EXIT_CONFIG)
+        return password
+    if not sys.stdin.isatty():
+        _fail("users: give --password-stdin and pipe the password in", EXIT_CONFIG)
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+password_stdin_option = click.option(
+    "--password-stdin",
+    "password_stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (else prompt at a terminal).",
+)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["viewer", "responder", "admin"]),
+    help="What they may do.",
+)
+@password_stdin_option
+@config_option
+@handles_errors
+def users_add(name: str, role: str, password_stdin: bool, config_path: str) -> None:
+    """Add a console user.
+
+    \b
+    Examples:
+      printf '%s\\n' "$PASSWORD" | emberwatch users add ana --role responder --password-stdin
+      emberwatch users add sam@acme.example --role admin     # prompts twice
+    """
+    from emberwatch.console.users import add_user
+
+    password = _read_password(password_stdin)
+    config = _load(config_path, need_secrets=False)
+    engine = _runtime_engine(config, config_path)
+    user = add_user(engine, name, role, password, datetime.now(UTC))
+    click.echo(f"user {user.name} added ({user.role})")
+
+
+@users.command("list")
+@config_option
+@format_option
+@handles_errors
+def users_list(config_path: str, fmt: str) -> None:
+    """List console users, their roles and whether they are locked out.
+
+    \b
+    Example:
+      emberwatch users list
+    """
+    from emberwatch.console.users import list_users
+
+    config = _load(config_path, need_secrets=False)
+    engine = _runtime_engine(config, config_path)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "name": u.name,
+            "role": u.role,
+            "created_at": u.created_at,
+            "password_changed_at": u.password_changed_at,
+            "locked_until": u.locked_until if u.locked_until and u.locked_until > now else None,
+        }
+        for u in list_users(engine)
+    ]
+    _print_rows(
+        rows,
+        fmt,
+        [
+            ("name", 24),
+            ("role", 10),
+            ("created_at", 17),
+            ("password_changed_at", 19),
+            ("locked_until", 17),
+        ],
+    )
+
+
+@users.command("set-password")
+@click.argument("name")
+@password_stdin_option
+@config_option
+@handles_errors
+def users_set_password(name: str, password_stdin: bool, config_path: str) -> None:
+    """Change a user's password; it also unlocks them and ends every login of theirs.
+
+    \b
+    Example:
+      printf '%s\\n' "$PASSWORD" | emberwatch users set-password ana --password-stdin
+    """
+    from emberwatch.console.users import set_password
+
+    password = _read_password(password_stdin)
+    config = _load(config_path, need_secrets=False)
+    engine = _runtime_engine(config, config_path)
+    ended = set_password(engine, name, password, datetime.now(UTC))
+    click.echo(f"password of {name} changed; {ended} session{'s' if ended != 1 else ''} ended")
+
+
+@users.command("remove")
+@click.argument("name")
+@config_option
+@handles_errors
+def users_remove(name: str, config_path: str) -> None:
+    """Remove a console user and end their logins (their past actions keep their name).
+
+    \b
+    Example:
+      emberwatch users remove ana
+    """
+    from emberwatch.console.users import remove_user
+
+    config = _load(config_path, need_secrets=False)
+    engine = _runtime_engine(config, config_path)
+    remove_user(engine, name)
+    click.echo(f"user {name} removed")
+
+
 def main() -> None:
     try:
         cli(prog_name="emberwatch")
