@@ -33,7 +33,7 @@ MIN_GRACE_SECONDS = 45
 NODES = ("node1", "node2")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Config keys whose values are credentials: their variables must come from a secret store.
-CREDENTIAL_KEYS = {"database_url", "password", "webhook_url", "secret"}
+CREDENTIAL_KEYS = {"database_url", "password", "webhook_url", "secret", "metrics_token"}
 
 
 # --- reading the files --------------------------------------------------------------------
@@ -195,8 +195,18 @@ def _vars_given_to(container: dict[str, Any]) -> set[str]:
 def test_the_deploy_config_serves_http_on_8787_with_a_secret_and_public_url():
     http = _config()["http"]
     assert http["bind"] == f"0.0.0.0:{PORT}"
-    assert set(http) == {"bind", "secret", "public_url"}
+    assert set(http) == {"bind", "secret", "public_url", "metrics_token"}
     assert ENV_REF.fullmatch(http["secret"]), "the link secret must come from the environment"
+
+
+def test_metrics_stay_behind_a_token_the_scrape_job_sends():
+    http = _config()["http"]
+    assert not http.get("metrics_public", False), "/metrics must not be open to anyone"
+    assert ENV_REF.fullmatch(http["metrics_token"]), "the token must come from the environment"
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "scrape-emberwatch.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    assert job["job_name"] == "emberwatch" and job["metrics_path"] == "/metrics"
+    assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
 
 
 def test_the_deploy_config_validates_with_the_real_loader():
@@ -205,6 +215,7 @@ def test_the_deploy_config_validates_with_the_real_loader():
         "EMBERWATCH_DATABASE_URL": "postgresql://emberwatch:pw@postgres:5432/emberwatch",
         "EMBERWATCH_PUBLIC_URL": f"http://localhost:{PORT}",
         "EMBERWATCH_LINK_SECRET": "0123456789abcdef" * 4,
+        "EMBERWATCH_METRICS_TOKEN": "fedcba9876543210" * 4,
         "SMTP_HOST": "mailcatcher",
         "SMTP_PORT": "1025",
         "SMTP_SECURITY": "none",
@@ -222,6 +233,7 @@ def test_every_credential_in_the_deploy_config_is_an_environment_reference():
         ("password", _config()["channels"]["email"]["password"]),
         ("webhook_url", _config()["channels"]["slack"]["webhook_url"]),
         ("secret", _config()["http"]["secret"]),
+        ("metrics_token", _config()["http"]["metrics_token"]),
     ]:
         assert ENV_REF.fullmatch(value), f"{key} must be a ${{VAR}} reference, not a literal"
 
