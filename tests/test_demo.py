@@ -1,14 +1,26 @@
 import email
 import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
 import sys
+import time
 import tomllib
+from datetime import UTC, datetime
 from email import policy
 from importlib import resources
 
+import httpx
+import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine
 
 from emberwatch.cli import cli
 from emberwatch.config import load_config
+from emberwatch.console.users import check_password
 from emberwatch.demo import packaged_config
 from tests.e2e_support import REPO, emberwatch
 
@@ -37,6 +49,54 @@ def test_the_demo_runs_offline_and_leaves_mail_slack_digest_and_database(tmp_pat
     assert any("Daily digest" in s for s in subjects)
     assert (output / "digest.html").read_text().startswith("<!doctype html>")
     assert (output / "emberwatch.db").exists()
+    # Without a terminal it exited by itself, after printing the console and its login.
+    login = re.search(r"console: (http://127\.0\.0\.1:\d+/)  log in as demo / (\S+)", result.stdout)
+    assert login, result.stdout
+    assert "Serving the console" not in result.stdout
+    engine = create_engine(f"sqlite:///{output / 'emberwatch.db'}")
+    assert check_password(engine, "demo", login[2], datetime.now(UTC)).reason == "ok"
+
+
+def test_from_a_terminal_the_demo_serves_the_console_until_ctrl_c(tmp_path):
+    controller, terminal = pty.openpty()
+    out = str(tmp_path / "out")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emberwatch.cli", "demo", *("--duration", "5"), "--output", out],
+        cwd=REPO,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    os.close(terminal)
+    seen = ""
+    try:
+        deadline = time.monotonic() + 60
+        while "until Ctrl-C" not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                seen += os.read(controller, 4096).decode(errors="replace")
+        url = re.search(r"Serving the console at (http://\S+/) until Ctrl-C", seen)
+        assert url, seen
+        login = httpx.get(url[1] + "login", timeout=10)
+        assert login.status_code == 200 and 'name="password"' in login.text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+
+
+@pytest.mark.parametrize(
+    ("args", "serve"), [([], False), (["--no-serve"], False), (["--serve"], True)]
+)
+def test_the_demo_serves_only_from_a_terminal_or_when_asked(monkeypatch, args, serve):
+    asked = []
+    monkeypatch.setattr("emberwatch.demo.run_demo", lambda *_args, serve: asked.append(serve))
+    result = CliRunner().invoke(cli, ["demo", *args])  # CliRunner's stdin is no terminal
+    assert result.exit_code == 0, result.output
+    assert asked == [serve]
 
 
 def test_the_demo_config_ships_in_the_package_and_config_demo_toml_is_the_same_file():

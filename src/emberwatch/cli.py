@@ -1429,14 +1429,22 @@ DEMO_EXTRA_MISSING = (
     callback=_config_before_subcommand,
     help="The demo's config (its ${DEMO_*} references are filled in by the demo).",
 )
+@click.option(
+    "--serve/--no-serve",
+    default=None,
+    show_default="--serve when run from a terminal",
+    help="Keep serving the incident console after the story until Ctrl-C.",
+)
 @handles_errors
-def demo(output: str, duration: float, config_path: str | None) -> None:
+def demo(output: str, duration: float, config_path: str | None, serve: bool | None) -> None:
     """Run the whole monitor offline against a simulated internet on loopback.
 
     Starts a feed server that publishes a scripted story (one customer's complaint
     spreading among ordinary mentions), a real SMTP server and a Slack webhook receiver,
     then runs the real scheduler and pipeline on SQLite. Everything lands in --output:
-    mail/*.eml, slack/*.json, the database and the digest.
+    mail/*.eml, slack/*.json, the database and the digest. The incident console is on
+    loopback throughout; its address and the demo user's login are printed, and from a
+    terminal it keeps serving after the story until Ctrl-C.
 
     \b
     Example:
@@ -1451,7 +1459,9 @@ def demo(output: str, duration: float, config_path: str | None) -> None:
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger("emberwatch").setLevel(logging.ERROR)
-    run_demo(Path(output), duration, Path(config_path) if config_path else None)
+    if serve is None:
+        serve = sys.stdin.isatty() and sys.stdout.isatty()
+    run_demo(Path(output), duration, Path(config_path) if config_path else None, serve=serve)
 
 
 @cli.group()

@@ -4,11 +4,16 @@ Everything runs on loopback: a feed server publishing :mod:`emberwatch.demo.stor
 real SMTP server (aiosmtpd, from the ``demo`` extra) and a Slack webhook receiver. Output
 lands in one folder. The demo's config ships inside the package (``demo.toml`` here, read
 through :mod:`importlib.resources`), so the demo runs from an installed wheel too.
+
+The incident console is served on loopback while the story unfolds, with a demo user whose
+random password is printed; with ``serve`` (the CLI's default when run from a terminal) it
+keeps serving the console on the story's database until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import time
 from contextlib import ExitStack
@@ -23,15 +28,18 @@ import httpx
 
 from emberwatch import db as database
 from emberwatch.channels.digest import build_digest, enqueue_digest, render
-from emberwatch.config import load_config
+from emberwatch.config import Config, load_config
+from emberwatch.console.users import add_user
 from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
 from emberwatch.demo.story import StoryFeeds
 from emberwatch.outbox import deliver_due, pending_count
 from emberwatch.pipeline import PollReport, Runtime
 from emberwatch.scheduling import run_monitor
 from emberwatch.text import terminal
+from emberwatch.web import serve as serve_http
 
 DRAIN_SECONDS = 10.0
+DEMO_USER = "demo"
 
 
 def packaged_config() -> Traversable:
@@ -39,15 +47,18 @@ def packaged_config() -> Traversable:
     return resources.files(__name__).joinpath("demo.toml")
 
 
-def run_demo(output: Path, duration: float, config_path: Path | None = None) -> None:
-    """Run the demo with ``config_path``, or with the packaged config when it is None."""
+def run_demo(
+    output: Path, duration: float, config_path: Path | None = None, *, serve: bool = False
+) -> None:
+    """Run the demo with ``config_path``, or with the packaged config when it is None; with
+    ``serve``, keep serving the console afterwards until Ctrl-C."""
     with ExitStack() as stack:
         if config_path is None:
             config_path = stack.enter_context(resources.as_file(packaged_config()))
-        _run(output, duration, config_path)
+        _run(output, duration, config_path, serve)
 
 
-def _run(output: Path, duration: float, config_path: Path) -> None:
+def _run(output: Path, duration: float, config_path: Path, serve: bool) -> None:
     started_wall = time.monotonic()
     if output.exists():
         shutil.rmtree(output)
@@ -69,7 +80,10 @@ def _run(output: Path, duration: float, config_path: Path) -> None:
         config = load_config(config_path)
         engine = database.create_db_engine(config.database_url)
         database.upgrade(engine)
+        password = secrets.token_urlsafe(12)
+        add_user(engine, DEMO_USER, "admin", password, datetime.now(UTC))
         click.echo(f"emberwatch demo: feeds at {feeds.base_url}, SMTP on 127.0.0.1:{mail.port}")
+        click.echo(f"  console: {_console_url(config)}  log in as {DEMO_USER} / {password}")
         click.echo(f"  a complaint will spread over the next {duration:.0f} s; polling every 3 s\n")
         anyio.run(_monitor, config, engine, duration, slack, mail, started_wall)
 
@@ -91,6 +105,31 @@ def _run(output: Path, duration: float, config_path: Path) -> None:
     click.echo(f"  digest:          {output / 'digest.html'}")
     click.echo(f"  database:        {output / 'emberwatch.db'}")
     click.echo(f"  took {elapsed:.1f} s")
+    if serve:
+        _serve_console(config, engine, password)
+
+
+def _console_url(config: Config) -> str:
+    assert config.http is not None  # the demo's config has an [http] table
+    return config.http.public_url.rstrip("/") + "/"
+
+
+def _serve_console(config: Config, engine: object, password: str) -> None:
+    """Serve the console on the demo's database until Ctrl-C (the story is over)."""
+    click.echo(f"\nServing the console at {_console_url(config)} until Ctrl-C")
+    click.echo(f"  log in as {DEMO_USER} / {password}")
+
+    async def forever() -> None:
+        runner = await serve_http(config, engine, lambda: datetime.now(UTC))  # type: ignore[arg-type]
+        try:
+            await anyio.sleep_forever()
+        finally:
+            await runner.cleanup()
+
+    try:
+        anyio.run(forever)
+    except KeyboardInterrupt:
+        click.echo("\nemberwatch demo: stopped serving the console")
 
 
 async def _monitor(
