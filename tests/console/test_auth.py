@@ -134,9 +134,18 @@ async def test_every_route_without_a_session_sends_a_browser_to_login_and_refuse
             assert "log in" in await other.text()
 
 
-async def test_login_health_and_readiness_need_no_session(client):
-    for path in ("/login", "/healthz", "/readyz"):
+async def test_login_health_readiness_and_the_stylesheet_need_no_session(client):
+    for path in ("/login", "/healthz", "/readyz", "/static/console.css"):
         assert (await client.get(path, allow_redirects=False)).status == 200, path
+
+
+async def test_a_huge_user_name_is_refused_and_logged_short(engine, client, caplog):
+    make_user(engine)
+    with caplog.at_level(logging.INFO, logger="emberwatch.console"):
+        response = await log_in(client, "a" * 10_000 + "\nforged line", "x" * 5000)
+    assert response.status == 401
+    (line,) = [r.getMessage() for r in caplog.records if "failed login" in r.getMessage()]
+    assert len(line) < 200 and "\n" not in line
 
 
 async def test_the_login_page_has_the_form_fields_and_no_inline_script(client):

@@ -175,11 +175,12 @@ def check_password(
     """The login decision. A locked user is refused even with the right password; the
     :data:`LOCKOUT_FAILURES`-th wrong password within :data:`LOCKOUT_WINDOW` locks them
     (one warning line, without the password)."""
+    too_long = len(password) > PASSWORD_MAX or len(name) > 100
     with Session(engine) as session:
-        record = _find(session, name) if len(password) <= PASSWORD_MAX else None
+        record = None if too_long else _find(session, name)
         if record is None:
-            _verify(_DUMMY_HASH, password)  # the same work as for a real user
-            log.info("console: failed login for unknown user %r from %s", name, remote)
+            _verify(_DUMMY_HASH, password[:PASSWORD_MAX])  # the same work as for a real user
+            log.info("console: failed login for unknown user %r from %s", name[:100], remote)
             return LoginOutcome(None, "wrong")
         assert record.id is not None
         if record.locked_until is not None and record.locked_until > now:
