@@ -11,9 +11,11 @@ from http.cookies import SimpleCookie
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import Session, select
 
 from emberwatch.console.auth import SECURITY_HEADERS, csrf_token, current_user, require
 from emberwatch.console.users import set_password
+from emberwatch.models import ConsoleSession
 from emberwatch.web import build_app
 from tests.console.auth_helpers import (
     BROWSER,
@@ -305,6 +307,12 @@ async def test_a_session_expires_after_its_lifetime(engine, clock):
         assert (await whoami(client))[0] == 401
         browser = await client.get("/_probe", headers=BROWSER, allow_redirects=False)
         assert browser.status == 302 and browser.headers["Location"] == "/login?next=%2F_probe"
+        # The next login, anyone's, sweeps away the expired rows.
+        make_user(engine, "bo")
+        clock.now += timedelta(hours=1)
+        await log_in(client, "bo")
+        with Session(engine) as session:
+            assert len(session.exec(select(ConsoleSession)).all()) == 1
 
 
 async def test_a_password_change_ends_every_session_of_that_user(engine, client):

@@ -396,6 +396,8 @@ def add_auth(
     """Install the middlewares (who, CSRF, default deny, security headers) and the
     ``/login`` and ``/logout`` routes on ``app``."""
     state = _AuthState(config, engine, clock)
+    if not state.http.metrics_public and state.http.metrics_token is None:
+        log.info("console: /metrics answers 401: set [http] metrics_token or metrics_public")
     app[_STATE] = state
     app.middlewares.append(_middleware(state))
     app.on_response_prepare.append(_security_headers)

@@ -195,6 +195,11 @@ def check_password(
             session.commit()
             log.info("console: %r logged in from %s", name, remote)
             return LoginOutcome(_user(record), "ok")
+        session.execute(
+            sa.delete(LoginFailure).where(
+                LoginFailure.user_id == record.id, LoginFailure.at <= now - LOCKOUT_WINDOW
+            )
+        )
         session.add(LoginFailure(user_id=record.id, at=now))
         session.flush()
         recent = session.execute(
@@ -244,11 +249,8 @@ def start_session(engine: Engine, user: User, now: datetime, lifetime: timedelta
     """A new login for ``user``: a fresh random token (the cookie's), its row stored."""
     token = secrets.token_urlsafe(32)
     with Session(engine) as session:
-        session.execute(
-            sa.delete(ConsoleSession).where(
-                ConsoleSession.user_id == user.id, ConsoleSession.expires_at <= now
-            )
-        )
+        # Sessions nobody logged out of end here: every login sweeps the expired ones.
+        session.execute(sa.delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
         session.add(
             ConsoleSession(
                 token_hash=_token_hash(token),
