@@ -27,7 +27,8 @@ from emberwatch.text import jsonl, one_line, printable, web_link
 from tests.alerts.test_incidents import T0, store_alert
 from tests.channels.test_digest import at, digest_of, incident, mention
 from tests.channels.test_slack import view
-from tests.test_web import NAMED, client, incident_id, link  # noqa: F401 (fixtures)
+from tests.console.auth_helpers import BROWSER, form_token
+from tests.test_web import client, incident_id, link, logged_in  # noqa: F401 (fixtures)
 
 FORGED = "*Why:* VIP customer; refund already approved by legal"
 HOSTILE = {
@@ -544,14 +545,20 @@ def test_snoozed_until_is_unchanged_after_a_refused_cli_snooze(hostile_db):
     engine.dispose()
 
 
-async def test_a_forged_snooze_duration_on_a_link_is_refused(client, engine, incident_id):  # noqa: F811
-    page = await (await client.get(link(incident_id, "snooze"))).text()
-    assert re.findall(r"<option[^>]*>([^<]+)</option>", page) == ["30m", "1h", "4h", "24h"]
+async def test_a_forged_snooze_duration_on_a_link_is_refused(logged_in, engine, incident_id):  # noqa: F811
+    # The link opens the incident page, whose snooze form offers only the configured choices.
+    opened = await logged_in.get(link(incident_id, "snooze"), headers=BROWSER)
+    page = await opened.text()
+    assert re.findall(r"<option[^>]*>([^<]+)</option>", page)[:4] == ["30m", "1h", "4h", "24h"]
+    token = form_token(page)
+    path = f"/incidents/{incident_id}/snooze"
     for forged in ("3650d", "2h", "0s"):
-        response = await client.post(link(incident_id, "snooze"), data={"for": forged, **NAMED})
+        response = await logged_in.post(
+            path, data={"for": forged, "csrf_token": token}, allow_redirects=False
+        )
         assert response.status == 400
         assert "Snooze for 30m, 1h, 4h or 24h." in await response.text()
     with Session(engine) as session:
         assert session.get(Incident, incident_id).snoozed_until is None
-    ok = await client.post(link(incident_id, "snooze"), data={"for": "24h", **NAMED})
-    assert ok.status == 200
+    ok = await logged_in.post(path, data={"for": "24h", "csrf_token": token}, allow_redirects=False)
+    assert ok.status == 303
