@@ -333,11 +333,12 @@ def _runtime_engine(config: Config, config_path: str) -> Any:
 @config_option
 @handles_errors
 def run(config_path: str) -> None:
-    """Run the monitor until SIGINT or SIGTERM.
+    """Run the monitor until SIGINT or SIGTERM; SIGHUP reloads the config file.
 
     Polls every enabled source on its interval, delivers alerts from the outbox and
     queues the daily digest. On a signal, the poll in flight finishes (or rolls back)
-    before the process exits: nothing is half-written.
+    before the process exits: nothing is half-written. On SIGHUP, the file is read again:
+    one line says what changed, or why the file was refused (the running config stays).
 
     \b
     Example:
@@ -347,14 +348,29 @@ def run(config_path: str) -> None:
     engine = _runtime_engine(config, config_path)
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
-    anyio.run(_run, config, engine)
+    # A SIGHUP while starting must not end the process (its default): it is noted, and
+    # the file is read again once the monitor runs.
+    early: list[int] = []
+    signal.signal(signal.SIGHUP, lambda signum, _frame: early.append(signum))
+    anyio.run(_run, config, engine, config_path, early)
 
 
-async def _run(config: Config, engine: Any) -> None:
+async def _run(config: Config, engine: Any, config_path: str, early: list[int]) -> None:
     from emberwatch.pipeline import Runtime
     from emberwatch.scheduling import run_monitor
 
     stop = anyio.Event()
+    # One pending reload at most: SIGHUPs while one waits read the same (latest) file.
+    request_reload, reloads = anyio.create_memory_object_stream[str](1)
+
+    async def wait_for_hangups(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.open_signal_receiver(signal.SIGHUP) as hangups:
+            task_status.started()
+            if early:
+                request_reload.send_nowait(config_path)
+            async for _ in hangups:
+                if not request_reload.statistics().current_buffer_used:
+                    request_reload.send_nowait(config_path)
 
     async def wait_for_signal() -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -365,9 +381,10 @@ async def _run(config: Config, engine: Any) -> None:
 
     async with httpx.AsyncClient(follow_redirects=True) as http, anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal)
+        await tg.start(wait_for_hangups)
         rt = Runtime.build(config, engine, http)
         try:
-            await run_monitor(rt, stop)
+            await run_monitor(rt, stop, reloads=reloads)
         finally:
             tg.cancel_scope.cancel()
             rt.close()

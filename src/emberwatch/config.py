@@ -477,6 +477,10 @@ class Config(StrictModel):
     evaluate_interval: PositiveDuration = Field(
         default=timedelta(seconds=10), description="how often alert timers are checked"
     )
+    heartbeat_interval: PositiveDuration = Field(
+        default=timedelta(minutes=5),
+        description="how often run logs its 'alive' line (polls, mentions, alerts, deliveries)",
+    )
     unhealthy_after_intervals: float = Field(
         default=3.0, gt=1, description="a source silent or failing this many intervals alerts"
     )

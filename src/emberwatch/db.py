@@ -22,13 +22,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 
 from emberwatch.errors import SchemaOutOfDateError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
 
 log = logging.getLogger("emberwatch.db")
 
@@ -89,8 +89,22 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: no Emberwatch schema).
+
+    Read from Alembic's version table directly: ``/readyz`` asks on every probe, and a
+    migration context would log two lines each time.
+    """
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not sa.inspect(connection).has_table(_VERSION_TABLE):
+            return None
+        versions = connection.execute(sa.text(f"SELECT version_num FROM {_VERSION_TABLE}"))
+        found = versions.scalars().all()
+    if len(found) > 1:  # Emberwatch's migrations are one line of revisions
+        raise SchemaOutOfDateError(
+            f"the database {redacted(str(engine.url))} is at several revisions "
+            f"({', '.join(sorted(found))}); this release has one line of migrations"
+        )
+    return found[0] if found else None
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:

@@ -520,7 +520,9 @@ def _commit_poll(
                 lease.give_back(state, rt.clock())
             session.add(state)
         session.commit()
-    log.info(
+    # A poll that found nothing is routine: `run` logs only polls with news.
+    log.log(
+        logging.INFO if new or updated or alerts else logging.DEBUG,
         "source %s: %d new, %d updated, %d alerts",
         settings.name,
         new,

@@ -9,7 +9,20 @@ in-memory job store; every call into APScheduler lives in this module):
   database, and claims again at once when fewer than half the slots' worth are waiting;
 - **leases**, every ``RENEW_EVERY``: extend the leases of the polls in flight;
 - **refresh** (per source with a batch lookup), **evaluate**, **deliver**, **digest**;
-- **database**, every ``RETRY``: while the database is unavailable, probe it.
+- **database**, every ``RETRY``: while the database is unavailable, probe it;
+- **heartbeat**, every ``heartbeat_interval``: one "alive" line with what the node did
+  since the last one. Between heartbeats a node logs only what happened: polls with news,
+  alerts, deliveries, errors. A quiet node is quiet.
+
+On SIGHUP (see ``run_monitor``'s ``reloads``) the node reads its config file again. A file
+that does not validate is refused with one line, and the running configuration stays. A
+valid one is compared with the running one (:mod:`emberwatch.reload`) and swapped in
+between jobs: polls and deliveries in flight finish with the configuration they started
+with; new sources are polled at once and removed ones are no longer claimed (their rows,
+mentions and history stay); the scorer and brand matchers are rebuilt when brands or
+thresholds changed (the scoring processes restart with them); routes, channels and timer
+intervals apply from the next round. The database, ``[http]``, ``[actions]`` and
+``scoring_processes`` are kept until a restart, and the reload line says so.
 
 Nodes coordinate through Emberwatch's own ``sources`` table, never through the timers. A
 source is claimed for one poll with a lease: in one transaction, ``SELECT … FOR UPDATE
@@ -33,12 +46,14 @@ its lease until it runs out; when the probe succeeds, work resumes. An outage lo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import functools
 import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,18 +63,21 @@ from typing import Any
 
 import anyio
 import sqlalchemy as sa
+from anyio.abc import ObjectReceiveStream
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from emberwatch import db as database
+from emberwatch import labels, logs, reload
 from emberwatch.alerts.pipeline import evaluate
 from emberwatch.channels.digest import digest_due, enqueue_digest, last_queued_day
-from emberwatch.config import Config
+from emberwatch.config import Config, load_config
 from emberwatch.db import Availability, cluster_lock
-from emberwatch.errors import EmberwatchError
+from emberwatch.errors import ConfigError, EmberwatchError
+from emberwatch.matching import build_matchers
 from emberwatch.models import SourceState
-from emberwatch.outbox import deliver_due
+from emberwatch.outbox import DeliveryReport, deliver_due
 from emberwatch.pipeline import PollLease, PollReport, Runtime, poll_source, refresh_source
 from emberwatch.sources import connector
 from emberwatch.web import serve
@@ -226,6 +244,33 @@ def claim_refresh(engine: Engine, name: str, now: datetime, every: timedelta) ->
 
 
 @dataclass
+class Tally:
+    """What a node did since its last heartbeat."""
+
+    since: float = field(default_factory=time.monotonic)
+    polls: int = 0
+    failed_polls: int = 0
+    new: int = 0
+    updated: int = 0
+    alerts: int = 0
+    sent: int = 0
+    failed_deliveries: int = 0
+
+    def count_poll(self, report: PollReport) -> None:
+        if report.skipped:
+            return
+        self.polls += 1
+        self.failed_polls += report.error is not None
+        self.new += report.new
+        self.updated += report.updated
+        self.alerts += report.alerts
+
+    def count_deliveries(self, report: DeliveryReport) -> None:
+        self.sent += report.sent
+        self.failed_deliveries += report.failed
+
+
+@dataclass
 class _Monitor:
     runtime: Runtime
     availability: Availability
@@ -246,6 +291,8 @@ class _Monitor:
     known: frozenset[str] = frozenset()
     evaluating: anyio.Lock = field(default_factory=anyio.Lock)
     delivering: anyio.Lock = field(default_factory=anyio.Lock)
+    scheduler: AsyncIOScheduler | None = None
+    tally: Tally = field(default_factory=lambda: Tally())
 
     @property
     def config(self) -> Config:
@@ -358,6 +405,7 @@ async def _poll(monitor: _Monitor, name: str, due: datetime | None) -> None:
         monitor.tasks.start_soon(_dispatch, monitor)
     if report is None:
         return
+    monitor.tally.count_poll(report)
     if monitor.on_report is not None:
         monitor.on_report(report)
     if report.alerts:
@@ -397,6 +445,7 @@ async def _refresh_job(monitor: _Monitor, source_name: str) -> None:
             return  # another node refreshes it this interval
         async with monitor.slots:  # a refresh is a request to the source's API too
             report = await refresh_source(rt, settings)
+        monitor.tally.alerts += report.alerts
         if report.alerts:
             await _evaluate_job(monitor)
 
@@ -427,7 +476,16 @@ async def _deliver_job(monitor: _Monitor) -> None:
 
     async def run() -> None:
         async with monitor.delivering:
-            await deliver_due(rt.config, rt.engine, rt.http, rt.clock())
+            report = await deliver_due(rt.config, rt.engine, rt.http, rt.clock())
+        monitor.tally.count_deliveries(report)
+        done = {
+            "sent": report.sent,
+            "retrying": report.retrying,
+            "failed": report.failed,
+            "expired": report.expired,
+        }
+        if any(done.values()):
+            log.info("deliveries: %s", ", ".join(f"{v} {k}" for k, v in done.items() if v))
 
     await _guarded(monitor, "deliver", run)
 
@@ -473,21 +531,151 @@ def _seconds(delta: timedelta) -> str:
     return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:g} s"
 
 
+async def _heartbeat_job(monitor: _Monitor) -> None:
+    """One line every ``heartbeat_interval``: the node is alive, and what it did."""
+    tally, monitor.tally = monitor.tally, Tally()
+    log.info(
+        "alive: %s",
+        heartbeat_line(
+            tally,
+            sources=sum(s.enabled for s in monitor.config.sources),
+            seconds=time.monotonic() - tally.since,
+            database=monitor.availability.not_ready(),
+        ),
+    )
+
+
+def heartbeat_line(tally: Tally, *, sources: int, seconds: float, database: str | None) -> str:
+    """ "12 sources, 340 polls, 18 new mentions, 2 alerts, 3 deliveries in the last 5 min;
+    database ok" (failures and updates are named only when there were some)."""
+    polls = _count(tally.polls, "poll")
+    if tally.failed_polls:
+        polls += f" ({tally.failed_polls} failed)"
+    mentions = f"{tally.new} new mentions"
+    if tally.updated:
+        mentions += f" ({tally.updated} updated)"
+    deliveries = _count(tally.sent, "delivery", "deliveries")
+    if tally.failed_deliveries:
+        deliveries += f" ({tally.failed_deliveries} failed)"
+    window = _seconds(timedelta(seconds=round(seconds)))
+    return (
+        f"{_count(sources, 'source')}, {polls}, {mentions}, {_count(tally.alerts, 'alert')}, "
+        f"{deliveries} in the last {window}; database {database or 'ok'}"
+    )
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+# -- reloading the configuration --------------------------------------------------------------
+
+
+async def _reload_on_request(monitor: _Monitor, reloads: ObjectReceiveStream[str]) -> None:
+    """Reload from each path received (one per SIGHUP), one reload at a time."""
+    async for path in reloads:
+        if monitor.stopping:
+            return
+        await reload_config(monitor, path)
+
+
+async def reload_config(monitor: _Monitor, path: str) -> bool:
+    """Read ``path`` again and swap it in; one line either way. True when it was taken.
+
+    Built in full before anything changes, then swapped in with no ``await`` between: a
+    job sees the old configuration or the new one, never half of each.
+    """
+    try:
+        config = await anyio.to_thread.run_sync(load_config, path)
+    except ConfigError as exc:
+        problems = "; ".join(problem.render(exc.path) for problem in exc.problems)
+        log.error("reload refused: %s; keeping the running configuration", problems)
+        return False
+    old = monitor.config
+    changes = reload.compare(old, config)
+    if changes.none:
+        log.info("reload: no changes")
+        return True
+    config = reload.keep_restart_keys(old, config)
+    try:
+        runtime = await anyio.to_thread.run_sync(_reconfigured, monitor.runtime, config)
+    except Exception as exc:  # a config that validates but cannot be built: keep the old
+        log.error(
+            "reload refused: %s: %s: %s; keeping the running configuration",
+            path,
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+        )
+        return False
+    if runtime.scorer is not monitor.runtime.scorer and runtime.scoring_pool is not None:
+        # Later batches go to fresh processes with the new scorer; batches already sent
+        # finish in the old ones.
+        runtime.scoring_pool.scorer = runtime.scorer
+        runtime.scoring_pool.renew()
+    monitor.runtime = runtime
+    monitor.slots.total_tokens = config.max_concurrent_polls
+    monitor.availability.limit = config.database_outage_limit
+    if monitor.scheduler is not None:
+        _retime(monitor.scheduler, monitor, old)
+    log.info("%s", changes.line())
+    if not monitor.stopping:
+        monitor.tasks.start_soon(_dispatch, monitor)  # new sources are polled at once
+    return True
+
+
+def _reconfigured(runtime: Runtime, config: Config) -> Runtime:
+    """A runtime for ``config`` that shares ``runtime``'s engine, HTTP client, scoring
+    processes, text cache and SQLite writer slot. Polls in flight keep the old runtime.
+    The scorer and brand matchers are rebuilt when what they are built from changed
+    (as :meth:`Runtime.build` builds them), keeping the learned layer."""
+    runtime.transactions()  # made now, so both runtimes share SQLite's one writer
+    old = runtime.config
+    scorer, matchers = runtime.scorer, runtime.matchers
+    if old.brands != config.brands or old.thresholds != config.thresholds:
+        scorer = labels.scorer_for(config, runtime.scorer.learned)
+        matchers = build_matchers(config.brands)
+    return dataclasses.replace(runtime, config=config, scorer=scorer, matchers=matchers)
+
+
+def _retime(scheduler: AsyncIOScheduler, monitor: _Monitor, old: Config) -> None:
+    """Give the timers whose interval changed their new one, and the sources that came
+    or went their refresh timers."""
+    config = monitor.config
+    for id, interval in _intervals(config).items():
+        if interval != _intervals(old)[id]:
+            scheduler.reschedule_job(
+                id, trigger=IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC)
+            )
+    _refresh_jobs(scheduler, monitor, retime=config.refresh.interval != old.refresh.interval)
+
+
+def _intervals(config: Config) -> dict[str, timedelta]:
+    return {
+        "evaluate": config.evaluate_interval,
+        "deliver": config.delivery.interval,
+        "heartbeat": config.heartbeat_interval,
+    }
+
+
 async def run_monitor(
     runtime: Runtime,
     stop: anyio.Event,
     on_report: Callable[[PollReport], None] | None = None,
     *,
     serve_http: bool = True,
+    reloads: ObjectReceiveStream[str] | None = None,
 ) -> None:
     """Run every timer until ``stop`` is set, then let in-flight polls finish.
+
+    Each path received on ``reloads`` (``emberwatch run`` sends its config file's on
+    SIGHUP) is read again and swapped in, or refused with one line.
 
     Raises :class:`EmberwatchError` (one line) when the database stayed unavailable past
     ``database_outage_limit``.
     """
     config = runtime.config
     availability = Availability(runtime.engine, limit=config.database_outage_limit, retry=RETRY)
-    _quiet_chatty_loggers()
+    logs.quiet_libraries()
     with single_node_guard(runtime.engine):
         async with anyio.create_task_group() as tasks:
             slots = anyio.CapacityLimiter(config.max_concurrent_polls)
@@ -501,9 +689,17 @@ async def run_monitor(
                 timezone=UTC,
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             )
+            monitor.scheduler = scheduler
             _add_jobs(scheduler, monitor)
             scheduler.start()
-            log.info("monitor started: %d sources", sum(s.enabled for s in config.sources))
+            if reloads is not None:
+                tasks.start_soon(_reload_on_request, monitor, reloads)
+            log.info(
+                "monitor started: %s; heartbeat every %s%s",
+                _count(sum(s.enabled for s in config.sources), "source"),
+                _seconds(config.heartbeat_interval),
+                "; SIGHUP reloads the config" if reloads is not None else "",
+            )
             try:
                 await monitor.stop.wait()
                 log.info("stopping: letting in-flight polls finish")
@@ -536,13 +732,14 @@ def _add_jobs(scheduler: AsyncIOScheduler, monitor: _Monitor) -> None:
     config = monitor.config
     now = datetime.now(UTC)
 
-    def every(seconds: float, job: Callable[..., Any], id: str, *args: Any, start: bool = True):
+    def every(seconds: float, job: Callable[..., Any], id: str, *, start: bool = True) -> None:
+        first = {"next_run_time": now} if start else {}  # else one interval from now
         scheduler.add_job(
             job,
             IntervalTrigger(seconds=seconds, timezone=UTC),
-            args=(monitor, *args),
+            args=(monitor,),
             id=id,
-            next_run_time=now if start else None,
+            **first,
         )
 
     every(DISPATCH_TICK, _dispatch, "poll")
@@ -551,8 +748,25 @@ def _add_jobs(scheduler: AsyncIOScheduler, monitor: _Monitor) -> None:
     every(config.evaluate_interval.total_seconds(), _evaluate_job, "evaluate")
     every(config.delivery.interval.total_seconds(), _deliver_job, "deliver")
     every(DIGEST_CHECK.total_seconds(), _digest_job, "digest")
-    for source in config.sources:
-        if source.enabled and hasattr(connector(source.type), "refresh"):
+    every(config.heartbeat_interval.total_seconds(), _heartbeat_job, "heartbeat", start=False)
+    _refresh_jobs(scheduler, monitor)
+
+
+def _refresh_jobs(scheduler: AsyncIOScheduler, monitor: _Monitor, *, retime: bool = False) -> None:
+    """One refresh timer per enabled source whose connector refreshes engagement: added
+    for sources that have none, removed for sources no longer configured or enabled."""
+    config = monitor.config
+    wanted = {
+        f"refresh:{source.name}": source.name
+        for source in config.sources
+        if source.enabled and hasattr(connector(source.type), "refresh")
+    }
+    now = datetime.now(UTC)
+    for job in scheduler.get_jobs():
+        if job.id.startswith("refresh:") and (job.id not in wanted or retime):
+            job.remove()
+    for id, name in wanted.items():
+        if scheduler.get_job(id) is None:
             scheduler.add_job(
                 _refresh_job,
                 IntervalTrigger(
@@ -560,18 +774,9 @@ def _add_jobs(scheduler: AsyncIOScheduler, monitor: _Monitor) -> None:
                     start_date=now + config.refresh.interval,
                     timezone=UTC,
                 ),
-                args=(monitor, source.name),
-                id=f"refresh:{source.name}",
+                args=(monitor, name),
+                id=id,
             )
-
-
-def _quiet_chatty_loggers() -> None:
-    """APScheduler logs every job run at INFO ("executed successfully"): many lines a
-    second here, and Alembic two lines per ``/readyz`` probe. The jobs log what matters
-    themselves; unless -vv, keep only those libraries' errors."""
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 @contextmanager
