@@ -42,6 +42,7 @@ from sqlmodel import Session, select
 from emberwatch import db as database
 from emberwatch.alerts import pipeline as policy
 from emberwatch.alerts.decisions import (
+    IncidentFacts,
     Notified,
     escalation_receivers,
     needs_escalation,
@@ -320,15 +321,47 @@ class _Schedule:
         tick = self._ticks.pop(0)
         return tick, self._booked.pop(tick)
 
-    def probe(self, session: Session, incident_id: int, now: datetime) -> None:
-        """Book the incident on the first tick after ``now`` where a timer acts."""
-        incident = session.get(Incident, incident_id)
-        if incident is None or incident.status == "resolved":
+    def probe(self, session: Session, incident_ids: Iterable[int], now: datetime) -> None:
+        """Book each incident on the first tick after ``now`` where a timer acts.
+
+        What the decisions read is read for all these incidents at once, with the
+        policy's own batched readers."""
+        incidents = [
+            incident
+            for incident_id in sorted(set(incident_ids))
+            if (incident := session.get(Incident, incident_id)) is not None
+            and incident.status != "resolved"
+        ]
+        if not incidents:
             return
-        lead = policy._lead(session, incident)
-        if lead is None:
-            return
-        facts = policy._facts(session, incident, now)
+        ids: list[int] = [incident.id for incident in incidents]  # type: ignore[misc]
+        leads = policy._leads(session, ids)
+        incidents = [incident for incident in incidents if incident.id in leads]
+        facts_of = policy._facts_by_id(session, incidents, now)
+        told: dict[int, dict[str, NotificationState]] = {}
+        for state in session.exec(
+            select(NotificationState).where(NotificationState.incident_id.in_(ids))  # type: ignore[attr-defined]
+        ):
+            told.setdefault(state.incident_id, {})[state.receiver] = state
+        for incident in incidents:
+            self._probe_one(
+                session,
+                incident,
+                leads[incident.id],  # type: ignore[index]
+                facts_of[incident.id],  # type: ignore[index]
+                told.get(incident.id, {}),  # type: ignore[arg-type]
+                now,
+            )
+
+    def _probe_one(
+        self,
+        session: Session,
+        incident: Incident,
+        lead: policy._Lead,
+        facts: IncidentFacts,
+        told: dict[str, NotificationState],
+        now: datetime,
+    ) -> None:
         config, escalation = self.config, self.config.escalation
         escalates_to = escalation_receivers(
             incident.severity,
@@ -340,17 +373,11 @@ class _Schedule:
             facts = replace(facts, owes_page=not policy._paged(session, incident))
         routing = Facts(
             incident.brand,
-            lead.alert.source_name,
-            lead.mention.source,
+            lead.source_name,
+            lead.source,
             incident.category,
             incident.severity,
         )
-        told = {
-            state.receiver: state
-            for state in session.exec(
-                select(NotificationState).where(NotificationState.incident_id == incident_id)
-            )
-        }
         routed: list[tuple[Route, Notified | None]] = []
         for receiver, route in receivers_for(self.routes, routing).items():
             if receiver not in policy.NOTIFYING_RECEIVERS:
@@ -383,7 +410,7 @@ class _Schedule:
                 or (escalates_to and needs_escalation(facts, escalation, tick).act)
                 or any(needs_notify(facts, last, route, tick).act for route, last in routed)
             ):
-                self.book(tick, [incident_id])
+                self.book(tick, [incident.id])  # type: ignore[list-item]
                 return
 
 
@@ -520,8 +547,7 @@ def replay(
         done = policy.evaluate(engine, config, now, incidents=only)
         with Session(engine) as session:
             looked_at = only if only is not None else _open_incidents(session)
-            for incident_id in sorted(looked_at):
-                schedule.probe(session, incident_id, now)
+            schedule.probe(session, looked_at, now)
             if done.get("notify_stage"):
                 first = session.exec(
                     select(sa.func.min(Rollup.created_at)).where(Rollup.delivery_id.is_(None))  # type: ignore[union-attr]
@@ -549,8 +575,7 @@ def replay(
                 run_round(at, touched)  # new alerts don't wait for the next round, as in run
             else:
                 with Session(engine) as session:
-                    for incident_id in sorted(touched):
-                        schedule.probe(session, incident_id, at)
+                    schedule.probe(session, touched, at)
         if progress is not None and (index % 200 == 0 or index == total - 1):
             progress(index + 1, total)
     run_due(end)

@@ -31,7 +31,7 @@ from emberwatch.alerts.decisions import (
 )
 from emberwatch.alerts.lifecycle import record_action, retrigger
 from emberwatch.alerts.routing import Facts, breaks_through, in_quiet_hours, receivers_for
-from emberwatch.config import SEVERITY_RANK, Config
+from emberwatch.config import SEVERITY_RANK, Config, Route
 from emberwatch.models import (
     AlertRecord,
     Delivery,
@@ -58,10 +58,12 @@ _ONLY = "emberwatch.evaluate.incidents"
 
 @dataclass(frozen=True)
 class _Lead:
-    """The alert that speaks for an incident in a message: its most severe, newest one."""
+    """The alert that speaks for an incident in a message: its most severe, newest one
+    (what a message and the routes read of it and of its mention)."""
 
-    alert: AlertRecord
-    mention: MentionRecord
+    alert_id: int
+    source_name: str
+    source: str  # the mention's connector type
 
 
 def evaluate(
@@ -98,8 +100,10 @@ def evaluate(
 def retrigger_stage(session: Session, config: Config, now: datetime) -> int:
     """Snoozes that ended and acknowledgements left unresolved too long re-trigger."""
     count = 0
-    for incident in _incidents(session, "acknowledged"):
-        verdict = needs_retrigger(_facts(session, incident, now), config.escalation, now)
+    incidents = _incidents(session, "acknowledged")
+    facts_of = _facts_by_id(session, incidents, now)
+    for incident in incidents:
+        verdict = needs_retrigger(facts_of[incident.id], config.escalation, now)  # type: ignore[index]
         if verdict.act:
             retrigger(session, incident, verdict.reason, now)
             log.info("incident %s re-triggered: %s", incident.id, verdict.reason)
@@ -115,7 +119,11 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
     """
     count = 0
     policy = config.escalation
-    for incident in _incidents(session, "triggered"):
+    incidents = _incidents(session, "triggered")
+    facts_of = _facts_by_id(session, incidents, now)
+    leads = _leads(session, [i.id for i in incidents])  # type: ignore[misc]
+    routes = config.effective_routes()
+    for incident in incidents:
         receivers = escalation_receivers(
             incident.severity,
             policy,
@@ -124,21 +132,21 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
         )
         if not receivers:
             continue  # nobody to escalate to at this severity: the digest still shows it
-        facts = _facts(session, incident, now)
+        facts = facts_of[incident.id]  # type: ignore[index]
         if "slack" in receivers:
             facts = replace(facts, owes_page=not _paged(session, incident))
         verdict = needs_escalation(facts, policy, now)
         if not verdict.act:
             continue
-        lead = _lead(session, incident)
+        lead = leads.get(incident.id)  # type: ignore[arg-type]
         if lead is None:
             continue
-        if _held_by_quiet_hours(config, incident, lead, now):
+        if _held_by_quiet_hours(config, incident, lead, now, routes):
             continue  # what quiet hours kept from a receiver, escalation must not page about
         level = incident.escalations + 1
         key = f"escalate:{incident.id}:{incident.episode}:{level}"
         fields = {
-            "alert_id": lead.alert.id,
+            "alert_id": lead.alert_id,
             "incident_id": incident.id,
             "payload": {"reason": verdict.reason, "level": level},
         }
@@ -179,30 +187,33 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
     """Tell each routed receiver what is new, as the timers and budgets allow."""
     count = 0
     routes = config.effective_routes()
-    for incident in _incidents(session, "triggered"):
-        lead = _lead(session, incident)
+    incidents = _incidents(session, "triggered")
+    ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
+    leads = _leads(session, ids)
+    facts_of = _facts_by_id(session, [i for i in incidents if i.id in leads], now)
+    states: dict[tuple[int, str], NotificationState] = {}
+    for chunk in _chunks(ids):
+        for state in session.exec(_STATES, params={"ids": chunk}):  # type: ignore[call-overload]
+            states[state.incident_id, state.receiver] = state
+    for incident in incidents:
+        lead = leads.get(incident.id)  # type: ignore[arg-type]
         if lead is None:
             continue
-        facts = _facts(session, incident, now)
+        facts = facts_of[incident.id]  # type: ignore[index]
         if incident.engagement != facts.engagement:
             incident.engagement = facts.engagement
             session.add(incident)
         routing = Facts(
             incident.brand,
-            lead.alert.source_name,
-            lead.mention.source,
+            lead.source_name,
+            lead.source,
             incident.category,
             incident.severity,
         )
         for receiver, route in receivers_for(routes, routing).items():
             if receiver not in NOTIFYING_RECEIVERS or getattr(config.channels, receiver) is None:
                 continue
-            state = session.exec(
-                select(NotificationState).where(
-                    NotificationState.incident_id == incident.id,
-                    NotificationState.receiver == receiver,
-                )
-            ).first()
+            state = states.get((incident.id, receiver))  # type: ignore[arg-type]
             last = None
             if state is not None and state.episode == incident.episode:
                 last = Notified(
@@ -231,7 +242,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
                         receiver=receiver,
                         incident_id=incident.id,  # type: ignore[arg-type]
                         brand=incident.brand,
-                        source_name=lead.alert.source_name,
+                        source_name=lead.source_name,
                         category=incident.category,
                         created_at=now,
                     )
@@ -245,7 +256,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
                     now=now,
                     kind="alert",
                     key=f"notify:{incident.id}:{incident.episode}:{receiver}:{number}",
-                    alert_id=lead.alert.id,
+                    alert_id=lead.alert_id,
                     incident_id=incident.id,
                     payload={
                         "reason": verdict.reason,
@@ -390,16 +401,24 @@ STAGES: tuple[Stage, ...] = (
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _held_by_quiet_hours(config: Config, incident: Incident, lead: _Lead, now: datetime) -> bool:
+def _held_by_quiet_hours(
+    config: Config,
+    incident: Incident,
+    lead: _Lead,
+    now: datetime,
+    routes: list[Route] | None = None,
+) -> bool:
     """Whether quiet hours keep this incident from a receiver it is routed to right now."""
     routing = Facts(
         incident.brand,
-        lead.alert.source_name,
-        lead.mention.source,
+        lead.source_name,
+        lead.source,
         incident.category,
         incident.severity,
     )
-    for receiver, route in receivers_for(config.effective_routes(), routing).items():
+    if routes is None:
+        routes = config.effective_routes()
+    for receiver, route in receivers_for(routes, routing).items():
         quiet = route.quiet_hours
         if receiver not in NOTIFYING_RECEIVERS or getattr(config.channels, receiver) is None:
             continue
@@ -411,12 +430,7 @@ def _held_by_quiet_hours(config: Config, incident: Incident, lead: _Lead, now: d
 def _paged(session: Session, incident: Incident) -> bool:
     """Whether an escalation this episode already went to on-call in Slack."""
     prefix = f"escalate:{incident.id}:{incident.episode}:"
-    found = session.exec(
-        select(Delivery.id).where(
-            Delivery.channel == "slack",
-            Delivery.dedup_key.startswith(prefix, autoescape=True),  # type: ignore[attr-defined]
-        )
-    ).first()
+    found = _rows(session, _PAGED, {"prefix": _like_prefix(prefix)}).first()
     return found is not None
 
 
@@ -430,104 +444,224 @@ def _plural(category: str, n: int) -> str:
     return word + ("s" if n != 1 else "")
 
 
+# Statements the stages run for every round, built once: building and hashing a
+# statement costs more than SQLite takes to run it. ``ids`` lists are sent in chunks.
+_IDS = sa.bindparam("ids", expanding=True)
+_CHUNK = 500
+_INCIDENTS = (
+    select(Incident).where(Incident.status == sa.bindparam("status")).order_by(Incident.id)  # type: ignore[arg-type]
+)
+_INCIDENTS_AMONG = (
+    select(Incident)
+    .where(Incident.status == sa.bindparam("status"), Incident.id.in_(_IDS))  # type: ignore[union-attr]
+    .order_by(Incident.id)  # type: ignore[arg-type]
+)
+_ALERTS = sa.select(
+    AlertRecord.incident_id,
+    AlertRecord.id,
+    AlertRecord.severity,
+    AlertRecord.source_name,
+    AlertRecord.mention_id,
+).where(AlertRecord.incident_id.in_(_IDS))  # type: ignore[union-attr]
+_MENTIONS = sa.select(MentionRecord.id, MentionRecord.source, MentionRecord.engagement).where(
+    MentionRecord.id.in_(_IDS)  # type: ignore[union-attr]
+)
+_SNAPSHOTS = (
+    sa.select(
+        EngagementSnapshot.mention_id,
+        EngagementSnapshot.likes,
+        EngagementSnapshot.reposts,
+        EngagementSnapshot.replies,
+    )
+    .where(
+        EngagementSnapshot.mention_id.in_(_IDS),  # type: ignore[attr-defined]
+        EngagementSnapshot.seen_at <= sa.bindparam("moment"),  # type: ignore[operator]
+    )
+    .order_by(EngagementSnapshot.seen_at, EngagementSnapshot.id)  # type: ignore[arg-type]
+)
+_ACKNOWLEDGING = ("ack", "snooze")
+_RETRIGGERING = ("retrigger",)
+_LAST_ACTIONS = (
+    sa.select(
+        IncidentAction.incident_id,
+        IncidentAction.episode,
+        IncidentAction.action,
+        sa.func.max(IncidentAction.at),
+    )
+    .where(
+        IncidentAction.incident_id.in_(_IDS),  # type: ignore[attr-defined]
+        IncidentAction.action.in_(_ACKNOWLEDGING + _RETRIGGERING),  # type: ignore[attr-defined]
+    )
+    .group_by(IncidentAction.incident_id, IncidentAction.episode, IncidentAction.action)
+)
+_STATES = select(NotificationState).where(NotificationState.incident_id.in_(_IDS))  # type: ignore[attr-defined]
+_PAGED = (
+    sa.select(Delivery.id)
+    .where(
+        Delivery.channel == "slack",
+        Delivery.dedup_key.like(sa.bindparam("prefix"), escape="/"),  # type: ignore[attr-defined]
+    )
+    .limit(1)
+)
+_NUMBERS = sa.select(Delivery.dedup_key).where(
+    Delivery.dedup_key.like(sa.bindparam("prefix"), escape="/")  # type: ignore[attr-defined]
+)
+_SENT = sa.select(Delivery.dedup_key).where(
+    Delivery.channel == sa.bindparam("receiver"),
+    Delivery.kind.in_(("alert", "rollup")),  # type: ignore[attr-defined]
+    Delivery.created_at >= sa.bindparam("since"),  # type: ignore[operator]
+)
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with ``prefix`` taken literally."""
+    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+def _chunks(ids: Collection[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
+
+
+def _rows(session: Session, statement: sa.Executable, params: dict) -> sa.CursorResult:
+    """Run a Core statement in the session's transaction, after its pending changes."""
+    session.flush()
+    return session.connection().execute(statement, params)
+
+
 def _incidents(session: Session, status: str) -> list[Incident]:
-    query = select(Incident).where(Incident.status == status)
     only = session.info.get(_ONLY)
-    if only is not None:
-        query = query.where(Incident.id.in_(list(only)))  # type: ignore[union-attr]
-    return list(session.exec(query.order_by(Incident.id)).all())  # type: ignore[arg-type]
+    if only is None:
+        return list(session.exec(_INCIDENTS, params={"status": status}))  # type: ignore[call-overload]
+    found: list[Incident] = []
+    for chunk in _chunks(only):
+        found += session.exec(_INCIDENTS_AMONG, params={"status": status, "ids": chunk})  # type: ignore[call-overload]
+    return sorted(found, key=lambda i: i.id)  # type: ignore[arg-type,return-value]
+
+
+@dataclass(frozen=True)
+class _Alert:
+    id: int
+    severity: str
+    source_name: str
+    mention_id: int
+
+
+def _alerts_of(session: Session, incident_ids: Collection[int]) -> dict[int, list[_Alert]]:
+    """Each incident's alerts (incidents without one are left out)."""
+    found: dict[int, list[_Alert]] = {}
+    for chunk in _chunks(incident_ids):
+        for incident_id, *alert in _rows(session, _ALERTS, {"ids": chunk}):
+            found.setdefault(incident_id, []).append(_Alert(*alert))
+    return found
+
+
+def _mentions_of(session: Session, mention_ids: Collection[int]) -> dict[int, tuple[str, int]]:
+    """Each stored mention's connector type and engagement."""
+    found: dict[int, tuple[str, int]] = {}
+    for chunk in _chunks(mention_ids):
+        for mention_id, source, engagement in _rows(session, _MENTIONS, {"ids": chunk}):
+            found[mention_id] = (source, engagement)
+    return found
+
+
+def _leads(session: Session, incident_ids: Collection[int]) -> dict[int, _Lead]:
+    """The lead alert of each of these incidents that has one."""
+    alerts = _alerts_of(session, incident_ids)
+    mentions = _mentions_of(session, {a.mention_id for rows in alerts.values() for a in rows})
+    leads: dict[int, _Lead] = {}
+    for incident_id, rows in alerts.items():
+        stored = [a for a in rows if a.mention_id in mentions]
+        if stored:
+            alert = max(stored, key=lambda a: (SEVERITY_RANK[a.severity], a.id))
+            leads[incident_id] = _Lead(alert.id, alert.source_name, mentions[alert.mention_id][0])
+    return leads
 
 
 def _lead(session: Session, incident: Incident) -> _Lead | None:
-    rows = session.exec(
-        select(AlertRecord, MentionRecord)
-        .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
-        .where(AlertRecord.incident_id == incident.id)
-    ).all()
-    if not rows:
-        return None
-    alert, mention = max(rows, key=lambda r: (SEVERITY_RANK[r[0].severity], r[0].id))
-    return _Lead(alert, mention)
+    return _leads(session, [incident.id]).get(incident.id)  # type: ignore[list-item,arg-type]
+
+
+def _facts_by_id(
+    session: Session, incidents: list[Incident], now: datetime
+) -> dict[int, IncidentFacts]:
+    """What the decisions read about each incident, read for all of them at once."""
+    if not incidents:
+        return {}
+    ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
+    alerts = _alerts_of(session, ids)
+    mention_ids = {
+        incident_id: [a.mention_id for a in alerts.get(incident_id, ())] for incident_id in ids
+    }
+    every = {m for found in mention_ids.values() for m in found}
+    mentions = _mentions_of(session, every)
+    then = _engagements_at(session, every, now - SPREAD_WINDOW)
+    # When an acknowledging and a re-triggering action last happened, per episode.
+    last: dict[tuple[int, int, str], datetime] = {}
+    for chunk in _chunks(ids):
+        for incident_id, episode, action, at in _rows(session, _LAST_ACTIONS, {"ids": chunk}):
+            kind = "ack" if action in _ACKNOWLEDGING else "retrigger"
+            key = (incident_id, episode, kind)
+            if key not in last or at > last[key]:
+                last[key] = at
+    facts = {}
+    for incident in incidents:
+        found = mention_ids[incident.id]  # type: ignore[index]
+        stored = {m for m in found if m in mentions}
+        engagement = sum(mentions[m][1] or 0 for m in stored)
+        key = (incident.id, incident.episode)
+        facts[incident.id] = IncidentFacts(
+            id=incident.id,  # type: ignore[arg-type]
+            episode=incident.episode,
+            status=incident.status,
+            severity=incident.severity,
+            opened_at=incident.opened_at,
+            alert_count=incident.alert_count,
+            engagement=int(engagement),
+            engagement_30m_ago=sum(then.get(m, 0) for m in set(found)),
+            # The retrigger timer runs from the latest acknowledgement (the incident row
+            # keeps the first, for time to acknowledge).
+            acknowledged_at=last.get((*key, "ack")) or incident.acknowledged_at,
+            snoozed_until=incident.snoozed_until,
+            escalations=incident.escalations,
+            last_escalated_at=incident.last_escalated_at,
+            retriggered_at=last.get((*key, "retrigger")),
+        )
+    return facts  # type: ignore[return-value]
 
 
 def _facts(session: Session, incident: Incident, now: datetime) -> IncidentFacts:
-    mention_ids = session.exec(
-        select(AlertRecord.mention_id).where(AlertRecord.incident_id == incident.id)
-    ).all()
-    engagement = session.exec(
-        select(sa.func.coalesce(sa.func.sum(MentionRecord.engagement), 0)).where(
-            MentionRecord.id.in_(mention_ids)
-        )  # type: ignore[union-attr]
-    ).one()
-    return IncidentFacts(
-        id=incident.id,  # type: ignore[arg-type]
-        episode=incident.episode,
-        status=incident.status,
-        severity=incident.severity,
-        opened_at=incident.opened_at,
-        alert_count=incident.alert_count,
-        engagement=int(engagement),
-        engagement_30m_ago=_engagement_at(session, list(mention_ids), now - SPREAD_WINDOW),
-        # The retrigger timer runs from the latest acknowledgement (the incident row keeps
-        # the first, for time to acknowledge).
-        acknowledged_at=_last_action_at(session, incident, ("ack", "snooze"))
-        or incident.acknowledged_at,
-        snoozed_until=incident.snoozed_until,
-        escalations=incident.escalations,
-        last_escalated_at=incident.last_escalated_at,
-        retriggered_at=_last_action_at(session, incident, ("retrigger",)),
-    )
-
-
-def _last_action_at(
-    session: Session, incident: Incident, actions: tuple[str, ...]
-) -> datetime | None:
-    """When one of these actions last happened to the incident in its current episode."""
-    return session.exec(
-        select(sa.func.max(IncidentAction.at)).where(
-            IncidentAction.incident_id == incident.id,
-            IncidentAction.episode == incident.episode,
-            IncidentAction.action.in_(actions),  # type: ignore[attr-defined]
-        )
-    ).one()
+    return _facts_by_id(session, [incident], now)[incident.id]  # type: ignore[index]
 
 
 def _last_number(session: Session, incident: Incident, receiver: str) -> int:
     """The highest message number this episode already used for a receiver, or 0."""
     prefix = f"notify:{incident.id}:{incident.episode}:{receiver}:"
-    keys = session.exec(
-        select(Delivery.dedup_key).where(Delivery.dedup_key.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
-    ).all()
+    keys = _rows(session, _NUMBERS, {"prefix": _like_prefix(prefix)}).scalars().all()
     return max((int(key[len(prefix) :].split(":", 1)[0]) for key in keys), default=0)
+
+
+def _engagements_at(
+    session: Session, mention_ids: Collection[int], moment: datetime
+) -> dict[int, int]:
+    """Each mention's engagement as last seen at or before ``moment`` (if it was)."""
+    latest: dict[int, int] = {}
+    for chunk in _chunks(mention_ids):
+        params = {"ids": chunk, "moment": moment}
+        for mention_id, likes, reposts, replies in _rows(session, _SNAPSHOTS, params):
+            latest[mention_id] = likes + reposts + replies
+    return latest
 
 
 def _engagement_at(session: Session, mention_ids: list[int], moment: datetime) -> int:
     """Total engagement of these mentions as last seen at or before ``moment``."""
-    if not mention_ids:
-        return 0
-    rows = session.exec(
-        select(EngagementSnapshot)
-        .where(
-            EngagementSnapshot.mention_id.in_(mention_ids),  # type: ignore[attr-defined]
-            EngagementSnapshot.seen_at <= moment,
-        )  # type: ignore[operator]
-        .order_by(EngagementSnapshot.seen_at)  # type: ignore[arg-type]
-    ).all()
-    latest: dict[int, int] = {}
-    for row in rows:
-        latest[row.mention_id] = row.likes + row.reposts + row.replies
-    return sum(latest.values())
+    return sum(_engagements_at(session, set(mention_ids), moment).values())
 
 
 def _sent_last_hour(session: Session, receiver: str, now: datetime) -> int:
     """Messages sent to a receiver in the last hour (an email to N people counts once)."""
-    rows = session.exec(
-        select(Delivery.dedup_key).where(
-            Delivery.channel == receiver,
-            Delivery.kind.in_(("alert", "rollup")),  # type: ignore[attr-defined]
-            Delivery.created_at >= now - BUDGET_WINDOW,  # type: ignore[operator]
-        )
-    ).all()
+    params = {"receiver": receiver, "since": now - BUDGET_WINDOW}
+    rows = _rows(session, _SENT, params).scalars().all()
     if receiver == "email":
         return len({key.rsplit(":", 1)[0] for key in rows})
     return len(rows)
