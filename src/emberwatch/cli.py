@@ -452,6 +452,11 @@ async def _poll_once(config: Config, engine: Any, source_name: str | None) -> An
             total.failed += step.failed
             total.retrying += step.retrying
             total.expired += step.expired
+            if step.deferred and not (step.sent or step.failed):
+                # Other sends hold the receiver's next slots: wait for one, don't leave
+                # the row behind (one run has no later pass).
+                await anyio.sleep(config.delivery.slack_min_gap.total_seconds() / 2)
+                continue
             if not (step.sent or step.failed):
                 break
         return reports, total
@@ -910,8 +915,9 @@ DELIVERY_STATES = ("pending", "sent", "failed", "expired")
 def deliveries_list(config_path: str, state: str | None, limit: int, fmt: str) -> None:
     """List deliveries, newest first.
 
-    Shows each one's channel, recipient, state, attempts and last error. ATTEMPTS counts sends that got an answer; a second number ("1+3") counts sends that
-    ended with no answer (the sender was killed or hung mid-send).
+    Shows each one's channel, recipient, state, attempts and last error. ATTEMPTS counts
+    sends that got an answer; a second number ("1+3") counts sends that ended with no
+    answer (the sender was killed or hung mid-send).
 
     \b
     Examples:
