@@ -8,6 +8,7 @@ check and only the families whose triggers occur run their regular expression.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from re import _constants as _c  # the parser behind re.compile (Python 3.11+)
 from re import _parser
@@ -56,11 +57,15 @@ class Family:
     alternatives: tuple[str, ...] = ()
     gates: tuple[frozenset[str] | None, ...] = ()
     # The gates as bit masks: the alternatives without one, each gate word's alternatives,
-    # all gate words, all alternatives.
-    gating: tuple[int, dict[str, int], frozenset[str], int] = field(
-        default=(0, {}, frozenset(), 0), compare=False, repr=False
+    # all gate words, all alternatives, and the alternatives gated by a literal that opens
+    # every match of theirs (see :func:`_openings`), by literal.
+    gating: tuple[int, dict[str, int], frozenset[str], int, tuple[tuple[str, int], ...]] = field(
+        default=(0, {}, frozenset(), 0, ()), compare=False, repr=False
     )
     _subsets: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+    _singles: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+    # The patterns as written, before they were split and rewritten (tests compare them).
+    written: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def triggered(self, text: Prepared) -> bool:
         """Whether the pattern can match: a trigger word or trigger character occurs."""
@@ -68,31 +73,77 @@ class Family:
             return True
         return any(ch in text.lower for ch in self.chars)
 
-    def narrowed(self, text: Prepared) -> re.Pattern[str] | None:
+    def narrowed(self, text: Prepared) -> re.Pattern[str] | _Union | None:
         """The family's pattern without the alternatives that cannot match ``text``; None
         when none can. Its first match, and each of its matches, are the full pattern's,
         since the alternatives left out match nowhere in ``text``.
 
         An alternative whose every match opens with one of its gate words after a word
-        boundary can match only when that word is among the text's ``pieces``.
+        boundary can match only when that word is among the text's ``pieces``; one whose
+        every match opens with one of a few literals ("order", "@"), only when one of them
+        occurs in the text.
         """
         if not self.gates:
             return self.pattern
-        always, by_word, gate_words, full = self.gating
+        always, by_word, gate_words, full, openings = self.gating
         mask = always
         for word in gate_words.intersection(text.pieces):
             mask |= by_word[word]
+        lower = text.lower
+        for opening, bits in openings:
+            if opening in lower:
+                mask |= bits
         if mask == full:
             return self.pattern
         if not mask:
             return None
         pattern = self._subsets.get(mask)
-        if pattern is None:
+        if pattern is not None:
+            return pattern
+        if not mask & (mask - 1):  # a single alternative: its own pattern
+            return self._alternative(mask.bit_length() - 1)
+        if len(self._subsets) < _MAX_SUBSETS:
             chosen = [a for bit, a in enumerate(self.alternatives) if mask >> bit & 1]
-            pattern = re.compile("|".join(chosen))
-            if len(self._subsets) < _MAX_SUBSETS:
-                self._subsets[mask] = pattern
+            pattern = self._subsets[mask] = re.compile("|".join(chosen))
+            return pattern
+        # Past the cache, run the alternatives one by one rather than compile their union
+        # for this text (a compile costs hundreds of microseconds).
+        return _Union(
+            tuple(self._alternative(bit) for bit in range(mask.bit_length()) if mask >> bit & 1)
+        )
+
+    def _alternative(self, bit: int) -> re.Pattern[str]:
+        pattern = self._singles.get(bit)
+        if pattern is None:
+            pattern = self._singles[bit] = re.compile(self.alternatives[bit])
         return pattern
+
+
+class _Union:
+    """Alternatives searched one by one, with the matches of ``re.compile("|".join(...))``:
+    the leftmost match of any, and of those starting there, the first alternative's (each
+    alternative's own leftmost match is where the union would find it, since ``re`` tries
+    the alternatives in order at each position). Used only for alternatives that cannot
+    match the empty string, so :meth:`finditer` simply goes on from each match's end."""
+
+    __slots__ = ("patterns",)
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        best = None
+        for pattern in self.patterns:
+            m = pattern.search(text, pos)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+        return best
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        pos = 0
+        while (m := self.search(text, pos)) is not None:
+            yield m
+            pos = m.end()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +158,25 @@ class Cue:
 def family(name: str, weight: float, triggers: str, *patterns: str, chars: str = "") -> Family:
     """Build a family; ``triggers`` is a space-separated word list, ``chars`` characters
     (emoji, ``*``) that also trigger it."""
+    written = patterns
+    patterns = tuple(piece for p in patterns for piece in _split(p))
     gates = tuple(_opening_words(p) for p in patterns)
-    patterns = tuple(map(_skip_ahead, patterns))
-    if all(g is None for g in gates):
+    if all(g is None for g in gates) and all(_openings(p) is None for p in patterns):
         gates = ()
-    always, by_word = 0, {}
+    always, by_word, by_opening = 0, {}, {}
     for bit, gate in enumerate(gates):
-        if gate is None:
-            always |= 1 << bit
-        else:
+        if gate is not None:
             for word in gate:
                 by_word[word] = by_word.get(word, 0) | 1 << bit
+        elif (opens := _openings(patterns[bit])) is not None:
+            for opening in opens:
+                by_opening[opening] = by_opening.get(opening, 0) | 1 << bit
+        else:
+            always |= 1 << bit
+    patterns = tuple(map(_skip_ahead, patterns))
+    for p in patterns:  # _Union relies on it
+        if _parser.parse(p).getwidth()[0] == 0:
+            raise ValueError(f"cue pattern {p!r} of {name!r} can match the empty string")
     return Family(
         name,
         weight,
@@ -126,8 +185,95 @@ def family(name: str, weight: float, triggers: str, *patterns: str, chars: str =
         chars,
         patterns,
         gates,
-        (always, by_word, frozenset(by_word), (1 << len(gates)) - 1),
+        (always, by_word, frozenset(by_word), (1 << len(gates)) - 1, tuple(by_opening.items())),
+        written=written,
     )
+
+
+def _split(pattern: str) -> list[str]:
+    """``pattern`` as alternatives that together match what it matches, in its order.
+
+    ``A|B`` gives ``A`` and ``B``; ``\\b(?:x|y)R`` gives ``\\bxR`` and ``\\byR`` (and
+    ``(?:x|y)R`` gives ``xR`` and ``yR``). Either way,
+    at each position the first alternative that matches is the one the pattern's own
+    backtracking would have taken, so the first match and each match of ``finditer`` are
+    the same. Split this way, a long list of words (``\\b(?:outage|glitch\\w*|...)\\b``)
+    becomes one alternative a word, each gated by its word (see :meth:`Family.narrowed`),
+    so ``re`` tries only the few whose words occur instead of all of them at each letter.
+    Patterns with capturing groups or a shape not read here are returned whole.
+    """
+    if re.compile(pattern).groups:
+        return [pattern]
+    top = _bars(pattern, 0)
+    if top is None:
+        return [pattern]
+    if len(top) > 1:
+        return [piece for part in top for piece in _split(part)]
+    lead = _LEAD.match(pattern).group(0)  # type: ignore[union-attr]
+    if not pattern.startswith("(?:", len(lead)):
+        return [pattern]
+    close = _closing(pattern, len(lead))
+    if close is None or pattern[close + 1 : close + 2] in ("?", "*", "+", "{"):
+        return [pattern]
+    branches = _bars(pattern[len(lead) + 3 : close], 0)
+    if branches is None or len(branches) < 2:
+        return [pattern]
+    rest = pattern[close + 1 :]
+    return [piece for b in branches for piece in _split(lead + b + rest)]
+
+
+def _bars(pattern: str, depth: int) -> list[str] | None:
+    """``pattern`` cut at its ``|`` outside any group or class; None if unbalanced."""
+    parts, start, i = [], 0, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            close = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] != "^" else i + 3)
+            if close < 0:
+                return None
+            i = close + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    if depth:
+        return None
+    parts.append(pattern[start:])
+    return parts
+
+
+def _closing(pattern: str, open_at: int) -> int | None:
+    """The index of the ``)`` that closes the group opening at ``open_at``."""
+    depth, i = 0, open_at
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            close = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] != "^" else i + 3)
+            if close < 0:
+                return None
+            i = close + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
 
 
 def _skip_ahead(pattern: str) -> str:
@@ -142,6 +288,16 @@ def _skip_ahead(pattern: str) -> str:
     """
     if not pattern.startswith("\\b"):
         return pattern
+    behind = _LOOKBEHINDS.match(pattern, 2).group(0)  # type: ignore[union-attr]
+    if behind:
+        # "\\b(?<!of )w" is "w(?<!\\ww)(?<!of w)": the look-behinds move after the word.
+        rewritten = _behind(pattern[2 + len(behind) :])
+        if rewritten is None:
+            return pattern
+        head = re.match(r"\\d|[a-z0-9 ]+", rewritten).group(0)  # type: ignore[union-attr]
+        moved = "".join(f"{b[:-1]}{head})" for b in re.findall(r"\(\?<[!=][a-z ]+\)", behind))
+        at = rewritten.index(")") + 1
+        return rewritten[:at] + moved + rewritten[at:]
     body = pattern[2:]
     if not body.startswith("(?:"):
         return _behind(body) or pattern
@@ -181,7 +337,14 @@ def _skip_ahead(pattern: str) -> str:
 
 def _behind(body: str) -> str | None:
     """``body`` (what followed a ``\\b``) with the boundary as a look-behind after its
-    leading run of letters, digits and spaces; None when it has none."""
+    leading run of letters, digits and spaces, or after a leading ``\\d``; None when it has
+    neither."""
+    if body.startswith("\\d"):
+        # A digit is a word character, like a letter: "\\b\\d+" is "\\d(?<!\\w\\d)\\d*".
+        after = body[2:3]
+        if after == "+":
+            return "\\d(?<!\\w\\d)\\d*" + body[3:]
+        return None if after in ("?", "*", "{") else "\\d(?<!\\w\\d)" + body[2:]
     run = _LITERAL_RUN.match(body)
     if run is None:
         return None
@@ -194,7 +357,9 @@ def _behind(body: str) -> str | None:
 
 
 _LITERAL_RUN = re.compile(r"[a-z0-9 ]+")
-_MAX_SUBSETS = 256  # narrowed patterns kept a family; beyond, they are compiled again
+_LOOKBEHINDS = re.compile(r"(?:\(\?<[!=][a-z ]+\))*")
+_LEAD = re.compile(r"(?:\\b(?:\(\?<[!=][a-z ]+\))*)?")
+_MAX_SUBSETS = 256  # unions of alternatives compiled and kept a family; beyond, see _Union
 _TOKEN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _EDGE = "\x01"  # stands for a zero-width assertion in _strings' output
 
@@ -203,9 +368,11 @@ def _opening_words(pattern: str) -> frozenset[str] | None:
     """The words that open every match of ``pattern``, or None when it is not that simple.
 
     The pattern must start with a word boundary, and each text it can match must start with
-    a run of ``[a-z0-9]`` closed by a boundary or by a character that is neither a letter,
-    a digit nor an apostrophe. Then that run is one of the text's :attr:`Prepared.pieces`:
-    a word :func:`prepare` finds (``[a-z0-9']+``) or a part of one between apostrophes.
+    a run of ``[a-z0-9]`` closed by a boundary or by a character that is neither a letter
+    nor a digit. Then that run is one of the text's :attr:`Prepared.pieces`: a word
+    :func:`prepare` finds (``[a-z0-9']+``) or, when an apostrophe is next to it ("didn't",
+    "'great'"), a part of one between apostrophes; the boundary before the run means no
+    word character precedes it, so the run starts a word or follows an apostrophe.
     """
     try:
         parsed = _parser.parse(pattern)
@@ -220,10 +387,28 @@ def _opening_words(pattern: str) -> frozenset[str] | None:
         end = 0
         while end < len(rest) and rest[end] in _TOKEN:
             end += 1
-        if end == 0 or end == len(rest) or rest[end] == "'":
+        if end == 0 or end == len(rest):
             return None
         words.add(rest[:end])
     return frozenset(words) if words else None
+
+
+def _openings(pattern: str) -> frozenset[str] | None:
+    """Literals of two characters or more one of which opens every match of ``pattern``
+    (after any zero-width assertion), or None when there are none: ``order\\s*...`` gives
+    ``order``, ``(?:^| )thanks`` gives ``thanks`` and `` thanks``."""
+    try:
+        parsed = _parser.parse(pattern)
+    except re.error:
+        return None
+    starts, _ = _strings(list(parsed), 64)
+    out = set()
+    for text in starts:
+        literal = text.lstrip(_EDGE).split(_EDGE, 1)[0]
+        if len(literal) < 2:
+            return None
+        out.add(literal)
+    return frozenset(out) if out else None
 
 
 def _strings(items: list, limit: int) -> tuple[set[str], bool]:
