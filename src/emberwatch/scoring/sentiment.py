@@ -30,17 +30,22 @@ from __future__ import annotations
 
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Iterable
+from itertools import accumulate
 from dataclasses import dataclass
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
+    C_INCR,
     N_SCALAR,
     NEGATE,
     SPECIAL_CASES,
     SentimentIntensityAnalyzer,
     normalize,
 )
+
+from emberwatch.scoring._cues import _skip_ahead, _split
 
 # The mark first and the word character behind it checked after, so that ``re`` skips
 # ahead to the next mark instead of trying the lookbehind at every position.
@@ -118,7 +123,7 @@ _NEGATE = frozenset(NEGATE)
 # Requests for help, on VADER's lower-cased tokens joined by single spaces. Each match's
 # tokens count zero: the words are politeness, and "help", "please" and "thanks" would
 # otherwise add +1.3 to +1.9 each to a complaint.
-_REQUEST = re.compile(
+_REQUEST_PATTERN = (
     r"\b(?:please|pls|plz|pleaseee*)(?: help)?\b"
     r"|\b(?:thanks|thank you|thx|ty)(?: so much| a lot)? in advance\b|\btia\b"
     r"|\b(?:any|some|your) help(?: (?:would be|will be|is|much|greatly|really))*"
@@ -130,6 +135,9 @@ _REQUEST = re.compile(
     r"|\b(?:would|i'?d|we'?d) (?:really |greatly )?appreciate\b"
     r"|\bappreciate (?:any|your|some) (?:help|assistance|advice)\b"
 )
+# The same matches, split into one alternative a word with each leading \b after its word
+# (see _cues._split and _cues._skip_ahead), so that ``re`` skips ahead to the words.
+_REQUEST = re.compile("|".join(map(_skip_ahead, _split(_REQUEST_PATTERN))))
 # A thank-you that closes a question or a request is a sign-off, not praise.
 _SIGN_OFF = re.compile(r"(?:^| )(?:thanks|thank you|thx|ty|cheers|thank u)(?: (?:again|all))?$")
 _REQUEST_HINTS = ("pl", "help", "thank", "thx", "tia", "appreciat", "ty")
@@ -190,13 +198,16 @@ def _request_indices(low: list[str], asks: bool) -> set[int]:
             spans.append(closing.span())
     if not spans:
         return set()
+    # The words each span overlaps: word i spans starts[i]..starts[i] + len(low[i]).
+    starts = [0, *accumulate(len(w) + 1 for w in low)]
     out: set[int] = set()
-    start = 0
-    for i, word in enumerate(low):
-        end = start + len(word)
-        if any(a < end and start < b for a, b in spans):
+    for a, b in spans:
+        i = bisect_right(starts, a) - 1  # the word holding a, or the space after it
+        if i >= 0 and starts[i] + len(low[i]) <= a:
+            i += 1
+        while i < len(low) and starts[i] < b:
             out.add(i)
-        start = end + 1
+            i += 1
     return out
 
 
@@ -205,23 +216,115 @@ def _negated(word: str) -> bool:
     return word in _NEGATE or "n't" in word
 
 
-class _SentiText:
-    """VADER's ``SentiText`` (its words, and whether some but not all are in capitals),
-    built without a method call a word."""
+_PUNCTUATION = string.punctuation
+_OR_NOR = ("or", "nor")
+_SO_THIS = ("so", "this")
 
-    __slots__ = ("is_cap_diff", "text", "words_and_emoticons")
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        punctuation = string.punctuation
-        # VADER's _strip_punc_if_word: strip surrounding punctuation unless that leaves
-        # two characters or fewer (then it was likely an emoticon).
-        words = [
-            w if len(stripped := w.strip(punctuation)) <= 2 else stripped for w in text.split()
-        ]
-        self.words_and_emoticons = words
-        capitals = sum(map(str.isupper, words))
-        self.is_cap_diff = 0 < len(words) - capitals < len(words)
+def _words(text: str) -> tuple[list[str], list[str]]:
+    """VADER's words of ``text`` (``SentiText.words_and_emoticons``: whitespace tokens with
+    surrounding punctuation stripped unless that leaves two characters or fewer, so that
+    emoticons stay) and the same words lower-cased."""
+    words = [w if len(s := w.strip(_PUNCTUATION)) <= 2 else s for w in text.split()]
+    if text.isascii():
+        # No word holds whitespace and ASCII lower-casing maps no character to one, so
+        # this is each word lower-cased, in three calls instead of one a word.
+        return words, " ".join(words).lower().split()
+    return words, [w.lower() for w in words]
+
+
+def _valence(
+    lexicon: dict[str, float], words: list[str], low: list[str], i: int, cap_diff: bool
+) -> float:
+    """VADER's ``sentiment_valence`` for word ``i``, which is in ``lexicon``, on the words
+    lower-cased once (stock VADER lower-cases neighbouring words again for each rule). The
+    rules and the order of the arithmetic are VADER's, so the result is the same float:
+    the "no" rules, emphasis by capitals, boosters and dampeners up to three words back
+    (``scalar_inc_dec``), negation (``_negation_check``), idioms (``_special_idioms_check``)
+    and "least" (``_least_check``)."""
+    item = low[i]
+    valence = lexicon[item]
+    last = len(low) - 1
+    if item == "no" and i != last and low[i + 1] in lexicon:
+        valence = 0.0
+    if (
+        (i > 0 and low[i - 1] == "no")
+        or (i > 1 and low[i - 2] == "no")
+        or (i > 2 and low[i - 3] == "no" and low[i - 1] in _OR_NOR)
+    ):
+        valence = lexicon[item] * N_SCALAR
+    if cap_diff and words[i].isupper():
+        if valence > 0:
+            valence += C_INCR
+        else:
+            valence -= C_INCR
+    for start_i in (0, 1, 2):
+        if i <= start_i:
+            break
+        j = i - (start_i + 1)
+        before = low[j]
+        if before in lexicon:
+            continue
+        scalar = 0.0
+        if before in BOOSTER_DICT:
+            scalar = BOOSTER_DICT[before]
+            if valence < 0:
+                scalar *= -1
+            if words[j].isupper() and cap_diff:
+                if valence > 0:
+                    scalar += C_INCR
+                else:
+                    scalar -= C_INCR
+            if start_i == 1:
+                scalar = scalar * 0.95
+            elif start_i == 2:
+                scalar = scalar * 0.9
+        valence = valence + scalar
+        if start_i == 0:
+            if before in _NEGATE or "n't" in before:
+                valence = valence * N_SCALAR
+        elif start_i == 1:
+            if before == "never" and low[i - 1] in _SO_THIS:
+                valence = valence * 1.25
+            elif before == "without" and low[i - 1] == "doubt":
+                pass
+            elif before in _NEGATE or "n't" in before:
+                valence = valence * N_SCALAR
+        else:
+            if (before == "never" and low[i - 2] in _SO_THIS) or low[i - 1] in _SO_THIS:
+                valence = valence * 1.25
+            elif before == "without" and (low[i - 2] == "doubt" or low[i - 1] == "doubt"):
+                pass
+            elif before in _NEGATE or "n't" in before:
+                valence = valence * N_SCALAR
+            valence = _idioms(valence, low, i)
+    if i > 0 and low[i - 1] == "least" and "least" not in lexicon:
+        if not (i > 1 and low[i - 2] in ("at", "very")):
+            valence = valence * N_SCALAR
+    return valence
+
+
+def _idioms(valence: float, low: list[str], i: int) -> float:
+    """VADER's ``_special_idioms_check`` on lower-cased words (``i`` is at least 3)."""
+    twoone = f"{low[i - 2]} {low[i - 1]}"
+    threetwo = f"{low[i - 3]} {low[i - 2]}"
+    threetwoone = f"{low[i - 3]} {twoone}"
+    for seq in (f"{low[i - 1]} {low[i]}", f"{twoone} {low[i]}", twoone, threetwoone, threetwo):
+        if seq in SPECIAL_CASES:
+            valence = SPECIAL_CASES[seq]
+            break
+    if len(low) - 1 > i:
+        zeroone = f"{low[i]} {low[i + 1]}"
+        if zeroone in SPECIAL_CASES:
+            valence = SPECIAL_CASES[zeroone]
+    if len(low) - 1 > i + 1:
+        zeroonetwo = f"{low[i]} {low[i + 1]} {low[i + 2]}"
+        if zeroonetwo in SPECIAL_CASES:
+            valence = SPECIAL_CASES[zeroonetwo]
+    for n_gram in (threetwoone, threetwo, twoone):
+        if n_gram in BOOSTER_DICT:
+            valence = valence + BOOSTER_DICT[n_gram]
+    return valence
 
 
 def _runs(points: list[int]) -> list[str]:
@@ -240,14 +343,16 @@ class _Analyzer(SentimentIntensityAnalyzer):
 
     Stock ``polarity_scores`` rebuilds the text character by character to swap emoji for
     their descriptions; this does the same swap with one regular expression, and skips it
-    for ASCII text. Stock ``_negation_check`` and ``_special_idioms_check`` lower-case every
-    word of the text each time they look at one; these lower-case it once per text. The
-    rules themselves are VADER's, unchanged (a test compares both on the paper's texts).
+    for ASCII text. It then splits and lower-cases the words once per text, finds the words
+    its lexicon knows with one set intersection (a text without any scores 0 at once), and
+    runs VADER's per-word rules (:func:`_valence`) on those words only: stock VADER calls
+    ``sentiment_valence`` for every word and lower-cases each neighbour again in every
+    rule. The rules themselves are VADER's, unchanged (a test compares both on the
+    paper's texts).
     """
 
     def __init__(self, neutral: Neutral | None = None) -> None:
         super().__init__()
-        self._cache: tuple[list[str], list[str]] | None = None
         self._neutral = neutral
         self.emojis.update(EMOJI_TEXT)
         singles = sorted(e for e in self.emojis if len(e) == 1)
@@ -263,67 +368,6 @@ class _Analyzer(SentimentIntensityAnalyzer):
         if start == 0 or match.string[start - 1] == " ":
             return description
         return " " + description
-
-    def _lowered(self, words: list[str]) -> list[str]:
-        cached = self._cache
-        if cached is not None and cached[0] is words:
-            return cached[1]
-        lowered = [w.lower() for w in words]
-        self._cache = (words, lowered)
-        return lowered
-
-    def _negation_check(self, valence: float, words: list[str], start_i: int, i: int) -> float:
-        low = self._lowered(words)
-        if start_i == 0:
-            if _negated(low[i - 1]):
-                valence *= N_SCALAR
-        elif start_i == 1:
-            if low[i - 2] == "never" and low[i - 1] in ("so", "this"):
-                valence *= 1.25
-            elif low[i - 2] == "without" and low[i - 1] == "doubt":
-                pass
-            elif _negated(low[i - 2]):
-                valence *= N_SCALAR
-        elif start_i == 2:
-            if (low[i - 3] == "never" and low[i - 2] in ("so", "this")) or low[i - 1] in (
-                "so",
-                "this",
-            ):
-                valence *= 1.25
-            elif low[i - 3] == "without" and "doubt" in (low[i - 2], low[i - 1]):
-                pass
-            elif _negated(low[i - 3]):
-                valence *= N_SCALAR
-        return valence
-
-    def _special_idioms_check(self, valence: float, words: list[str], i: int) -> float:
-        low = self._lowered(words)
-        twoone = f"{low[i - 2]} {low[i - 1]}"
-        threetwo = f"{low[i - 3]} {low[i - 2]}"
-        threetwoone = f"{low[i - 3]} {twoone}"
-        for seq in (f"{low[i - 1]} {low[i]}", f"{twoone} {low[i]}", twoone, threetwoone, threetwo):
-            if seq in SPECIAL_CASES:
-                valence = SPECIAL_CASES[seq]
-                break
-        if len(low) - 1 > i:
-            zeroone = f"{low[i]} {low[i + 1]}"
-            if zeroone in SPECIAL_CASES:
-                valence = SPECIAL_CASES[zeroone]
-        if len(low) - 1 > i + 1:
-            zeroonetwo = f"{low[i]} {low[i + 1]} {low[i + 2]}"
-            if zeroonetwo in SPECIAL_CASES:
-                valence = SPECIAL_CASES[zeroonetwo]
-        for n_gram in (threetwoone, threetwo, twoone):
-            if n_gram in BOOSTER_DICT:
-                valence = valence + BOOSTER_DICT[n_gram]
-        return valence
-
-    def _but_check(self, words: list[str], sentiments: list[float]) -> list[float]:
-        """VADER's own, run only when the text has a "but" (its list of lower-cased words
-        is the one this class already made)."""
-        if "but" not in self._lowered(words):
-            return sentiments
-        return super()._but_check(words, sentiments)
 
     def polarity_scores(self, text: str) -> dict[str, float]:
         sentiments, text = self._valences(text)
@@ -347,27 +391,31 @@ class _Analyzer(SentimentIntensityAnalyzer):
         if not text.isascii() and not self._emoji_chars.isdisjoint(text):
             text = self._emoji.sub(self._describe, text)
         text = text.strip()
-        sentitext = _SentiText(text)
-        sentiments: list[float] = []
-        words_and_emoticons = sentitext.words_and_emoticons
-        low = self._lowered(words_and_emoticons)
-        zero = self._neutral.indices(text, low) if self._neutral is not None else ()
+        words, low = _words(text)
+        sentiments: list[float] = [0] * len(low)  # VADER's 0 for a word it doesn't score
         lexicon = self.lexicon
+        known = lexicon.keys() & low
+        if not known:
+            return sentiments, text
+        zero = self._neutral.indices(text, low) if self._neutral is not None else ()
         last = len(low) - 1
+        cap_diff = None
         for i, lowered in enumerate(low):
             if (
-                i in zero
+                lowered not in known
+                or i in zero
                 or lowered in BOOSTER_DICT
                 or (lowered == "kind" and i < last and low[i + 1] == "of")
             ):
-                sentiments.append(0)
                 continue
-            if lowered not in lexicon:
-                sentiments.append(0)  # what sentiment_valence gives a word VADER doesn't know
-                continue
-            sentiments = self.sentiment_valence(0, sentitext, words_and_emoticons[i], i, sentiments)
-        return self._but_check(words_and_emoticons, sentiments), text
-
+            if cap_diff is None:  # SentiText.is_cap_diff: some words but not all in capitals
+                capitals = sum(map(str.isupper, words))
+                cap_diff = 0 < len(words) - capitals < len(words)
+            sentiments[i] = _valence(lexicon, words, low, i, cap_diff)
+        if "but" in known or "but" in low:
+            # VADER's own rule, with its quirks (it finds each value's first index).
+            sentiments = self._but_check(words, sentiments)
+        return sentiments, text
 
 class SentimentModel:
     """A VADER analyzer with Emberwatch's lexicon and, optionally, a brand's overrides and
