@@ -71,13 +71,13 @@ from sqlalchemy.engine import Engine
 from emberwatch import db as database
 from emberwatch import labels, logs, reload
 from emberwatch.alerts.pipeline import evaluate
-from emberwatch.channels.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.config import Config, load_config
 from emberwatch.db import Availability, cluster_lock
+from emberwatch.delivery import DeliveryReport, deliver_due
+from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import ConfigError, EmberwatchError
 from emberwatch.matching import build_matchers
 from emberwatch.models import SourceState
-from emberwatch.outbox import DeliveryReport, deliver_due
 from emberwatch.pipeline import PollLease, PollReport, Runtime, poll_source, refresh_source
 from emberwatch.sources import connector
 from emberwatch.web import serve
@@ -597,15 +597,12 @@ async def reload_config(monitor: _Monitor, path: str) -> bool:
         log.info("reload: no changes")
         return True
     config = reload.keep_restart_keys(old, config)
+    monitor.runtime.transactions()  # made here, on the event loop: both runtimes share it
     try:
         runtime = await anyio.to_thread.run_sync(_reconfigured, monitor.runtime, config)
     except Exception as exc:  # a config that validates but cannot be built: keep the old
-        log.error(
-            "reload refused: %s: %s: %s; keeping the running configuration",
-            path,
-            type(exc).__name__,
-            str(exc).splitlines()[0] if str(exc) else "",
-        )
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("reload refused: %s: %s; keeping the running configuration", path, why)
         return False
     if runtime.scorer is not monitor.runtime.scorer and runtime.scoring_pool is not None:
         # Later batches go to fresh processes with the new scorer; batches already sent
@@ -628,7 +625,6 @@ def _reconfigured(runtime: Runtime, config: Config) -> Runtime:
     processes, text cache and SQLite writer slot. Polls in flight keep the old runtime.
     The scorer and brand matchers are rebuilt when what they are built from changed
     (as :meth:`Runtime.build` builds them), keeping the learned layer."""
-    runtime.transactions()  # made now, so both runtimes share SQLite's one writer
     old = runtime.config
     scorer, matchers = runtime.scorer, runtime.matchers
     if old.brands != config.brands or old.thresholds != config.thresholds:
