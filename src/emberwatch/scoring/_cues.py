@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from re import _constants as _c  # the parser behind re.compile (Python 3.11+)
 from re import _parser
+from typing import NamedTuple
 
 MAX_CHARS = 20_000
 _WORD = re.compile(r"[a-z0-9']+|[#@/]")
@@ -44,28 +45,40 @@ def prepare(text: str) -> Prepared:
 class Family:
     """A cue family: a name, a weight in log-odds, trigger words and one pattern.
 
-    ``alternatives`` are the patterns the family was built from; ``gates`` holds, for each,
-    the words one of which opens every match of it, or None when that is not known (see
-    :func:`_opening_words`). :meth:`search` runs only the alternatives whose words occur.
+    ``written`` are the patterns as written. On first use they are split into
+    ``alternatives`` (:func:`_split`), rewritten to let ``re`` skip ahead, and given
+    ``gates``: for each, the words one of which opens every match of it, or None when that
+    is not known (see :func:`_opening_words`). :meth:`narrowed` keeps only the alternatives
+    whose words occur. Building waits for first use so that importing the scorer (and
+    ``emberwatch score`` on empty input) compiles nothing.
     """
 
     name: str
     weight: float
     triggers: frozenset[str]
-    pattern: re.Pattern[str]
+    written: tuple[str, ...]
     chars: str = ""
-    alternatives: tuple[str, ...] = ()
-    gates: tuple[frozenset[str] | None, ...] = ()
-    # The gates as bit masks: the alternatives without one, each gate word's alternatives,
-    # all gate words, all alternatives, and the alternatives gated by a literal that opens
-    # every match of theirs (see :func:`_openings`), by literal.
-    gating: tuple[int, dict[str, int], frozenset[str], int, tuple[tuple[str, int], ...]] = field(
-        default=(0, {}, frozenset(), 0, ()), compare=False, repr=False
-    )
+    _built: list[_Built] = field(default_factory=list, compare=False, repr=False)
     _subsets: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
     _singles: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
-    # The patterns as written, before they were split and rewritten (tests compare them).
-    written: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def _build(self) -> _Built:
+        if not self._built:
+            self._built.append(_build(self.name, self.written))
+        return self._built[0]
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """All the alternatives as one pattern."""
+        return self._build().pattern
+
+    @property
+    def alternatives(self) -> tuple[str, ...]:
+        return self._build().alternatives
+
+    @property
+    def gates(self) -> tuple[frozenset[str] | None, ...]:
+        return self._build().gates
 
     def triggered(self, text: Prepared) -> bool:
         """Whether the pattern can match: a trigger word or trigger character occurs."""
@@ -83,9 +96,10 @@ class Family:
         every match opens with one of a few literals ("order", "@"), only when one of them
         occurs in the text.
         """
-        if not self.gates:
-            return self.pattern
-        always, by_word, gate_words, full, openings = self.gating
+        built = self._built[0] if self._built else self._build()
+        if not built.gates:
+            return built.pattern
+        always, by_word, gate_words, full, openings = built.gating
         mask = always
         for word in gate_words.intersection(text.pieces):
             mask |= by_word[word]
@@ -94,7 +108,7 @@ class Family:
             if opening in lower:
                 mask |= bits
         if mask == full:
-            return self.pattern
+            return built.pattern
         if not mask:
             return None
         pattern = self._subsets.get(mask)
@@ -158,8 +172,23 @@ class Cue:
 def family(name: str, weight: float, triggers: str, *patterns: str, chars: str = "") -> Family:
     """Build a family; ``triggers`` is a space-separated word list, ``chars`` characters
     (emoji, ``*``) that also trigger it."""
-    written = patterns
-    patterns = tuple(piece for p in patterns for piece in _split(p))
+    return Family(name, weight, frozenset(triggers.split()), patterns, chars)
+
+
+class _Built(NamedTuple):
+    """A family's patterns, split, rewritten and gated (see :class:`Family`). ``gating``
+    holds the gates as bit masks: the alternatives without one, each gate word's
+    alternatives, all gate words, all alternatives, and the alternatives gated by a
+    literal that opens every match of theirs (see :func:`_openings`), by literal."""
+
+    pattern: re.Pattern[str]
+    alternatives: tuple[str, ...]
+    gates: tuple[frozenset[str] | None, ...]
+    gating: tuple[int, dict[str, int], frozenset[str], int, tuple[tuple[str, int], ...]]
+
+
+def _build(name: str, written: tuple[str, ...]) -> _Built:
+    patterns = tuple(piece for p in written for piece in _split(p))
     gates = tuple(_opening_words(p) for p in patterns)
     if all(g is None for g in gates) and all(_openings(p) is None for p in patterns):
         gates = ()
@@ -177,16 +206,11 @@ def family(name: str, weight: float, triggers: str, *patterns: str, chars: str =
     for p in patterns:  # _Union relies on it
         if _parser.parse(p).getwidth()[0] == 0:
             raise ValueError(f"cue pattern {p!r} of {name!r} can match the empty string")
-    return Family(
-        name,
-        weight,
-        frozenset(triggers.split()),
+    return _Built(
         re.compile("|".join(patterns)),
-        chars,
         patterns,
         gates,
         (always, by_word, frozenset(by_word), (1 << len(gates)) - 1, tuple(by_opening.items())),
-        written=written,
     )
 
 
@@ -202,7 +226,7 @@ def _split(pattern: str) -> list[str]:
     so ``re`` tries only the few whose words occur instead of all of them at each letter.
     Patterns with capturing groups or a shape not read here are returned whole.
     """
-    if re.compile(pattern).groups:
+    if _CAPTURING.search(pattern):
         return [pattern]
     top = _bars(pattern, 0)
     if top is None:
@@ -357,6 +381,9 @@ def _behind(body: str) -> str | None:
 
 
 _LITERAL_RUN = re.compile(r"[a-z0-9 ]+")
+# An opening parenthesis that is not escaped and not "(?": a capturing group (the cue
+# patterns hold no parenthesis inside a character class).
+_CAPTURING = re.compile(r"(?<!\\)(?:\\\\)*\((?!\?)")
 _LOOKBEHINDS = re.compile(r"(?:\(\?<[!=][a-z ]+\))*")
 _LEAD = re.compile(r"(?:\\b(?:\(\?<[!=][a-z ]+\))*)?")
 _MAX_SUBSETS = 256  # unions of alternatives compiled and kept a family; beyond, see _Union
@@ -463,39 +490,40 @@ def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:
 
 def triggered(families: tuple[Family, ...], text: Prepared) -> list[Family]:
     """The families of ``families`` whose triggers occur in ``text``, in table order: one
-    set intersection with all their trigger words, instead of one check a family."""
+    set intersection with all their trigger words, instead of one check a family; each
+    trigger word's families are a bit mask, and the list for each mask is kept."""
     index = _indexes.get(id(families))
     if index is None or index[0] is not families:
-        index = _indexes[id(families)] = (families, *_index(families))
-    _, words, by_word, chars = index
-    hits = words.intersection(text.words)
-    if hits:
-        chosen = set().union(*map(by_word.__getitem__, hits))
-    elif not chars:
-        return []
-    else:
-        chosen = set()
-    for ch, positions in chars:
+        index = _indexes[id(families)] = (families, *_index(families), {})
+    _, words, by_word, chars, chosen = index
+    mask = 0
+    for word in words.intersection(text.words):
+        mask |= by_word[word]
+    for ch, bits in chars:
         if ch in text.lower:
-            chosen.update(positions)
-    return [families[i] for i in sorted(chosen)]
+            mask |= bits
+    if not mask:
+        return []
+    found = chosen.get(mask)
+    if found is None:
+        found = [families[i] for i in range(mask.bit_length()) if mask >> i & 1]
+        if len(chosen) < _MAX_CHOSEN:
+            chosen[mask] = found
+    return found
 
 
 def _index(
     families: tuple[Family, ...],
-) -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[tuple[str, tuple[int, ...]], ...]]:
-    by_word: dict[str, list[int]] = {}
-    by_char: dict[str, list[int]] = {}
+) -> tuple[frozenset[str], dict[str, int], tuple[tuple[str, int], ...]]:
+    by_word: dict[str, int] = {}
+    by_char: dict[str, int] = {}
     for i, fam in enumerate(families):
         for word in fam.triggers:
-            by_word.setdefault(word, []).append(i)
+            by_word[word] = by_word.get(word, 0) | 1 << i
         for ch in fam.chars:
-            by_char.setdefault(ch, []).append(i)
-    return (
-        frozenset(by_word),
-        {w: tuple(ids) for w, ids in by_word.items()},
-        tuple((ch, tuple(ids)) for ch, ids in by_char.items()),
-    )
+            by_char[ch] = by_char.get(ch, 0) | 1 << i
+    return frozenset(by_word), by_word, tuple(by_char.items())
 
 
-_indexes: dict[int, tuple[tuple[Family, ...], frozenset[str], dict, tuple]] = {}
+_MAX_CHOSEN = 4096  # lists of triggered families kept, by bit mask
+_indexes: dict[int, tuple[tuple[Family, ...], frozenset[str], dict, tuple, dict]] = {}

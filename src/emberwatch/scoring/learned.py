@@ -58,15 +58,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
 from emberwatch.scoring._cues import Prepared
 from emberwatch.scoring.complaint import Complaint
 from emberwatch.scoring.triage import CATEGORIES
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from emberwatch.mention import Mention
     from emberwatch.scoring.scorer import Scorer
+else:
+
+    class _Numpy:
+        """numpy, imported on first use: a scorer without a learned layer never needs it,
+        and importing it is about a tenth of a second of ``emberwatch score``'s start-up.
+        The first attribute read puts numpy itself in ``np``'s place."""
+
+        def __getattr__(self, name: str) -> Any:
+            import numpy
+
+            globals()["np"] = numpy
+            return getattr(numpy, name)
+
+    np = _Numpy()
 
 FORMAT = "emberwatch-learned-1"
 MIN_COUNT = 2  # a feature must occur in this many labelled mentions to enter the vocabulary
@@ -182,10 +196,17 @@ class LearnedLayer:
         self._rows = {key: tuple(table[i]) for key, i in self.vocabulary.items()}
         self._known = frozenset(self.vocabulary)
         self._zero = (0.0,) * len(columns)
+        # The cue and category features by the name that follows their prefix, so that
+        # judging a mention builds no key: _marked[name] is _rows["\x00" + name].
+        self._marked = {
+            key[1:]: row
+            for key, row in self._rows.items()
+            if isinstance(key, str) and key[:1] == "\x00"
+        }
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("_rows", "_known", "_zero", "_allowed", "_dense"):
+        for name in ("_rows", "_known", "_zero", "_allowed", "_dense", "_marked"):
             state.pop(name, None)
         return state
 
@@ -211,11 +232,12 @@ class LearnedLayer:
         found = [*map(rows.__getitem__, self._known.intersection(evidence.prepared.words))]
         if not lower.isascii() and _NON_LATIN.search(lower):
             found += [rows[k] for k in _wide_pairs(lower) if k in rows]
+        marked = self._marked
         for cue in evidence.complaint.cues:
-            row = rows.get("\x00" + cue.family)
+            row = marked.get(cue.family)
             if row is not None:
                 found.append(row)
-        found.append(rows.get("\x00=" + evidence.category, self._zero))
+        found.append(marked.get("=" + evidence.category, self._zero))
         # One pass over the mention's rows: column 0 is complaint, then one per class.
         sums = [*map(sum, zip(*found, strict=True))]
         complaint = evidence.complaint

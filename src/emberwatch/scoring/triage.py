@@ -340,7 +340,23 @@ VIP_STEP = "VIP customer: weigh their long-term value and go the extra mile."
 
 
 def playbook(category: str, *, vip: bool = False, severity: str | None = None) -> list[str]:
-    """The steps for staff. With a ``severity``, a complaint's first step says how soon."""
+    """The steps for staff. With a ``severity``, a complaint's first step says how soon.
+
+    Every mention scored asks for one, so the steps are made once per (category, vip,
+    severity) and each call returns a fresh copy (callers may change their list)."""
+    key = (category, vip, severity)
+    steps = _playbooks.get(key)
+    if steps is None:
+        steps = _playbook(category, vip=vip, severity=severity)
+        if len(_playbooks) < 256:
+            _playbooks[key] = steps
+    return list(steps)
+
+
+_playbooks: dict[tuple[str, bool, str | None], list[str]] = {}
+
+
+def _playbook(category: str, *, vip: bool, severity: str | None) -> list[str]:
     steps = list(PLAYBOOKS.get(category, PLAYBOOKS["other"]))
     if severity is not None and category == "complaint":
         minutes = int(respond_within(severity).total_seconds() // 60)
