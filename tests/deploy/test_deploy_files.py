@@ -582,3 +582,8 @@ def test_the_deployment_doc_names_every_variable_the_config_references():
     doc = readme.split("## Deployment", 1)[1].split("\n## ", 1)[0]
     missing = sorted(name for name in _referenced_vars() if f"`{name}`" not in doc)
     assert not missing, f"README.md's Deployment section should explain {missing}"
+
+
+def test_the_systemd_unit_reloads_with_sighup():
+    (reload,) = _service_values("ExecReload")
+    assert shlex.split(reload) == ["/bin/kill", "-HUP", "$MAINPID"]
