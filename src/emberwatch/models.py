@@ -64,7 +64,13 @@ class SourceState(SQLModel, table=True):
 
 
 class MentionRecord(SQLModel, table=True):
-    """A stored mention of a brand, with its latest engagement and scores."""
+    """A stored mention of a brand, with its latest engagement and scores.
+
+    The console's text search has indexes on ``text``, ``title`` and ``author`` that only
+    migration 0010 makes, where the database allows: pg_trgm GIN indexes on PostgreSQL, an
+    FTS5 trigram table kept by triggers on SQLite (see tests/test_indexes.py for why they
+    are not declared here).
+    """
 
     __tablename__ = "mentions"
     __table_args__ = (

@@ -401,6 +401,92 @@ async def test_a_search_with_sql_metacharacters_matches_literally(client, engine
         assert len(session.exec(select(MentionRecord)).all()) == 4
 
 
+SEARCHED = [
+    "Zebra Crossing by the station",
+    "zebra  crossing, two spaces",
+    "CAFÉ au lait was cold",
+    "café crème",
+    "Straße gesperrt",
+    "NAÏVE question",
+    "日本語のテキストです",
+    'they said "no refund" again',
+    "100% broken since the 5_0 update",
+    "back\\slash and 'quotes'",
+    "ǅemal wrote",
+    "plain",
+]
+SEARCHES = [
+    "zebra crossing", "ZEBRA", "a c", "café", "CAFÉ", "caf", "straße", "naïve", "NAÏVE",
+    "本語の", "日本", '"no refund"', 'said "', "% broken", "5_0", "\\sl", "'quotes'",
+    "ǆemal", "ra  c", "ab", "e", "nothing like it", "tion", "by the",
+]  # fmt: skip
+
+
+def _search(engine, q: str) -> list[int]:
+    from zoneinfo import ZoneInfo
+
+    from emberwatch.console.views import MentionFilters, search_mentions
+
+    with Session(engine) as session:
+        items, _more = search_mentions(session, MentionFilters(q=q), ZoneInfo("UTC"))
+        return [item.record.id for item in items]
+
+
+def test_the_trigram_index_changes_no_search_result(engine, monkeypatch):
+    """Every search finds what the plain LIKE finds, non-ASCII letters included (SQLite's
+    LIKE folds only ASCII letters, so "café" does not find "CAFÉ" there; PostgreSQL's
+    folds them all); titles and authors are searched as well as the text."""
+    from emberwatch.console import views
+
+    add_mentions(engine, SEARCHED, author="Ünal Çelik")
+    add_mentions(engine, ["untitled"], author="someone", source_name="appstore")
+    with Session(engine) as session:
+        titled = session.exec(select(MentionRecord).where(MentionRecord.text == "untitled")).one()
+        titled.title = "Zebra crossings everywhere"
+        session.add(titled)
+        session.commit()
+    searches = [*SEARCHES, "ünal ç", "ÜNAL", "Çelik"]
+    indexed = {q: _search(engine, q) for q in searches}
+    monkeypatch.setattr(views, "SEARCH_MIN_CHARS", 10**6)  # LIKE alone
+    plain = {q: _search(engine, q) for q in searches}
+    assert indexed == plain
+    assert len(indexed["zebra crossing"]) == 2 and len(indexed["ZEBRA"]) == 3
+    assert len(indexed["本語の"]) == 1 and len(indexed['"no refund"']) == 1
+    assert len(indexed["nothing like it"]) == 0
+    assert len(indexed["Çelik"]) == len(SEARCHED)
+    non_ascii_folded = engine.dialect.name == "postgresql"
+    assert len(indexed["CAFÉ"]) == (2 if non_ascii_folded else 1)
+    assert len(indexed["ünal ç"]) == (len(SEARCHED) if non_ascii_folded else 0)
+
+
+def test_the_trigram_index_follows_every_change(engine):
+    """Inserts, edits of the text, title or author, and deletes reach the index (on SQLite
+    by triggers on ``mentions``; a migration that rebuilds the table must recreate them)."""
+    add_mentions(engine, ["the kettle leaks", "the toaster burns"], author="dana")
+    assert len(_search(engine, "kettle")) == 1
+    with Session(engine) as session:
+        kettle = session.exec(
+            select(MentionRecord).where(MentionRecord.text.contains("kettle"))
+        ).one()
+        kettle.text, kettle.title, kettle.author = "the blender hums", "Blender", "erin"
+        kettle.likes = 5
+        session.add(kettle)
+        session.commit()
+        blender = kettle.id
+    assert _search(engine, "kettle") == [] and _search(engine, "dana") != [blender]
+    assert _search(engine, "blender hums") == [blender] == _search(engine, "ERIN")
+    with Session(engine) as session:
+        session.delete(session.get(MentionRecord, blender))
+        session.commit()
+    assert _search(engine, "blender") == []
+    assert len(_search(engine, "toaster")) == 1
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO mentions_search (mentions_search, rank) VALUES ('integrity-check', 1)"
+            )
+
+
 async def test_the_csv_export_is_the_current_search(client, engine):
     add_mentions(engine, ["kettle one", "kettle two", "toaster"], url="https://e.example/1")
     add_mentions(engine, ["-1 star", "@everyone look", "+1 agree"], author="plain")
