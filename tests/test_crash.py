@@ -34,7 +34,7 @@ pipeline._commit_poll = _dying
 # Kills the process after polls commit, while the outbox worker is sending.
 KILL_DURING_DELIVERY = """
 import os, signal
-import emberwatch.channels.dispatch as dispatch
+import emberwatch.delivery as dispatch
 async def _dying(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 dispatch.send = _dying

@@ -13,9 +13,10 @@ from sqlmodel import Session, select
 
 from emberwatch import outbox
 from emberwatch.alerts.pipeline import ROLLUP_EVERY, evaluate
+from emberwatch.delivery import deliver_due
 from emberwatch.demo.servers import MailCatcher, Reply, SlackReceiver
 from emberwatch.models import Delivery, ReceiverHealth
-from emberwatch.outbox import claim_due, deliver_due
+from emberwatch.outbox import claim_due
 from tests.alerts.test_incidents import T0, file_alerts
 from tests.helpers import make_config
 

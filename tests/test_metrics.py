@@ -9,8 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
 from emberwatch import metrics
+from emberwatch.delivery import deliver_due
 from emberwatch.models import ReceiverHealth, SourceState
-from emberwatch.outbox import deliver_due, enqueue
+from emberwatch.outbox import enqueue
 from emberwatch.pipeline import Runtime, poll_source
 from tests.alerts.test_incidents import T0
 from tests.helpers import HAPPY, HN_API, hn_hit, hn_page, make_config

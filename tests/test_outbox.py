@@ -6,19 +6,17 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from emberwatch.delivery import deliver_due, receiver_broken, receiver_healthy
 from emberwatch.errors import DeliveryError
 from emberwatch.models import Delivery, ReceiverHealth
 from emberwatch.outbox import (
     BROKEN_RECEIVER_RETRY,
     claim_due,
-    deliver_due,
     enqueue,
     enqueue_message,
     mark_expired,
     mark_failed,
     mark_sent,
-    receiver_broken,
-    receiver_healthy,
     release,
     retry_delay,
 )

@@ -19,9 +19,10 @@ import httpx
 from sqlmodel import Session, select
 
 from emberwatch import db as database
+from emberwatch.delivery import deliver_due, receiver_key
 from emberwatch.demo.servers import HTTPServer, Reply
 from emberwatch.models import Delivery, ReceiverPacing
-from emberwatch.outbox import deliver_due, enqueue, receiver_key, reserve_slot
+from emberwatch.outbox import enqueue, reserve_slot
 from tests.conftest import REPO, _postgres_schema_url
 from tests.helpers import make_config
 

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from emberwatch import db as database
 from emberwatch.alerts.lifecycle import act
 from emberwatch.alerts.pipeline import evaluate
-from emberwatch.channels.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.cli import cli
+from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.mention import Mention
 from emberwatch.models import Incident, SourceState
 from emberwatch.pipeline import Runtime, _commit_poll, match_stage

@@ -15,11 +15,12 @@ from click.testing import CliRunner
 from sqlmodel import Session
 
 from emberwatch import db as database
+from emberwatch import digest as digest_channel
 from emberwatch.alerts.grouping import grouping_keys, normalize_url, thread_key
-from emberwatch.channels import digest as digest_channel
 from emberwatch.channels import email, slack
+from emberwatch.channels.email import EmailChannel
 from emberwatch.cli import cli
-from emberwatch.config import Actions, EmailChannel
+from emberwatch.config import Actions
 from emberwatch.models import Incident, SourceState
 from emberwatch.sources import hackernews, rss
 from emberwatch.sources._text import html_to_text

@@ -434,7 +434,7 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
 
 async def _poll_once(config: Config, engine: Any, source_name: str | None) -> Any:
     from emberwatch.alerts.pipeline import evaluate
-    from emberwatch.outbox import DeliveryReport, deliver_due
+    from emberwatch.delivery import DeliveryReport, deliver_due
     from emberwatch.pipeline import Runtime, poll_all
 
     async with httpx.AsyncClient(follow_redirects=True) as http:
@@ -1412,7 +1412,7 @@ def digest(config_path: str, day: datetime | None, out: str) -> None:
     Example:
       emberwatch digest --date 2026-11-21 --out digest.html
     """
-    from emberwatch.channels.digest import build_digest, digest_day, render
+    from emberwatch.digest import build_digest, digest_day, render
 
     config = _load(config_path)
     engine = _runtime_engine(config, config_path)

@@ -14,20 +14,32 @@ import tomllib
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from emberwatch.channels import CHANNELS, Channel
 from emberwatch.errors import ConfigError, ConfigProblem
+from emberwatch.settings import (
+    EmailAddress,
+    NonNegativeDuration,
+    PositiveDuration,
+    StrictModel,
+    WebUrl,
+    known_zone,
+    parse_duration,
+)
+from emberwatch.settings import not_negative as _not_negative
+from emberwatch.settings import positive as _positive
+from emberwatch.settings import web_url as _web_url
 from emberwatch.sources import SETTINGS_BY_TYPE
-from emberwatch.sources._settings import Duration, SourceSettings, StrictModel, parse_duration
+from emberwatch.sources._settings import SourceSettings
 
 DEFAULT_CONFIG_PATH = "./emberwatch.toml"
 DEFAULT_DATABASE_URL = "sqlite:///./emberwatch.db"
@@ -48,60 +60,6 @@ UNSET_PLACEHOLDER = "http://unset.invalid/{name}"
 
 # The databases Emberwatch ships drivers and migrations for, as database_url schemes.
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
-
-# One address, strictly: dot-atom local part, dot-separated host labels (``ops@localhost``
-# is allowed; spaces, a missing @ or an empty part are not).
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*$")
-_NAMED_ADDRESS = re.compile(r"^[^<>@]*<([^<>]+)>$")
-
-
-def _email_address(value: str) -> str:
-    if not _ADDRESS.match(value):
-        raise ValueError(f"{value!r} is not an email address; write it as name@example.com")
-    return value
-
-
-def _sender_address(value: str) -> str:
-    """``ops@example.com`` or ``Emberwatch <ops@example.com>``."""
-    named = _NAMED_ADDRESS.match(value.strip())
-    _email_address(named[1].strip() if named else value)
-    return value
-
-
-def _web_url(value: str) -> str:
-    """An absolute http(s) URL; the message never repeats the value (it may hold a token)."""
-    scheme, sep, rest = value.partition("://")
-    if not sep or scheme.lower() not in ("http", "https"):
-        raise ValueError("must be an http:// or https:// URL, e.g. https://example.com/feed")
-    if not rest or rest.startswith(("/", ":")) or any(ch.isspace() for ch in value):
-        raise ValueError("must be an http:// or https:// URL with a host, e.g. https://example.com")
-    return value
-
-
-def _secret_web_url(value: SecretStr) -> SecretStr:
-    _web_url(value.get_secret_value())
-    return value
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError('must be longer than zero, e.g. "30s" or "5m"')
-    return value
-
-
-def _not_negative(value: timedelta) -> timedelta:
-    if value < timedelta(0):
-        raise ValueError('must not be negative, e.g. "0s" or "30s"')
-    return value
-
-
-EmailAddress = Annotated[str, AfterValidator(_email_address)]
-SenderAddress = Annotated[str, AfterValidator(_sender_address)]
-WebUrl = Annotated[str, AfterValidator(_web_url)]
-PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
-NonNegativeDuration = Annotated[Duration, AfterValidator(_not_negative)]
 
 
 class _Problems(ValueError):
@@ -128,59 +86,35 @@ class Brand(StrictModel):
     )
 
 
-class EmailChannel(StrictModel):
-    """SMTP settings and the marketing team's recipients."""
-
-    host: str
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: SenderAddress
-    recipients: list[EmailAddress] = Field(min_length=1)
-    timeout: PositiveDuration = timedelta(seconds=30)
-    max_per_hour: int = Field(
-        default=20, ge=1, description="noise budget: past this, messages roll up into summaries"
-    )
+def _receiver_field(channel: Channel) -> tuple[Any, Any]:
+    return (channel.Settings | None, Field(default=None, description=channel.Settings.__doc__))
 
 
-class SlackChannel(StrictModel):
-    """The on-call team's Slack incoming webhook."""
-
-    webhook_url: Annotated[SecretStr, AfterValidator(_secret_web_url)]
-    timeout: PositiveDuration = timedelta(seconds=10)
-    max_per_hour: int = Field(
-        default=30, ge=1, description="noise budget: past this, messages roll up into summaries"
-    )
-
-
-class DigestChannel(StrictModel):
-    """The ops team's daily digest, sent through the email channel's SMTP server."""
-
-    recipients: list[EmailAddress] = Field(min_length=1)
-    send_at: time = time(8, 0)
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
-        return value
-
-
-class Channels(StrictModel):
-    email: EmailChannel | None = None
-    slack: SlackChannel | None = None
-    digest: DigestChannel | None = None
+class _ChannelsBase(StrictModel):
+    """``[channels.<name>]``: one optional table per registered receiver."""
 
     @model_validator(mode="after")
-    def _digest_needs_smtp(self) -> Channels:
-        if self.digest is not None and self.email is None:
-            raise ValueError("digest is sent by email: add a [channels.email] section for SMTP")
+    def _requirements(self) -> _ChannelsBase:
+        for name, channel in CHANNELS.items():
+            if getattr(self, name) is None:
+                continue
+            for needed, why in getattr(channel, "requires", {}).items():
+                if getattr(self, needed, None) is None:
+                    raise ValueError(why)
         return self
+
+    def configured(self) -> list[str]:
+        """The receivers with a ``[channels.<name>]`` table, in registry order."""
+        return [name for name in CHANNELS if getattr(self, name) is not None]
+
+
+# Built from the receiver registry, as SourceConfig is from the connector registry: adding
+# a module to emberwatch.channels adds its ``[channels.<name>]`` table.
+Channels = create_model(  # type: ignore[call-overload]
+    "Channels",
+    __base__=_ChannelsBase,
+    **{name: _receiver_field(channel) for name, channel in CHANNELS.items()},
+)
 
 
 class Thresholds(StrictModel):
@@ -217,15 +151,9 @@ class Delivery(StrictModel):
         default=timedelta(seconds=1), description="Slack allows about one message a second"
     )
 
-    def deadline(self, channel: str) -> timedelta:
-        return {
-            "slack": self.slack_deadline,
-            "email": self.email_deadline,
-            "digest": self.digest_deadline,
-        }.get(channel, self.email_deadline)
 
-
-Receiver = Literal["slack", "email", "digest"]
+# A receiver is any registered channel (emberwatch.channels); config checks each name.
+Receiver = str
 
 
 class QuietHours(StrictModel):
@@ -236,7 +164,7 @@ class QuietHours(StrictModel):
     timezone: str = "UTC"
     breakthrough: Severity = "critical"
 
-    _known_zone = field_validator("timezone")(DigestChannel._known_zone.__func__)  # type: ignore[attr-defined]
+    _known_zone = field_validator("timezone")(known_zone)
 
 
 class RouteMatch(StrictModel):
@@ -523,13 +451,22 @@ class Config(StrictModel):
                         )
                     )
         found += _duplicates("routes", "route", [r.name for r in self.routes])
-        configured = {"digest"} | {
-            name for name in ("slack", "email") if getattr(self.channels, name) is not None
+        # Summary receivers (the digest) are always routed to, configured or not.
+        configured = set(self.channels.configured()) | {
+            name for name, channel in CHANNELS.items() if channel.summary
         }
         source_names = [s.name for s in self.sources]
         for i, route in enumerate(self.routes):
             for receiver in route.receivers:
-                if receiver not in configured:
+                if receiver not in CHANNELS:
+                    found.append(
+                        (
+                            ("routes", i, "receivers"),
+                            f"route {route.name!r} uses undefined receiver {receiver!r}; "
+                            f"known receivers: {', '.join(sorted(CHANNELS))}",
+                        )
+                    )
+                elif receiver not in configured:
                     found.append(
                         (
                             ("routes", i, "receivers"),
@@ -553,7 +490,10 @@ class Config(StrictModel):
                             f"route {route.name!r} matches undefined source {source!r}",
                         )
                     )
-        if self.escalation.emails and self.channels.email is None:
+        if self.escalation.emails and not any(
+            getattr(self.channels, name) is not None and channel.targets_addresses
+            for name, channel in CHANNELS.items()
+        ):
             found.append(
                 (("escalation", "emails"), "escalation.emails needs [channels.email] for SMTP")
             )
@@ -571,6 +511,18 @@ class Config(StrictModel):
             return self.routes
         return default_routes(self.channels)
 
+    def receiver(self, name: str) -> Channel:
+        """The registered receiver ``name`` (what its outbox rows are sent with)."""
+        return CHANNELS[name]
+
+    def receiver_settings(self, name: str) -> Any:
+        """``[channels.<name>]``, or None when it is not configured."""
+        return getattr(self.channels, name, None)
+
+    def deadline(self, receiver: str) -> timedelta:
+        """How long a message to ``receiver`` may wait in the outbox."""
+        return CHANNELS[receiver].deadline(self) if receiver in CHANNELS else timedelta(hours=12)
+
     def brand(self, name: str) -> Brand | None:
         return next((b for b in self.brands if b.name == name), None)
 
@@ -578,32 +530,52 @@ class Config(StrictModel):
         return next((s for s in self.sources if s.name == name), None)
 
 
-def default_routes(channels: Channels) -> list[Route]:
-    """The routes used without ``[[routes]]``, for the configured receivers.
+def summary_receivers() -> list[str]:
+    """Receivers that hear of every incident whatever the routes say (the digest)."""
+    return [name for name, channel in CHANNELS.items() if channel.summary]
 
-    Each one continues matching, so an incident reaches every receiver whose role it fits.
+
+def paging_receivers() -> list[str]:
+    """Receivers escalations ping people on (on-call Slack)."""
+    return [name for name, channel in CHANNELS.items() if channel.pages]
+
+
+def notifying_receivers() -> list[str]:
+    """Receivers that take per-incident notices under a noise budget."""
+    return [name for name, channel in CHANNELS.items() if channel.notifies]
+
+
+def default_routes(channels: Any) -> list[Route]:
+    """The routes used without ``[[routes]]``: one per role, for the configured receivers.
+
+    Each receiver declares its role (on-call, marketing, ops) and the least severity that
+    role hears of. A role's route continues matching, so an incident reaches every role it
+    fits; the summary role (the digest) hears of everything and comes last.
     """
     routes = []
-    if channels.slack is not None:
+    summary = []
+    for name, channel in CHANNELS.items():
+        role = channel.role
+        if role is None or (getattr(channels, name) is None and not channel.summary):
+            continue
+        if channel.summary:
+            summary.append(Route(name=name, receivers=[name]))
+            continue
+        existing = next((r for r in routes if r.name == role.name), None)
+        if existing is not None:
+            routes[routes.index(existing)] = existing.model_copy(
+                update={"receivers": [*existing.receivers, name]}
+            )
+            continue
         routes.append(
             Route(
-                name="on-call",
-                receivers=["slack"],
-                match=RouteMatch(min_severity="critical"),
+                name=role.name,
+                receivers=[name],
+                match=RouteMatch(min_severity=role.min_severity),
                 continue_matching=True,
             )
         )
-    if channels.email is not None:
-        routes.append(
-            Route(
-                name="marketing",
-                receivers=["email"],
-                match=RouteMatch(min_severity="warning"),
-                continue_matching=True,
-            )
-        )
-    routes.append(Route(name="digest", receivers=["digest"]))
-    return routes
+    return routes + summary
 
 
 def _duplicates(key: str, kind: str, names: list[str]) -> list[tuple[tuple[Any, ...], str]]:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
+from emberwatch import db as database
 from emberwatch.config import Config
 from emberwatch.errors import LabelError
 from emberwatch.mention import Mention, parse_timestamp
@@ -292,8 +293,6 @@ def load_layer(engine: Engine) -> learned.LearnedLayer | None:
 def stored_layer(database_url: str) -> learned.LearnedLayer | None:
     """The newest layer in a database that may not exist or be migrated yet (for
     ``emberwatch score``, which needs no database): None then, and nothing is created."""
-    from emberwatch import db as database
-
     url = make_url(database.normalize_url(database_url))
     if url.get_backend_name() == "sqlite" and (
         not url.database or url.database == ":memory:" or not Path(url.database).exists()

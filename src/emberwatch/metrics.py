@@ -30,6 +30,7 @@ from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from emberwatch import db as database
 from emberwatch.models import Delivery, ReceiverHealth, SourceState
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,6 @@ def refresh_gauges(engine: Engine, now: datetime) -> None:
     When the database does not answer, ``emberwatch_database_ready`` drops to 0 and the
     other gauges keep their last values, so the scrape still carries the process metrics.
     """
-    from emberwatch import db as database
-
     try:
         current = database.current_revision(engine)
         with Session(engine) as session:
@@ -162,8 +161,6 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 @functools.cache
 def _head_revision() -> str:
-    from emberwatch import db as database
-
     return database.head_revision()
 
 

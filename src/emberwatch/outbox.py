@@ -1,11 +1,13 @@
-"""The outbox: durable delivery of alerts and digests.
+"""The outbox: the queue of messages to receivers (enqueue, claim, mark).
 
-Rows are written in the same transaction as the change that causes them (see
-:mod:`emberwatch.pipeline`). A worker *claims* a due row by setting a lease with a
-conditional update (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers never wait on
-each other), sends, and only then marks it sent. A crash between claim and send leaves the
-lease to expire and the row is sent by the next worker; the only possible duplicate is a
-send whose outcome was never learned. Retrying lives here and nowhere else.
+Producers write rows in the same transaction as the change that causes them: the alert
+policy (:mod:`emberwatch.alerts.pipeline`) in its own transactions, the source health
+check, and the digest (:mod:`emberwatch.digest.schedule`). The delivery worker
+(:mod:`emberwatch.delivery`) *claims* a due row by setting a lease with a conditional
+update (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers never wait on each other),
+sends, and only then marks it sent. A crash between claim and send leaves the lease to
+expire and the row is sent by the next worker; the only possible duplicate is a send whose
+outcome was never learned. When to retry is decided here (:func:`mark_failed`), once.
 
 Attempts are counted when their outcome is learned (sent, a retryable failure, a
 permanent one), against ``[delivery] max_attempts``. A claim whose lease ran out with no
@@ -17,13 +19,12 @@ sends it still ends.
 
 Pacing is shared the same way: a receiver that takes about one message a second (a Slack
 webhook) has a row in ``receiver_pacing`` holding the latest send slot handed out. A
-worker reserves the next slot with a conditional update and waits for it, so every node
-together keeps to the rate, not each node alone.
+worker reserves the next slot with a conditional update (:func:`reserve_slot`) and waits
+for it, so every node together keeps to the rate, not each node alone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -34,17 +35,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import anyio
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
-from emberwatch import metrics
 from emberwatch.config import Config
 from emberwatch.errors import DeliveryError
-from emberwatch.models import Delivery, ReceiverHealth, ReceiverPacing
+from emberwatch.models import Delivery, ReceiverPacing
 
 log = logging.getLogger("emberwatch.outbox")
 
@@ -101,31 +99,29 @@ def enqueue_message(
     recipients: list[str] | None = None,
     **fields: Any,
 ) -> int:
-    """Queue one message on a channel: one row for Slack, one per recipient for email.
-
-    Email gets a row per recipient so that a recipient's permanent refusal fails only
-    that row, and a temporary one retries only that recipient.
+    """Queue one message to a receiver, as its rows: the receiver says how a message fans
+    out (``targets``). Email gets a row per recipient so that a recipient's permanent
+    refusal fails only that row, and a temporary one retries only that recipient.
     """
-    deadline = config.delivery.deadline(channel)
-    if channel != "email":
-        added = enqueue(
-            session, dedup_key=key, channel=channel, now=now, deadline=deadline, kind=kind, **fields
-        )
-        return int(added)
-    mail = config.channels.email
-    targets = recipients if recipients is not None else (mail.recipients if mail else [])
+    deadline = config.deadline(channel)
+    settings = config.receiver_settings(channel)
+    targets = (
+        config.receiver(channel).targets(settings, recipients)
+        if settings is not None
+        else list(recipients or [None])
+    )
     return sum(
         enqueue(
             session,
-            dedup_key=f"{key}:{address}",
-            channel="email",
+            dedup_key=key if target is None else f"{key}:{target}",
+            channel=channel,
             now=now,
             deadline=deadline,
             kind=kind,
-            recipient=address,
+            recipient=target,
             **fields,
         )
-        for address in targets
+        for target in targets
     )
 
 
@@ -291,28 +287,6 @@ def mark_failed(
     return status
 
 
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    expired: int = 0
-    deferred: int = 0  # given back untried: no send slot free in time
-
-
-def receiver_key(config: Config, channel: str) -> str | None:
-    """The pacing key of a channel's receiver, or None when the channel is not paced.
-
-    Slack paces per webhook, so the key is a hash of the webhook URL: the URL is a secret
-    and is never stored.
-    """
-    slack = config.channels.slack
-    if channel != "slack" or slack is None:
-        return None
-    digest = hashlib.sha256(slack.webhook_url.get_secret_value().encode()).hexdigest()
-    return f"slack:{digest[:32]}"
-
-
 def _database_now(connection: Connection) -> datetime:
     """The clock every node shares: PostgreSQL's. SQLite serves one node, on this machine."""
     if connection.dialect.name == "postgresql":
@@ -360,141 +334,6 @@ def reserve_slot(
             taken = connection.execute(take.returning(table.c.receiver)).first()  # type: ignore[attr-defined]
             if taken is not None:
                 return here + (slot - now).total_seconds()
-
-
-async def _wait_for_slot(
-    config: Config, engine: Engine, item: Claimed, budget_ends: float, full: set[str]
-) -> bool:
-    """Wait for the item's send slot; False when its receiver has none free in time.
-
-    ``budget_ends`` (monotonic) bounds the wait to half the lease after the claim, so a
-    row is sent well before its lease runs out and another worker could claim it too.
-    ``full`` remembers receivers found without a slot in this batch.
-    """
-    gap = config.delivery.slack_min_gap
-    receiver = receiver_key(config, item.channel)
-    if receiver is None or gap <= timedelta(0):
-        return True
-    if receiver in full:
-        return False
-    max_wait = timedelta(seconds=budget_ends - time.monotonic())
-    slot = None
-    if max_wait >= timedelta(0):
-        slot = await anyio.to_thread.run_sync(reserve_slot, engine, receiver, gap, max_wait)
-    if slot is None:
-        full.add(receiver)
-        return False
-    # Sleep until the slot itself: the commit and the thread hop are already behind us.
-    await anyio.sleep(max(0.0, slot - time.monotonic()))
-    return True
-
-
-async def deliver_due(
-    config: Config, engine: Engine, http: httpx.AsyncClient, now: datetime
-) -> DeliveryReport:
-    """Claim and send every due delivery once."""
-    from emberwatch.channels import dispatch  # late: channels import the alert views
-
-    report = DeliveryReport()
-    claimed = await anyio.to_thread.run_sync(claim_due, engine, now, config.delivery.lease)
-    budget_ends = time.monotonic() + config.delivery.lease.total_seconds() / 2
-    full: set[str] = set()
-    for item in claimed:
-        if item.expires_at is not None and now > item.expires_at:
-            await anyio.to_thread.run_sync(mark_expired, engine, item, now)
-            report.expired += 1
-            continue
-        if item.ambiguous_attempts >= config.delivery.max_ambiguous_attempts:
-            await anyio.to_thread.run_sync(
-                mark_ambiguous_failed, engine, item, config.delivery.max_ambiguous_attempts
-            )
-            metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome="failed").inc()
-            report.failed += 1
-            continue
-        if not await _wait_for_slot(config, engine, item, budget_ends, full):
-            # Other workers hold this receiver's next slots: leave the row to a later pass.
-            await anyio.to_thread.run_sync(release, engine, item.id)
-            report.deferred += 1
-            continue
-        try:
-            await dispatch.send(config, engine, http, item, now)
-        except DeliveryError as error:
-            status = await anyio.to_thread.run_sync(
-                mark_failed, engine, item, error, now, config.delivery.max_attempts
-            )
-            if error.receiver_broken:
-                await anyio.to_thread.run_sync(
-                    receiver_broken, engine, config, item.channel, str(error), now
-                )
-            metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome=status).inc()
-            if status == "failed":
-                report.failed += 1
-            else:
-                report.retrying += 1
-            continue
-        await anyio.to_thread.run_sync(mark_sent, engine, item.id, now)
-        metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome="sent").inc()
-        if item.channel == "slack":
-            await anyio.to_thread.run_sync(receiver_healthy, engine, item.channel, now)
-        report.sent += 1
-    return report
-
-
-def receiver_broken(
-    engine: Engine, config: Config, receiver: str, error: str, now: datetime
-) -> None:
-    """Say loudly, once per broken spell, through another channel: email."""
-    with Session(engine) as session:
-        health = session.exec(
-            select(ReceiverHealth).where(ReceiverHealth.receiver == receiver).with_for_update()
-        ).first()
-        if health is None:
-            health = ReceiverHealth(receiver=receiver)
-        if health.broken_since is None:
-            health.broken_since, health.notified = now, False
-        health.last_error = error[:500]
-        if not health.notified and config.channels.email is not None:
-            recipients = sorted({*config.channels.email.recipients, *config.escalation.emails})
-            enqueue_message(
-                session,
-                config,
-                channel="email",
-                key=f"receiver-broken:{receiver}:{now:%Y%m%dT%H%M%S}",
-                now=now,
-                kind="receiver_broken",
-                recipients=recipients,
-                payload={"receiver": receiver, "error": error[:300]},
-            )
-            health.notified = True
-        session.add(health)
-        session.commit()
-
-
-def receiver_healthy(engine: Engine, receiver: str, now: datetime | None = None) -> None:
-    """A send to ``receiver`` succeeded: end its broken spell, and release at once the
-    rows held back while it was broken (they would otherwise wait out
-    :data:`BROKEN_RECEIVER_RETRY`)."""
-    with Session(engine) as session:
-        health = session.exec(
-            select(ReceiverHealth).where(ReceiverHealth.receiver == receiver)
-        ).first()
-        if health is None or health.broken_since is None:
-            return
-        health.broken_since, health.notified, health.last_error = None, False, None
-        session.add(health)
-        released = session.execute(
-            sa.update(Delivery)
-            .where(
-                Delivery.channel == receiver,  # type: ignore[arg-type]
-                Delivery.status == "pending",  # type: ignore[arg-type]
-                Delivery.lease_until.is_(None),  # type: ignore[union-attr]
-                Delivery.next_attempt_at > (now or datetime.now(UTC)),  # type: ignore[operator]
-            )
-            .values(next_attempt_at=now or datetime.now(UTC))
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        session.commit()
-    log.warning("receiver %s works again; %d held deliveries due now", receiver, released)
 
 
 def pending_count(engine: Engine) -> int:
@@ -557,7 +396,7 @@ def retry_failed(
                     attempts=0,
                     ambiguous_attempts=0,
                     next_attempt_at=now,
-                    expires_at=now + config.delivery.deadline(row.channel),
+                    expires_at=now + config.deadline(row.channel),
                     lease_until=None,
                     leased_by=None,
                     last_error=note[:500],

@@ -51,8 +51,8 @@ from emberwatch.alerts.decisions import (
 )
 from emberwatch.alerts.lifecycle import act
 from emberwatch.alerts.routing import Facts, receivers_for
-from emberwatch.channels.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.config import Config, Route
+from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import EmberwatchError
 from emberwatch.mention import Mention
 from emberwatch.models import (

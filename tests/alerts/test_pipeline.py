@@ -12,7 +12,7 @@ from emberwatch.alerts.lifecycle import act
 from emberwatch.alerts.pipeline import ROLLUP_EVERY, evaluate
 from emberwatch.alerts.view import load_notice
 from emberwatch.channels import slack
-from emberwatch.channels.dispatch import notice_lines
+from emberwatch.delivery import notice_lines
 from emberwatch.models import (
     Delivery,
     EngagementSnapshot,

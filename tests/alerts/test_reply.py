@@ -10,7 +10,7 @@ from tests.channels.test_slack import view
 
 from emberwatch.alerts.reply import draft_reply, no_draft_reason
 from emberwatch.channels import email as email_channel
-from emberwatch.config import EmailChannel
+from emberwatch.channels.email import EmailChannel
 
 THIRD_PARTIES = re.compile(
     r"\b(courier|carrier|post office|royal mail|ups|dhl|fedex|supplier|warehouse|driver|"

@@ -11,7 +11,9 @@ from sqlmodel import Session
 from tests.helpers import make_config
 
 from emberwatch.alerts.links import verify
-from emberwatch.channels.digest import (
+from emberwatch.config import validate_config
+from emberwatch.demo.servers import MailCatcher
+from emberwatch.digest import (
     DayVolume,
     build_digest,
     chart_bars,
@@ -24,8 +26,6 @@ from emberwatch.channels.digest import (
     render,
     send_stored,
 )
-from emberwatch.config import validate_config
-from emberwatch.demo.servers import MailCatcher
 from emberwatch.models import (
     AlertRecord,
     Delivery,

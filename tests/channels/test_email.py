@@ -6,7 +6,7 @@ import pytest
 from tests.channels.test_slack import REVIEW, REVIEW_REASONS, incident_view, mention, view
 
 from emberwatch.channels import email as email_channel
-from emberwatch.config import EmailChannel
+from emberwatch.channels.email import EmailChannel
 from emberwatch.demo.servers import MailCatcher
 from emberwatch.errors import DeliveryError
 

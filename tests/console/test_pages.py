@@ -611,7 +611,7 @@ async def test_digests_are_listed_and_shown_as_sent(client, engine):
 
 
 def test_a_digest_is_kept_as_it_is_sent(engine):
-    from emberwatch.channels import digest
+    from emberwatch import digest
     from emberwatch.channels.email import build_message
 
     message = build_message(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from emberwatch.config import SEVERITY_RANK, QuietHours, Route
+from emberwatch.config import SEVERITY_RANK, QuietHours, Route, summary_receivers
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ def receivers_for(routes: list[Route], facts: Facts) -> dict[str, Route]:
     """Each receiver with the first matching route that names it.
 
     Routes are tried in order; the first match wins unless it says ``continue_matching``.
-    Nothing is unroutable: with no match the incident still reaches the digest.
+    Nothing is unroutable: with no match the incident still reaches the summary receivers
+    (the digest).
     """
     chosen: dict[str, Route] = {}
     for route in routes:
@@ -45,8 +46,9 @@ def receivers_for(routes: list[Route], facts: Facts) -> dict[str, Route]:
             chosen.setdefault(receiver, route)
         if not route.continue_matching:
             break
-    if "digest" not in chosen:
-        chosen["digest"] = routes[0] if routes else Route(name="digest", receivers=["digest"])
+    for summary in summary_receivers():
+        if summary not in chosen:
+            chosen[summary] = routes[0] if routes else Route(name=summary, receivers=[summary])
     return chosen
 
 

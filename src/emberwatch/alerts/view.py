@@ -26,16 +26,19 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from emberwatch.alerts.links import action_urls
-from emberwatch.config import Config
 from emberwatch.models import AlertRecord, Incident, IncidentAction, MentionRecord
 from emberwatch.scoring.triage import VIRAL_AT, playbook, respond_within
 from emberwatch.text import cut, one_line, web_link
+
+if TYPE_CHECKING:  # the view reads a config; it never builds or validates one
+    from emberwatch.config import Config
 
 QUOTE_LIMIT = 280
 TITLE_LIMIT = 70

@@ -7,29 +7,42 @@ message still goes to the others).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any, ClassVar, Literal
 
 import aiosmtplib
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import Field, SecretStr
 
 from emberwatch.alerts.reply import draft_reply
 from emberwatch.alerts.view import AlertView
-from emberwatch.config import EmailChannel
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role
 from emberwatch.errors import DeliveryError
+from emberwatch.settings import EmailAddress, PositiveDuration, SenderAddress, StrictModel
+from emberwatch.templating import render_template
 from emberwatch.text import header_value, printable
 
-_TEMPLATES = Environment(
-    loader=PackageLoader("emberwatch", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+NAME = "email"
 
 
-def render_template(name: str, **context: object) -> str:
-    return _TEMPLATES.get_template(name).render(**context)
+class Settings(StrictModel):
+    """SMTP settings and the marketing team's recipients."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: SenderAddress
+    recipients: list[EmailAddress] = Field(min_length=1)
+    timeout: PositiveDuration = timedelta(seconds=30)
+    max_per_hour: int = Field(
+        default=20, ge=1, description="noise budget: past this, messages roll up into summaries"
+    )
+
+
+EmailChannel = Settings  # the name the rest of the code and the tests know it by
 
 
 def build_message(
@@ -150,3 +163,46 @@ async def send(message: EmailMessage, channel: EmailChannel) -> list[str]:
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"email: send: {type(exc).__name__}") from None
     return [addr for addr, (code, _msg) in refused.items() if code >= 500]
+
+
+class Email(Receiver):
+    """Marketing: warning and critical incidents by default, one outbox row per recipient
+    so that one recipient's refusal fails only that row."""
+
+    name: ClassVar[str] = NAME
+    Settings: ClassVar[type[StrictModel]] = Settings
+    role: ClassVar[Role | None] = Role("marketing", "warning")
+    targets_addresses: ClassVar[bool] = True
+    max_bytes: ClassVar[int] = 10_000_000
+
+    def deadline(self, config: Any) -> timedelta:
+        return config.delivery.email_deadline  # type: ignore[no-any-return]
+
+    def targets(self, settings: Any, recipients: list[str] | None) -> list[str | None]:
+        return list(recipients if recipients is not None else settings.recipients)
+
+    def render(self, content: Any, envelope: Envelope) -> EmailMessage:
+        settings = envelope.settings
+        recipients = [envelope.recipient] if envelope.recipient else settings.recipients
+        if isinstance(content, AlertView):
+            first = envelope.first and content.episode == 1
+            return alert_message(content, settings, recipients, first=first)
+        if isinstance(content, Notice):
+            return notice_message(settings, recipients, content.subject, content.lines)
+        raise DeliveryError(f"{NAME}: cannot send a {envelope.kind}", permanent=True)
+
+    async def send(self, envelope: Envelope, content: Any) -> Outcome:
+        try:
+            refused = await send(self.render(content, envelope), envelope.settings)
+        except DeliveryError as error:
+            return Outcome.from_error(error)
+        if refused:
+            return Outcome(
+                "permanent",
+                f"{NAME}: send: refused permanently by the server for {', '.join(refused)}",
+                failed_recipients=tuple(refused),
+            )
+        return Outcome("sent")
+
+
+CHANNEL = Email()

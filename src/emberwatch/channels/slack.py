@@ -1,21 +1,40 @@
 """On-call Slack: Block Kit messages posted to an incoming webhook.
 
-Failure classification (see Slack's incoming-webhook errors): ``429`` → retry after
-``Retry-After``; ``400 invalid_payload``/``invalid_blocks`` → retry once as plain text;
-``403``/``404``/``410`` (``no_service``, ``channel_not_found``, ``channel_is_archived``…) →
-the receiver is broken, permanent; ``5xx`` and timeouts → retry.
+Failure classification: the shared table of :mod:`emberwatch.http_status` (``429`` → retry
+after ``Retry-After``; ``403``/``404``/``410`` such as ``no_service``,
+``channel_not_found``, ``channel_is_archived`` → the receiver is broken; ``5xx`` and
+timeouts → retry; any other ``4xx`` → permanent), plus one Slack rule: ``400
+invalid_payload``/``invalid_blocks`` → retry once as plain text. Only ``200`` is success.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from datetime import timedelta
+from typing import Any, ClassVar
 
 import httpx
+from pydantic import Field
 
 from emberwatch.alerts.view import AlertView
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role
 from emberwatch.errors import DeliveryError
-from emberwatch.sources._http import retry_after_seconds
+from emberwatch.http_status import classify_status, retry_after_seconds
+from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
 from emberwatch.text import cut, one_line, slack_mrkdwn, slack_url
+
+NAME = "slack"
+
+
+class Settings(StrictModel):
+    """The on-call team's Slack incoming webhook."""
+
+    webhook_url: SecretWebUrl
+    timeout: PositiveDuration = timedelta(seconds=10)
+    max_per_hour: int = Field(
+        default=30, ge=1, description="noise budget: past this, messages roll up into summaries"
+    )
+
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -187,12 +206,57 @@ async def send(
         return
     body = response.text[:100].strip()
     message = f"slack: post webhook: HTTP {status} {body}".strip()
-    if status == 429:
-        raise DeliveryError(message, retry_after=retry_after_seconds(response.headers) or 1.0)
     if status == 400 and body in {"invalid_payload", "invalid_blocks"}:
         raise DeliveryError(message, plain_text_fallback=True)
-    if status in (403, 404, 410):
-        raise DeliveryError(message, permanent=True, receiver_broken=True)
-    if status >= 500:
+    kind = classify_status(status)
+    if kind == "rate_limited":
+        raise DeliveryError(message, retry_after=retry_after_seconds(response.headers) or 1.0)
+    if kind == "retry":
         raise DeliveryError(message, retry_after=retry_after_seconds(response.headers))
-    raise DeliveryError(message, permanent=True)
+    raise DeliveryError(message, permanent=True, receiver_broken=kind == "broken")
+
+
+class Slack(Receiver):
+    """On-call: pages at critical by default, and escalations ping people here."""
+
+    name: ClassVar[str] = NAME
+    Settings: ClassVar[type[StrictModel]] = Settings
+    role: ClassVar[Role | None] = Role("on-call", "critical")
+    pages: ClassVar[bool] = True
+    max_bytes: ClassVar[int] = 45_000  # TEXT_LIMIT and 50 blocks of SECTION_LIMIT, escaped
+
+    def deadline(self, config: Any) -> timedelta:
+        return config.delivery.slack_deadline  # type: ignore[no-any-return]
+
+    def min_gap(self, config: Any) -> timedelta:
+        return config.delivery.slack_min_gap  # type: ignore[no-any-return]
+
+    def pacing_key(self, settings: Any) -> str | None:
+        # Paced per webhook; the URL is a secret, so only its hash is stored.
+        url = settings.webhook_url.get_secret_value()
+        return f"{NAME}:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
+
+    def render(self, content: Any, envelope: Envelope) -> dict[str, Any]:
+        if isinstance(content, AlertView):
+            return render(content, plain=envelope.plain)
+        if isinstance(content, Notice):
+            lines = [f"*{slack_mrkdwn(content.subject)}*", *map(slack_mrkdwn, content.lines)]
+            return render_text("\n".join(lines))
+        raise DeliveryError(f"{NAME}: cannot send a {envelope.kind}", permanent=True)
+
+    async def send(self, envelope: Envelope, content: Any) -> Outcome:
+        settings = envelope.settings
+        try:
+            payload = self.render(content, envelope)
+            await send(
+                envelope.http,
+                settings.webhook_url.get_secret_value(),
+                payload,
+                settings.timeout.total_seconds(),
+            )
+        except DeliveryError as error:
+            return Outcome.from_error(error)
+        return Outcome("sent")
+
+
+CHANNEL = Slack()

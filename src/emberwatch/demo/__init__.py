@@ -27,12 +27,13 @@ import click
 import httpx
 
 from emberwatch import db as database
-from emberwatch.channels.digest import build_digest, enqueue_digest, render
 from emberwatch.config import Config, load_config
 from emberwatch.console.users import add_user
+from emberwatch.delivery import deliver_due
 from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
 from emberwatch.demo.story import StoryFeeds
-from emberwatch.outbox import deliver_due, pending_count
+from emberwatch.digest import build_digest, enqueue_digest, render
+from emberwatch.outbox import pending_count
 from emberwatch.pipeline import PollReport, Runtime
 from emberwatch.scheduling import run_monitor
 from emberwatch.text import terminal

@@ -8,14 +8,12 @@ nothing but its own poll.
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from emberwatch.errors import FetchError, ParseError
+from emberwatch.http_status import retry_after_seconds
 from emberwatch.sources._text import snippet
 
 USER_AGENT = "emberwatch/0.1 (+https://github.com/emberwatch/emberwatch)"
@@ -111,57 +109,6 @@ def raise_for_status(response: httpx.Response, *, source: str, step: str) -> Non
 def _detail(content: bytes) -> str:
     # UTF-8 takes at most 4 bytes a character, so this slice holds DETAIL_LIMIT of them.
     return content[: DETAIL_LIMIT * 4].decode("utf-8", "replace")[:DETAIL_LIMIT]
-
-
-def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or rate-limit resets."""
-    now = time.time() if now is None else now
-    value = headers.get("retry-after")
-    if value:
-        value = value.strip()
-        if value.replace(".", "", 1).isdigit():
-            return float(value)
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-        except (TypeError, ValueError, IndexError):
-            pass
-    # X: x-rate-limit-*, Reddit and Mastodon: x-ratelimit-*, Bluesky: ratelimit-*, Yelp:
-    # RateLimit-Remaining with RateLimit-ResetTime (ISO 8601; the daily allowance's reset).
-    remaining = _first(
-        headers, "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining"
-    )
-    reset = _first(
-        headers,
-        "x-ratelimit-reset",
-        "x-rate-limit-reset",
-        "ratelimit-reset",
-        "ratelimit-resettime",
-    )
-    if remaining is None or reset is None:
-        return None
-    try:
-        if float(remaining) >= 1:
-            return None
-    except ValueError:
-        return None
-    try:
-        reset_value = float(reset)
-    except ValueError:
-        # Mastodon and Yelp send the reset as an ISO 8601 time.
-        try:
-            moment = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return max(0.0, moment.timestamp() - now)
-    # Some APIs send seconds-until-reset, others an epoch time.
-    return max(0.0, reset_value - now) if reset_value > 1_000_000_000 else reset_value
-
-
-def _first(headers: httpx.Headers, *names: str) -> str | None:
-    for name in names:
-        if name in headers:
-            return headers[name]
-    return None
 
 
 def load_json(body: bytes, *, source: str) -> Any:
