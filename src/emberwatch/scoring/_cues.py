@@ -48,7 +48,7 @@ class Family:
     ``written`` are the patterns as written. On first use they are split into
     ``alternatives`` (:func:`_split`), rewritten to let ``re`` skip ahead, and given
     ``gates``: for each, the words one of which opens every match of it, or None when that
-    is not known (see :func:`_opening_words`). :meth:`narrowed` keeps only the alternatives
+    is not known (see :func:`_words_opening`). :meth:`narrowed` keeps only the alternatives
     whose words occur. Building waits for first use so that importing the scorer (and
     ``emberwatch score`` on empty input) compiles nothing.
     """
@@ -61,6 +61,7 @@ class Family:
     _built: list[_Built] = field(default_factory=list, compare=False, repr=False)
     _subsets: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
     _singles: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+    _seen: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
 
     def _build(self) -> _Built:
         if not self._built:
@@ -69,8 +70,11 @@ class Family:
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        """All the alternatives as one pattern."""
-        return self._build().pattern
+        """All the alternatives as one pattern, compiled on first use."""
+        pattern = self._singles.get(-1)
+        if pattern is None:
+            pattern = self._singles[-1] = re.compile("|".join(self._build().alternatives))
+        return pattern
 
     @property
     def alternatives(self) -> tuple[str, ...]:
@@ -98,7 +102,7 @@ class Family:
         """
         built = self._built[0] if self._built else self._build()
         if not built.gates:
-            return built.pattern
+            return self.pattern
         always, by_word, gate_words, full, openings = built.gating
         mask = always
         for word in gate_words.intersection(text.pieces):
@@ -108,7 +112,7 @@ class Family:
             if opening in lower:
                 mask |= bits
         if mask == full:
-            return built.pattern
+            return self.pattern
         if not mask:
             return None
         pattern = self._subsets.get(mask)
@@ -116,12 +120,16 @@ class Family:
             return pattern
         if not mask & (mask - 1):  # a single alternative: its own pattern
             return self._alternative(mask.bit_length() - 1)
-        if len(self._subsets) < _MAX_SUBSETS:
+        # A union is compiled (hundreds of microseconds) only for a mask seen often; until
+        # then, and past the cache, the alternatives run one by one.
+        seen = self._seen[mask] = self._seen.get(mask, 0) + 1
+        if seen >= _COMPILE_AFTER and len(self._subsets) < _MAX_SUBSETS:
             chosen = [a for bit, a in enumerate(self.alternatives) if mask >> bit & 1]
             pattern = self._subsets[mask] = re.compile("|".join(chosen))
+            del self._seen[mask]
             return pattern
-        # Past the cache, run the alternatives one by one rather than compile their union
-        # for this text (a compile costs hundreds of microseconds).
+        if len(self._seen) > _MAX_SEEN:
+            self._seen.clear()
         return _Union(
             tuple(self._alternative(bit) for bit in range(mask.bit_length()) if mask >> bit & 1)
         )
@@ -179,9 +187,8 @@ class _Built(NamedTuple):
     """A family's patterns, split, rewritten and gated (see :class:`Family`). ``gating``
     holds the gates as bit masks: the alternatives without one, each gate word's
     alternatives, all gate words, all alternatives, and the alternatives gated by a
-    literal that opens every match of theirs (see :func:`_openings`), by literal."""
+    literal that opens every match of theirs (see :func:`_literals_opening`), by literal."""
 
-    pattern: re.Pattern[str]
     alternatives: tuple[str, ...]
     gates: tuple[frozenset[str] | None, ...]
     gating: tuple[int, dict[str, int], frozenset[str], int, tuple[tuple[str, int], ...]]
@@ -189,25 +196,27 @@ class _Built(NamedTuple):
 
 def _build(name: str, written: tuple[str, ...]) -> _Built:
     patterns = tuple(piece for p in written for piece in _split(p))
-    gates = tuple(_opening_words(p) for p in patterns)
-    if all(g is None for g in gates) and all(_openings(p) is None for p in patterns):
+    parsed = [_parser.parse(p) for p in patterns]  # once each: parsing is most of the cost
+    for p, items in zip(patterns, parsed, strict=True):  # _Union relies on it
+        if items.getwidth()[0] == 0:  # (_skip_ahead moves only zero-width assertions)
+            raise ValueError(f"cue pattern {p!r} of {name!r} can match the empty string")
+    starts = [_strings(list(items), 64)[0] for items in parsed]
+    gates = tuple(map(_words_opening, starts))
+    openings = [_literals_opening(s) for s in starts]
+    if all(g is None for g in gates) and all(o is None for o in openings):
         gates = ()
     always, by_word, by_opening = 0, {}, {}
     for bit, gate in enumerate(gates):
         if gate is not None:
             for word in gate:
                 by_word[word] = by_word.get(word, 0) | 1 << bit
-        elif (opens := _openings(patterns[bit])) is not None:
+        elif (opens := openings[bit]) is not None:
             for opening in opens:
                 by_opening[opening] = by_opening.get(opening, 0) | 1 << bit
         else:
             always |= 1 << bit
     patterns = tuple(map(_skip_ahead, patterns))
-    for p in patterns:  # _Union relies on it
-        if _parser.parse(p).getwidth()[0] == 0:
-            raise ValueError(f"cue pattern {p!r} of {name!r} can match the empty string")
     return _Built(
-        re.compile("|".join(patterns)),
         patterns,
         gates,
         (always, by_word, frozenset(by_word), (1 << len(gates)) - 1, tuple(by_opening.items())),
@@ -387,12 +396,15 @@ _CAPTURING = re.compile(r"(?<!\\)(?:\\\\)*\((?!\?)")
 _LOOKBEHINDS = re.compile(r"(?:\(\?<[!=][a-z ]+\))*")
 _LEAD = re.compile(r"(?:\\b(?:\(\?<[!=][a-z ]+\))*)?")
 _MAX_SUBSETS = 256  # unions of alternatives compiled and kept a family; beyond, see _Union
+_COMPILE_AFTER = 16  # texts with the same alternatives left before their union is compiled
+_MAX_SEEN = 4096  # masks counted a family; the counts start again beyond
 _TOKEN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _EDGE = "\x01"  # stands for a zero-width assertion in _strings' output
 
 
-def _opening_words(pattern: str) -> frozenset[str] | None:
-    """The words that open every match of ``pattern``, or None when it is not that simple.
+def _words_opening(starts: set[str]) -> frozenset[str] | None:
+    """The words that open every match of a pattern, or None when it is not that simple;
+    ``starts`` are the texts :func:`_strings` finds the pattern can start with.
 
     The pattern must start with a word boundary, and each text it can match must start with
     a run of ``[a-z0-9]`` closed by a boundary or by a character that is neither a letter
@@ -401,11 +413,6 @@ def _opening_words(pattern: str) -> frozenset[str] | None:
     "'great'"), a part of one between apostrophes; the boundary before the run means no
     word character precedes it, so the run starts a word or follows an apostrophe.
     """
-    try:
-        parsed = _parser.parse(pattern)
-    except re.error:
-        return None
-    starts, _ = _strings(list(parsed), 64)
     words = set()
     for text in starts:
         if not text.startswith(_EDGE):
@@ -420,15 +427,11 @@ def _opening_words(pattern: str) -> frozenset[str] | None:
     return frozenset(words) if words else None
 
 
-def _openings(pattern: str) -> frozenset[str] | None:
-    """Literals of two characters or more one of which opens every match of ``pattern``
+def _literals_opening(starts: set[str]) -> frozenset[str] | None:
+    """Literals of two characters or more one of which opens every match of a pattern
     (after any zero-width assertion), or None when there are none: ``order\\s*...`` gives
-    ``order``, ``(?:^| )thanks`` gives ``thanks`` and `` thanks``."""
-    try:
-        parsed = _parser.parse(pattern)
-    except re.error:
-        return None
-    starts, _ = _strings(list(parsed), 64)
+    ``order``, ``(?:^| )thanks`` gives ``thanks`` and `` thanks``; ``starts`` as for
+    :func:`_words_opening`."""
     out = set()
     for text in starts:
         literal = text.lstrip(_EDGE).split(_EDGE, 1)[0]

@@ -1,0 +1,101 @@
+"""``emberwatch score`` as a whole process against a plain VADER script (issue 18).
+
+Both read the same JSON lines on stdin, one short text each: the texts of
+``../shared/data/sentiment/*.txt`` (tweets and review snippets, used here only as inputs to
+time), repeated up to ``-n`` lines. The plain script is::
+
+    import json, sys
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as S
+    a = S()
+    [a.polarity_scores(json.loads(l)["text"]) for l in sys.stdin]
+
+Each round runs every command once, interleaved; a command's time is the CPU time (user +
+system) of its process, from ``os.wait4``, so other load on a shared machine counts less
+than wall time would. The best of the rounds is kept. Also reported: start-up alone (empty
+input) and peak RSS. ``throughput`` is plain time / emberwatch time (issue 18 asks 0.7).
+
+    python bench/score_cli.py -n 20000 --rounds 5 [--emberwatch .venv/bin/emberwatch]
+
+Run it with ``PYTHONPATH=SRC`` to time another source tree's ``emberwatch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTIMENT = ROOT.parent / "shared" / "data" / "sentiment"
+PLAIN = (
+    "import json, sys\n"
+    "from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as S\n"
+    "a = S()\n"
+    '[a.polarity_scores(json.loads(l)["text"]) for l in sys.stdin]\n'
+)
+
+
+def texts(n: int) -> list[str]:
+    found = []
+    for path in sorted(SENTIMENT.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[2].strip():
+                found.append(parts[2])
+    return [found[i % len(found)] for i in range(n)]
+
+
+def run(command: list[str], stdin: Path) -> tuple[float, float]:
+    """CPU seconds and peak RSS (MiB) of one process reading ``stdin``."""
+    with stdin.open("rb") as source:
+        proc = subprocess.Popen(command, stdin=source, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[0]} failed with status {status}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--emberwatch", default=str(Path(sys.executable).parent / "emberwatch"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = Path(tmp) / "lines.jsonl"
+        lines.write_text(
+            "".join(json.dumps({"text": t}) + "\n" for t in texts(args.n)), encoding="utf-8"
+        )
+        empty = Path(tmp) / "empty.jsonl"
+        empty.write_text("", encoding="utf-8")
+        script = Path(tmp) / "plain.py"
+        script.write_text(PLAIN, encoding="utf-8")
+        commands = {
+            "plain VADER": ([sys.executable, str(script)], lines),
+            "emberwatch score": ([args.emberwatch, "score"], lines),
+            "plain VADER, empty input": ([sys.executable, str(script)], empty),
+            "emberwatch score, empty input": ([args.emberwatch, "score"], empty),
+        }
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(args.rounds):
+            for name, (command, stdin) in commands.items():
+                cpu, rss = run(command, stdin)
+                old = best.get(name, (float("inf"), 0.0))
+                best[name] = (min(old[0], cpu), max(old[1], rss))
+    for name, (cpu, rss) in best.items():
+        print(f"{name:<32} {cpu:7.2f} s CPU   peak RSS {rss:6.1f} MiB")
+    plain, ours = best["plain VADER"][0], best["emberwatch score"][0]
+    start_plain, start_ours = best["plain VADER, empty input"][0], best["emberwatch score, empty input"][0]
+    print(f"throughput, whole process: {plain / ours:.2f} of plain VADER ({args.n} texts)")
+    per_plain = (plain - start_plain) / args.n * 1e6
+    per_ours = (ours - start_ours) / args.n * 1e6
+    print(f"per text, start-up excluded: {per_ours:.1f} us against {per_plain:.1f} us")
+    print(f"start-up: {start_ours:.2f} s against {start_plain:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
