@@ -1,10 +1,12 @@
-"""The poll pipeline: fetch → parse → match → store → score → decide → enqueue.
+"""One poll of one source: fetch → parse → match → store → score → decide → file.
 
 One poll of one source is one database transaction: the mentions, their snapshots and
-scores, the alerts, the outbox rows *and the source's new cursor* commit together. A crash
-anywhere before the commit leaves the old cursor, so the next poll fetches the same items
-again and the unique key on (source, external_id) keeps them single. Delivery happens after
-commit, from the outbox (see :mod:`emberwatch.outbox`).
+scores, the alerts, the incidents they are filed into *and the source's new cursor* commit
+together. A crash anywhere before the commit leaves the old cursor, so the next poll
+fetches the same items again and the unique key on (source, external_id) keeps them
+single. Nobody is told anything here: the alert policy (:mod:`emberwatch.alerts.pipeline`)
+decides on its own timer, in its own transactions, what to tell whom, and queues it in the
+outbox (:mod:`emberwatch.outbox`), from which the delivery worker sends.
 
 A failed poll touches nothing but the source's health columns, and backs that source off
 exponentially (with jitter, never sooner than a ``Retry-After``); after

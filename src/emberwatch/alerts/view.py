@@ -569,10 +569,12 @@ def what_changed(view: AlertView) -> str | None:
 
 
 def team_timezone(config: Config) -> str:
-    """The zone message times are shown in: the digest's, else the first route's quiet
-    hours', else UTC."""
-    if config.channels.digest is not None:
-        return config.channels.digest.timezone
+    """The zone message times are shown in: the first receiver's that has one (the
+    digest's), else the first route's quiet hours', else UTC."""
+    for name in config.channels.configured():
+        zone = getattr(config.receiver_settings(name), "timezone", None)
+        if zone:
+            return str(zone)
     for route in config.routes:
         if route.quiet_hours is not None:
             return route.quiet_hours.timezone
