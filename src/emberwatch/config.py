@@ -132,7 +132,7 @@ class Thresholds(StrictModel):
     high_reach_followers: int = Field(default=10_000, ge=0)
 
 
-class Delivery(StrictModel):
+class DeliverySettings(StrictModel):
     """How the outbox worker sends."""
 
     interval: PositiveDuration = timedelta(seconds=2)
@@ -382,7 +382,7 @@ class Config(StrictModel):
     sources: list[SourceConfig] = Field(default_factory=list)
     channels: Channels = Channels()
     thresholds: Thresholds = Thresholds()
-    delivery: Delivery = Delivery()
+    delivery: DeliverySettings = DeliverySettings()
     routes: list[Route] = Field(default_factory=list)
     escalation: Escalation = Escalation()
     grouping: Grouping = Grouping()
