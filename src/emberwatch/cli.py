@@ -229,7 +229,7 @@ def replay(file: str, config_path: str, output: str, resolve_after: str) -> None
       emberwatch replay last-month.jsonl --config strict.toml --format json
     """
     from emberwatch import replay as replaying
-    from emberwatch.sources._settings import parse_duration
+    from emberwatch.settings import parse_duration
 
     config = _load(config_path, need_secrets=False)
     after = None
@@ -275,7 +275,7 @@ def db_prune(config_path: str, older_than: str, dry_run: bool) -> None:
       emberwatch db prune --older-than 180d --dry-run
     """
     from emberwatch import retention
-    from emberwatch.sources._settings import parse_duration
+    from emberwatch.settings import parse_duration
 
     try:
         age = parse_duration(older_than)
@@ -816,7 +816,7 @@ def silence_add(config_path: str, match: str, duration: str, comment: str, by: s
         --comment "known outage, statement posted"
     """
     from emberwatch.alerts.silences import add_silence, parse_matchers
-    from emberwatch.sources._settings import parse_duration
+    from emberwatch.settings import parse_duration
 
     try:
         matchers = parse_matchers(match)

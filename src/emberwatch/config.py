@@ -38,8 +38,7 @@ from emberwatch.settings import (
 from emberwatch.settings import not_negative as _not_negative
 from emberwatch.settings import positive as _positive
 from emberwatch.settings import web_url as _web_url
-from emberwatch.sources import SETTINGS_BY_TYPE
-from emberwatch.sources._settings import SourceSettings
+from emberwatch.sources import SETTINGS_BY_TYPE, SourceSettings
 
 DEFAULT_CONFIG_PATH = "./emberwatch.toml"
 DEFAULT_DATABASE_URL = "sqlite:///./emberwatch.db"

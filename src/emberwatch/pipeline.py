@@ -52,9 +52,8 @@ from emberwatch.models import (
 )
 from emberwatch.scoring import Scorer, Scores, Snapshot
 from emberwatch.scoring.pool import Presumed, ScoringPool
-from emberwatch.sources import connector
-from emberwatch.sources._settings import SourceSettings
-from emberwatch.sources._text import snippet
+from emberwatch.sources import SourceSettings, connector
+from emberwatch.text import snippet
 
 log = logging.getLogger("emberwatch.pipeline")
 

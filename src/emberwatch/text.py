@@ -132,3 +132,14 @@ def header_value(text: str, limit: int = 200) -> str:
 def cut(text: str, limit: int) -> str:
     """``text`` at most ``limit`` characters long, an ellipsis marking a cut."""
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+_RUNS_OF_SPACE = re.compile(r"[ \t\f\v]+")
+
+
+def snippet(body: bytes | str, limit: int = 120) -> str:
+    """A short, single-line, printable excerpt of a response body for log lines."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = _RUNS_OF_SPACE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

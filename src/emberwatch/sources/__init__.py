@@ -20,6 +20,7 @@ from importlib import import_module
 from types import ModuleType
 
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._settings import SourceSettings
 
 # One line per connector: its module name is its config ``type``.
 _TYPES = (
@@ -50,4 +51,4 @@ def connector(source_type: str) -> ModuleType:
         raise KeyError(f"unknown source type {source_type!r}; known types: {known}") from None
 
 
-__all__ = ["CONNECTORS", "SETTINGS_BY_TYPE", "Fetched", "connector"]
+__all__ = ["CONNECTORS", "SETTINGS_BY_TYPE", "Fetched", "SourceSettings", "connector"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from emberwatch.text import snippet
+
 # Elements that end a line of text, and table cells, which end a word: neither may run two
 # words together ("cell1cell2", "Titletext") where brand matching would miss them.
 _BLOCK_TAGS = frozenset(
@@ -92,9 +94,4 @@ def _squeeze(line: str) -> str:
     return line
 
 
-def snippet(body: bytes | str, limit: int = 120) -> str:
-    """A short, single-line, printable excerpt of a response body for log lines."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = _SPACES.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+__all__ = ["feed_text", "html_to_text", "snippet"]
