@@ -400,6 +400,8 @@ _COMPILE_AFTER = 16  # texts with the same alternatives left before their union 
 _MAX_SEEN = 4096  # masks counted a family; the counts start again beyond
 _TOKEN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _EDGE = "\x01"  # stands for a zero-width assertion in _strings' output
+_SPACE = "\x02"  # stands for \s (any whitespace character) in _strings' output
+_SPACE_CLASS = [(_c.CATEGORY, _c.CATEGORY_SPACE)]
 
 
 def _words_opening(starts: set[str]) -> frozenset[str] | None:
@@ -434,7 +436,7 @@ def _literals_opening(starts: set[str]) -> frozenset[str] | None:
     :func:`_words_opening`."""
     out = set()
     for text in starts:
-        literal = text.lstrip(_EDGE).split(_EDGE, 1)[0]
+        literal = text.lstrip(_EDGE).split(_EDGE, 1)[0].split(_SPACE, 1)[0]
         if len(literal) < 2:
             return None
         out.add(literal)
@@ -444,7 +446,8 @@ def _literals_opening(starts: set[str]) -> frozenset[str] | None:
 def _strings(items: list, limit: int) -> tuple[set[str], bool]:
     """The texts that ``items`` (parsed) can match, as far as they are literal: a set of
     prefixes and whether they are whole. Zero-width assertions at a boundary or an edge of
-    the text become :data:`_EDGE`; look-arounds are skipped (they only narrow matches)."""
+    the text become :data:`_EDGE`, ``\\s`` becomes :data:`_SPACE` (neither is a letter, a
+    digit or an apostrophe); look-arounds are skipped (they only narrow matches)."""
     out = {""}
     for op, av in items:
         if op is _c.AT:
@@ -456,6 +459,10 @@ def _strings(items: list, limit: int) -> tuple[set[str], bool]:
             continue
         if op is _c.LITERAL:
             more, whole = {chr(av)}, True
+        elif op is _c.IN and av == _SPACE_CLASS:
+            more, whole = {_SPACE}, True
+        elif op is _c.MAX_REPEAT and av[0] >= 1 and list(av[2]) == [(_c.IN, _SPACE_CLASS)]:
+            return {s + _SPACE for s in out}, False  # \s+: at least one, then unknown
         elif op is _c.SUBPATTERN:
             more, whole = _strings(list(av[-1]), limit)
         elif op is _c.BRANCH:
