@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from emberwatch import labels, metrics
-from emberwatch.alerts.decide import Decision, decide
+from emberwatch.alerts.decisions import Decision, decide
 from emberwatch.alerts.grouping import TextShapes, grouping_keys
 from emberwatch.alerts.incidents import RecentKeys, RecentTexts, attach
 from emberwatch.alerts.silences import ActiveSilences, AlertFacts

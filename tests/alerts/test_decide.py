@@ -1,6 +1,6 @@
 import pytest
 
-from emberwatch.alerts.decide import decide
+from emberwatch.alerts.decisions import decide
 from emberwatch.config import Thresholds
 from emberwatch.scoring import Scores
 

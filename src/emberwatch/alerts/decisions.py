@@ -1,5 +1,11 @@
-"""The alert policy's timers as pure decisions: each takes an injected ``now`` and returns
-whether to act and why (the reason goes into logs, the message and the digest).
+"""The alert policy's decisions, pure: each returns a :class:`Decision`, whether to act and
+why (the reason goes into logs, the alert, the message and the digest).
+
+- :func:`decide`: does a scored mention raise an alert, or raise an alert's severity?
+  (no clock, no database);
+- the timers, each with an injected ``now``: notify now (:func:`needs_notify`), escalate
+  (:func:`needs_escalation`), re-trigger (:func:`needs_retrigger`), and whether a source
+  is healthy (:func:`source_health`).
 
 Alertmanager's ``needsUpdate`` is the model; two things go further here:
 
@@ -15,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from emberwatch.alerts.routing import breaks_through, in_quiet_hours, quiet_hours_end
-from emberwatch.config import SEVERITY_RANK, Escalation, Route
+from emberwatch.config import SEVERITY_RANK, Escalation, Route, Thresholds
+from emberwatch.scoring import Scores
 
 SPREAD_WINDOW = timedelta(minutes=30)
 # Doubling from 1 to 2 likes is noise; the spread rule starts counting at this engagement.
@@ -53,42 +60,65 @@ class Notified:
     engagement: int
 
 
+# What decide() does with a scored mention.
+Action = Literal["none", "raise", "escalate"]
+
+
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
+    """Whether to act, and why. ``cut_through``: a timer was skipped for news;
+    ``action``: what :func:`decide` does with an alert."""
+
     act: bool
     reason: str
     cut_through: bool = False
+    action: Action = "none"
+
+
+def decide(scores: Scores, thresholds: Thresholds, alerted_severity: str | None) -> Decision:
+    """Raise when severity reaches ``min_severity``; escalate when it rises past an alert's."""
+    rank = SEVERITY_RANK[scores.severity]
+    if rank < SEVERITY_RANK[thresholds.min_severity]:
+        return Decision(False, f"severity {scores.severity} below {thresholds.min_severity}")
+    why = f"{scores.severity} {scores.category}: " + "; ".join(scores.reasons)
+    if alerted_severity is None:
+        return Decision(True, why, action="raise")
+    if rank > SEVERITY_RANK[alerted_severity]:
+        return Decision(True, f"rose from {alerted_severity}: {why}", action="escalate")
+    return Decision(False, f"already alerted at {alerted_severity}")
 
 
 def needs_notify(
     incident: IncidentFacts, last: Notified | None, route: Route, now: datetime
-) -> Verdict:
+) -> Decision:
     verdict = _timers(incident, last, route, now)
     quiet = route.quiet_hours
     if verdict.act and quiet and in_quiet_hours(now, quiet):
         if not breaks_through(incident.severity, quiet):
             until = quiet_hours_end(now, quiet)
-            return Verdict(False, f"quiet hours until {until:%H:%M} {quiet.timezone}")
-        return Verdict(True, f"{verdict.reason} (breaks through quiet hours)", verdict.cut_through)
+            return Decision(False, f"quiet hours until {until:%H:%M} {quiet.timezone}")
+        return Decision(True, f"{verdict.reason} (breaks through quiet hours)", verdict.cut_through)
     return verdict
 
 
-def _timers(incident: IncidentFacts, last: Notified | None, route: Route, now: datetime) -> Verdict:
+def _timers(
+    incident: IncidentFacts, last: Notified | None, route: Route, now: datetime
+) -> Decision:
     if incident.status == "resolved":
-        return Verdict(False, "resolved")
+        return Decision(False, "resolved")
     if incident.status == "acknowledged":
-        return Verdict(False, "acknowledged")
+        return Decision(False, "acknowledged")
     if last is None:
         if incident.severity == "critical":
-            return Verdict(True, "new critical incident", cut_through=True)
+            return Decision(True, "new critical incident", cut_through=True)
         due = incident.opened_at + route.group_wait
         if now >= due:
-            return Verdict(True, "new incident")
-        return Verdict(False, f"group wait until {due:%H:%M:%S}Z")
+            return Decision(True, "new incident")
+        return Decision(False, f"group wait until {due:%H:%M:%S}Z")
     if SEVERITY_RANK[incident.severity] > SEVERITY_RANK[last.severity]:
-        return Verdict(True, f"severity rose from {last.severity} to {incident.severity}", True)
+        return Decision(True, f"severity rose from {last.severity} to {incident.severity}", True)
     if spreading(incident, last):
-        return Verdict(
+        return Decision(
             True,
             f"engagement doubled within 30 min ({incident.engagement_30m_ago} → "
             f"{incident.engagement})",
@@ -96,10 +126,10 @@ def _timers(incident: IncidentFacts, last: Notified | None, route: Route, now: d
         )
     if incident.alert_count > last.alert_count and now >= last.at + route.group_interval:
         new = incident.alert_count - last.alert_count
-        return Verdict(True, f"{new} new related mention{'s' if new != 1 else ''}")
+        return Decision(True, f"{new} new related mention{'s' if new != 1 else ''}")
     if now >= last.at + route.repeat_interval:
-        return Verdict(True, "still open and unacknowledged")
-    return Verdict(False, "nothing new")
+        return Decision(True, "still open and unacknowledged")
+    return Decision(False, "nothing new")
 
 
 def spreading(incident: IncidentFacts, last: Notified) -> bool:
@@ -110,14 +140,14 @@ def spreading(incident: IncidentFacts, last: Notified) -> bool:
     )
 
 
-def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime) -> Verdict:
+def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime) -> Decision:
     if incident.status != "triggered":
-        return Verdict(False, incident.status)
+        return Decision(False, incident.status)
     if SEVERITY_RANK[incident.severity] < SEVERITY_RANK["warning"]:
-        return Verdict(False, "info incidents are not escalated")
+        return Decision(False, "info incidents are not escalated")
     # A warning escalated ``max_times`` by email that rises to critical still pages once.
     if incident.escalations >= policy.max_times and not (incident.owes_page and policy.max_times):
-        return Verdict(False, f"already escalated {incident.escalations} times")
+        return Decision(False, f"already escalated {incident.escalations} times")
     # Counted from the last escalation or re-trigger: a snooze that ends is notified afresh
     # and gets ``after`` to be acknowledged before anyone is paged.
     since = max(
@@ -125,9 +155,9 @@ def needs_escalation(incident: IncidentFacts, policy: Escalation, now: datetime)
     )
     due = since + policy.after
     if now < due:
-        return Verdict(False, f"escalates at {due:%H:%M}Z if not acknowledged")
+        return Decision(False, f"escalates at {due:%H:%M}Z if not acknowledged")
     minutes = int((now - incident.opened_at).total_seconds() // 60)
-    return Verdict(
+    return Decision(
         True, f"not acknowledged after {minutes} min (escalation {incident.escalations + 1})"
     )
 
@@ -154,17 +184,17 @@ def escalation_receivers(
     return tuple(receivers)
 
 
-def needs_retrigger(incident: IncidentFacts, policy: Escalation, now: datetime) -> Verdict:
+def needs_retrigger(incident: IncidentFacts, policy: Escalation, now: datetime) -> Decision:
     if incident.status != "acknowledged":
-        return Verdict(False, incident.status)
+        return Decision(False, incident.status)
     if incident.snoozed_until is not None:
         if now >= incident.snoozed_until:
-            return Verdict(True, "snooze ended")
-        return Verdict(False, f"snoozed until {incident.snoozed_until:%H:%M}Z")
+            return Decision(True, "snooze ended")
+        return Decision(False, f"snoozed until {incident.snoozed_until:%H:%M}Z")
     if incident.acknowledged_at and now >= incident.acknowledged_at + policy.retrigger_after:
         hours = policy.retrigger_after.total_seconds() / 3600
-        return Verdict(True, f"acknowledged but unresolved after {hours:g} h")
-    return Verdict(False, "acknowledged")
+        return Decision(True, f"acknowledged but unresolved after {hours:g} h")
+    return Decision(False, "acknowledged")
 
 
 # -- source health ------------------------------------------------------------------------
