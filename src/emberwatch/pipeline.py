@@ -37,7 +37,8 @@ from emberwatch import labels, metrics
 from emberwatch.alerts.decisions import Decision, decide
 from emberwatch.alerts.grouping import TextShapes, grouping_keys
 from emberwatch.alerts.incidents import RecentKeys, RecentTexts, attach
-from emberwatch.alerts.silences import ActiveSilences, AlertFacts
+from emberwatch.alerts.routing import Facts
+from emberwatch.alerts.silences import ActiveSilences
 from emberwatch.config import Config
 from emberwatch.errors import FetchError, SourceError
 from emberwatch.matching import BrandMatcher, build_matchers
@@ -734,9 +735,7 @@ def _file_alert(
         alert.severity, alert.category = scores.severity, scores.category
         alert.reason, alert.updated_at = decision.reason, now
         filed = alert
-    facts = AlertFacts(
-        record.brand, record.source_name, record.source, filed.category, filed.severity
-    )
+    facts = Facts(record.brand, record.source_name, record.source, filed.category, filed.severity)
     silence = filing.silences.matching(facts)
     metrics.ALERTS.labels(severity=filed.severity).inc()
     if silence is not None:

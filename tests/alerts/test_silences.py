@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import Session
 from tests.alerts.test_incidents import T0
 
+from emberwatch.alerts.routing import Facts as AlertFacts
 from emberwatch.alerts.silences import (
-    AlertFacts,
     active_silence,
     add_silence,
     matches,

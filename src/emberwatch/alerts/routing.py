@@ -11,7 +11,7 @@ from emberwatch.config import SEVERITY_RANK, QuietHours, Route, summary_receiver
 
 @dataclass(frozen=True)
 class Facts:
-    """What routes match on."""
+    """What routes and silences match on: one alert's brand, source, category, severity."""
 
     brand: str
     source_name: str

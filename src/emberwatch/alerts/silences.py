@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from emberwatch.alerts.routing import Facts
 from emberwatch.models import Silence
 
 MATCH_KEYS = ("brand", "source", "category", "severity")
@@ -33,16 +34,7 @@ def parse_matchers(text: str) -> dict[str, str]:
     return matchers
 
 
-@dataclass(frozen=True)
-class AlertFacts:
-    brand: str
-    source_name: str
-    source_type: str
-    category: str
-    severity: str
-
-
-def matches(matchers: dict[str, str], facts: AlertFacts) -> bool:
+def matches(matchers: dict[str, str], facts: Facts) -> bool:
     for key, value in matchers.items():
         wanted = value.lower()
         if key == "source":
@@ -66,11 +58,11 @@ class ActiveSilences:
         ).all()
         return cls(tuple((s, json.loads(s.matchers)) for s in rows))
 
-    def matching(self, facts: AlertFacts) -> Silence | None:
+    def matching(self, facts: Facts) -> Silence | None:
         return next((s for s, m in self.silences if matches(m, facts)), None)
 
 
-def active_silence(session: Session, facts: AlertFacts, now: datetime) -> Silence | None:
+def active_silence(session: Session, facts: Facts, now: datetime) -> Silence | None:
     return ActiveSilences.load(session, now).matching(facts)
 
 
