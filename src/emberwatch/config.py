@@ -539,6 +539,12 @@ def paging_receivers() -> list[str]:
     return [name for name, channel in CHANNELS.items() if channel.pages]
 
 
+def address_receivers() -> list[str]:
+    """Receivers that reach people by email address (escalation.emails, broken-receiver
+    notices)."""
+    return [name for name, channel in CHANNELS.items() if channel.targets_addresses]
+
+
 def notifying_receivers() -> list[str]:
     """Receivers that take per-incident notices under a noise budget."""
     return [name for name, channel in CHANNELS.items() if channel.notifies]

@@ -21,7 +21,14 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from emberwatch.alerts.routing import breaks_through, in_quiet_hours, quiet_hours_end
-from emberwatch.config import SEVERITY_RANK, Escalation, Route, Thresholds
+from emberwatch.config import (
+    SEVERITY_RANK,
+    Escalation,
+    Route,
+    Thresholds,
+    address_receivers,
+    paging_receivers,
+)
 from emberwatch.scoring import Scores
 
 SPREAD_WINDOW = timedelta(minutes=30)
@@ -170,17 +177,19 @@ def pages_on_call(severity: str, policy: Escalation) -> bool:
 def escalation_receivers(
     severity: str, policy: Escalation, *, slack: bool, email: bool
 ) -> tuple[str, ...]:
-    """Who an escalation at ``severity`` goes to: the escalation email list always, and
-    on-call Slack from ``slack_min_severity`` (critical by default) up.
+    """Who an escalation at ``severity`` goes to: the escalation email list (through the
+    receivers that reach people by address) always, and the paging receivers (on-call)
+    from ``slack_min_severity`` (critical by default) up.
 
-    ``slack`` and ``email`` say whether those channels are configured. A warning that
-    has risen to critical pages on-call like any critical incident.
+    ``slack`` and ``email`` say whether a paging receiver and an address receiver are
+    configured (the names of the config keys they are set by). A warning that has risen
+    to critical pages on-call like any critical incident.
     """
-    receivers = []
+    receivers: list[str] = []
     if slack and pages_on_call(severity, policy):
-        receivers.append("slack")
+        receivers += paging_receivers()
     if email and policy.emails:
-        receivers.append("email")
+        receivers += address_receivers()
     return tuple(receivers)
 
 
