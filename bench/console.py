@@ -10,6 +10,9 @@ serves the real endpoint (``emberwatch.web.build_app``: auth and pages) on 127.0
 in through ``/login`` like a browser, and requests each page ``--rounds`` times, reading
 the whole body (``/mentions?format=csv``: until the first chunk of rows, time to first
 byte). It prints the median and p95 per page beside the 200 ms target of the console issue.
+The text searches cover a common word (and its 20th page), a rare phrase, a word in most
+mentions, two characters (too short for the trigram index: LIKE alone) and a phrase that
+matches nothing (without the index, every row read).
 The client runs in the server's event loop, so its parsing is inside the figures.
 """
 
@@ -278,7 +281,10 @@ def pages(ids: dict[str, int]) -> list[tuple[str, str]]:
         ("/mentions?brand&sentiment", "/mentions?brand=acme&sentiment=negative"),
         ("/mentions?q= (text search)", "/mentions?q=refund"),
         ("/mentions?q= (two words, rare)", "/mentions?q=refuses+to+replace"),
-        ("/mentions?q= (no match: every row read)", "/mentions?q=zebra+crossing"),
+        ("/mentions?q= (in most mentions)", "/mentions?q=acme"),
+        ("/mentions?q= (two characters)", "/mentions?q=ac"),
+        ("/mentions?q= (no match)", "/mentions?q=zebra+crossing"),
+        ("/mentions?q= (text search, page 20)", "/mentions?q=refund&page=20"),
         ("/mentions?format=csv (TTFB)", "/mentions?format=csv&q=refund"),
         ("/sources", "/sources"),
         ("/digests", "/digests"),

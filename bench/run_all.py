@@ -22,8 +22,8 @@ from pathlib import Path
 from _common import Row, arguments, machine, print_table
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("ingest.py", "fanout.py", "latency.py")
-PLAIN = {"ingest.py": ["-n", "20000"]}
+BENCHES = ("ingest.py", "fanout.py", "latency.py", "console.py")
+PLAIN = {"ingest.py": ["-n", "20000"], "console.py": ["--rounds", "5"]}
 
 
 def main() -> None:
