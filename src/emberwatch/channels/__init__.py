@@ -1,5 +1,12 @@
 """Receivers: one module per kind, each with the same shape (see :mod:`.base`).
 
+Words: a *receiver* is where a message goes: what routes name, what an outbox row is
+addressed to, what is paced, broken or healthy. This package holds the code of each
+receiver; "channel" survives only where renaming would break what exists outside the
+code: the config tables ``[channels.<name>]``, the ``deliveries.channel`` column and the
+``channel`` label of ``emberwatch_delivery_attempts_total``, each holding a receiver's
+name.
+
 A receiver module defines ``NAME`` (its ``[channels.<name>]`` table and what routes name),
 ``Settings`` (its config model) and ``CHANNEL``, an object that implements
 :class:`~emberwatch.channels.base.Channel`: it renders what the delivery worker hands it
