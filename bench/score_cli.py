@@ -89,7 +89,10 @@ def main() -> None:
     for name, (cpu, rss) in best.items():
         print(f"{name:<32} {cpu:7.2f} s CPU   peak RSS {rss:6.1f} MiB")
     plain, ours = best["plain VADER"][0], best["emberwatch score"][0]
-    start_plain, start_ours = best["plain VADER, empty input"][0], best["emberwatch score, empty input"][0]
+    start_plain, start_ours = (
+        best["plain VADER, empty input"][0],
+        best["emberwatch score, empty input"][0],
+    )
     print(f"throughput, whole process: {plain / ours:.2f} of plain VADER ({args.n} texts)")
     per_plain = (plain - start_plain) / args.n * 1e6
     per_ours = (ours - start_ours) / args.n * 1e6

@@ -32,8 +32,8 @@ import re
 import string
 from bisect import bisect_right
 from collections.abc import Iterable
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
@@ -298,9 +298,13 @@ def _valence(
             elif before in _NEGATE or "n't" in before:
                 valence = valence * N_SCALAR
             valence = _idioms(valence, low, i)
-    if i > 0 and low[i - 1] == "least" and "least" not in lexicon:
-        if not (i > 1 and low[i - 2] in ("at", "very")):
-            valence = valence * N_SCALAR
+    if (
+        i > 0
+        and low[i - 1] == "least"
+        and "least" not in lexicon
+        and not (i > 1 and low[i - 2] in ("at", "very"))
+    ):
+        valence = valence * N_SCALAR
     return valence
 
 
@@ -416,6 +420,7 @@ class _Analyzer(SentimentIntensityAnalyzer):
             # VADER's own rule, with its quirks (it finds each value's first index).
             sentiments = self._but_check(words, sentiments)
         return sentiments, text
+
 
 class SentimentModel:
     """A VADER analyzer with Emberwatch's lexicon and, optionally, a brand's overrides and
