@@ -104,8 +104,19 @@ def _upgrade_postgresql(connection: sa.Connection) -> None:
         return
     # The operator class is named with its schema: the extension may live in a schema that
     # is not on this connection's search_path (one per test, or a DBA's "extensions").
-    for statement in _trigram_statements(connection, schema):
-        connection.execute(sa.text(statement))
+    statements = _trigram_statements(connection, schema)
+    try:
+        with connection.begin_nested():
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    except sa.exc.DBAPIError as exc:  # e.g. no USAGE on the schema pg_trgm lives in
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        log.warning(
+            "the console's text search will read every mention: its trigram indexes could "
+            "not be made (%s). To make them: %s;",
+            reason,
+            "; ".join(statements),
+        )
 
 
 def _upgrade_sqlite(connection: sa.Connection) -> None:
