@@ -253,3 +253,12 @@ def test_snapshots_are_seen_later_with_their_counts(tmp_path):
         (START + timedelta(hours=1), 900),
     ]
     assert isinstance(sightings[0].mention, Mention)
+
+
+def test_scoring_ahead_in_a_worker_gives_the_same_figures(tmp_path):
+    """Large replays score new mentions in a worker process; the figures must not move."""
+    config = config_for(tmp_path)
+    sightings = read_mentions(write(tmp_path, a_busy_morning()))
+    here = run_replay(config, sightings, score_ahead=False)
+    ahead = run_replay(config, sightings, score_ahead=True)
+    assert ahead == here

@@ -25,8 +25,12 @@ acted. Source health notices are not replayed (sources are taken to be healthy).
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import json
+import logging
 import math
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -64,8 +68,12 @@ from emberwatch.models import (
     Rollup,
     SourceState,
 )
-from emberwatch.pipeline import Runtime, _commit_poll, match_stage
+from emberwatch.pipeline import Runtime, _commit_poll, _Matched, match_stage
+from emberwatch.scoring import Scorer, Scores
+from emberwatch.scoring.pool import Presumed, score_as_new
 from emberwatch.sources._settings import SourceSettings
+
+log = logging.getLogger("emberwatch.replay")
 
 RECEIVERS = ("slack", "email", "digest")
 DEFAULT_INTERVAL = timedelta(minutes=5)
@@ -73,6 +81,11 @@ DEFAULT_INTERVAL = timedelta(minutes=5)
 # group timers of the last incidents come due.
 DRAIN = timedelta(hours=1)
 DEFAULT_RESOLVE_AFTER = timedelta(hours=24)
+# From this many sightings on (and with more than one core), new mentions are scored
+# ahead in a worker process while the simulation stores, files and times alerts.
+SCORE_AHEAD_FROM = 2000
+# Polls are sent to the worker in runs of about this many mentions.
+SCORE_AHEAD_CHUNK = 400
 
 
 class ReplayInputError(EmberwatchError):
@@ -326,24 +339,22 @@ class _Schedule:
 
         What the decisions read is read for all these incidents at once, with the
         policy's own batched readers."""
-        incidents = [
-            incident
-            for incident_id in sorted(set(incident_ids))
-            if (incident := session.get(Incident, incident_id)) is not None
-            and incident.status != "resolved"
-        ]
-        if not incidents:
+        ids = sorted(set(incident_ids))
+        if not ids:
             return
-        ids: list[int] = [incident.id for incident in incidents]  # type: ignore[misc]
-        leads = policy._leads(session, ids)
-        incidents = [incident for incident in incidents if incident.id in leads]
-        facts_of = policy._facts_by_id(session, incidents, now)
+        incidents: list[Incident] = []
         told: dict[int, dict[str, NotificationState]] = {}
-        for state in session.exec(
-            select(NotificationState).where(NotificationState.incident_id.in_(ids))  # type: ignore[attr-defined]
-        ):
-            told.setdefault(state.incident_id, {})[state.receiver] = state
+        for chunk in policy._chunks(ids):
+            incidents += session.exec(select(Incident).where(Incident.id.in_(chunk)))  # type: ignore[union-attr]
+            for state in session.exec(
+                select(NotificationState).where(NotificationState.incident_id.in_(chunk))  # type: ignore[attr-defined]
+            ):
+                told.setdefault(state.incident_id, {})[state.receiver] = state
+        incidents = [incident for incident in incidents if incident.status != "resolved"]
+        leads, facts_of = policy._read(session, incidents, now)
         for incident in incidents:
+            if incident.id not in leads:
+                continue
             self._probe_one(
                 session,
                 incident,
@@ -476,6 +487,69 @@ def _settings_for(config: Config) -> Callable[[Sighting], SourceSettings]:
     return settings_for
 
 
+class _ScoredAhead:
+    """Every poll's matched mentions scored as new ones in a worker process, ahead of
+    the simulation: :func:`emberwatch.pipeline._commit_poll` takes them as ``presumed``
+    (what the live poller's scoring process gives it) and scores in the simulation only
+    the mentions it has stored before. The worker holds a copy of the runtime's scorer,
+    so its scores are the ones the simulation would compute. If the worker fails, the
+    simulation scores the rest itself."""
+
+    def __init__(self, scorer: Scorer, polls: list[tuple[datetime, list[_Matched]]]) -> None:
+        self._executor = concurrent.futures.ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_install_scorer,
+            initargs=(scorer,),
+        )
+        self._futures: list[tuple[int, concurrent.futures.Future[list[list[Scores]]]]] = []
+        self._done: dict[int, list[Scores]] = {}
+        self.failed = False
+        run: list[tuple[datetime, list[Presumed]]] = []
+        first = size = 0
+        for index, (at, matched) in enumerate(polls):
+            run.append((at, [Presumed(m.mention, m.brand, m.vip) for m in matched]))
+            size += len(matched)
+            if size >= SCORE_AHEAD_CHUNK or index == len(polls) - 1:
+                self._futures.append((first, self._executor.submit(_score_polls, run)))
+                run, first, size = [], index + 1, 0
+        self._futures.reverse()  # popped from the end, in poll order
+
+    def scores(self, index: int) -> list[Scores] | None:
+        """The scores of poll ``index``'s matched mentions (polls are asked in order);
+        None when the worker failed."""
+        if self.failed:
+            return None
+        while index not in self._done and self._futures:
+            first, future = self._futures.pop()
+            try:
+                runs = future.result()
+            except Exception as exc:  # a dead worker: score the rest here
+                log.warning("replay: scoring process failed (%s); scoring here", exc)
+                self.failed = True
+                self.close()
+                return None
+            for offset, scored in enumerate(runs):
+                self._done[first + offset] = scored
+        return self._done.pop(index, None)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_ahead_scorer: Scorer | None = None
+
+
+def _install_scorer(scorer: Scorer) -> None:
+    global _ahead_scorer
+    _ahead_scorer = scorer
+
+
+def _score_polls(run: list[tuple[datetime, list[Presumed]]]) -> list[list[Scores]]:
+    assert _ahead_scorer is not None
+    return [score_as_new(_ahead_scorer, batch, now) for now, batch in run]
+
+
 def _private_engine() -> sa.Engine:
     """A migrated SQLite database in memory, one connection shared by every session."""
     engine = sa.create_engine(
@@ -491,12 +565,16 @@ def replay(
     *,
     resolve_after: timedelta | None = DEFAULT_RESOLVE_AFTER,
     progress: Callable[[int, int], None] | None = None,
+    score_ahead: bool | None = None,
 ) -> ReplayResult:
     """Run the sightings through the pipeline and the alert policy with a simulated
     clock in a private database; return what the outbox would have sent.
 
     ``resolve_after``: each incident (episode) is resolved this long after it opened,
     as someone would eventually do (None: never, and open incidents repeat all along).
+    ``score_ahead``: score new mentions in a worker process (see :class:`_ScoredAhead`);
+    None: when there are :data:`SCORE_AHEAD_FROM` sightings or more and a second core.
+    The figures are the same either way.
     """
     # Score in this process: polls are small, and nothing else runs beside the replay.
     config = config.model_copy(update={"scoring_processes": 0})
@@ -562,22 +640,39 @@ def replay(
             run_round(*schedule.pop())
 
     total = len(polls)
-    for index, (at, settings, seen) in enumerate(polls):
-        run_due(at)
-        clock.now = at
-        matched = match_stage([s.mention for s in seen], runtime.matchers, settings)
-        report = _commit_poll(runtime, settings, matched, None, 1, at, bookkeeping=False)
-        if report.alerts or report.updated:
-            with Session(engine) as session:
-                touched = _touched(session, at)
-                file_resolve(session, touched)
-            if report.alerts:
-                run_round(at, touched)  # new alerts don't wait for the next round, as in run
-            else:
+    matched_polls = [
+        (at, settings, match_stage([s.mention for s in seen], runtime.matchers, settings))
+        for at, settings, seen in polls
+    ]
+    if score_ahead is None:
+        score_ahead = len(sightings) >= SCORE_AHEAD_FROM and (os.cpu_count() or 1) > 1
+    ahead = (
+        _ScoredAhead(runtime.scorer, [(at, matched) for at, _, matched in matched_polls])
+        if score_ahead
+        else None
+    )
+    try:
+        for index, (at, settings, matched) in enumerate(matched_polls):
+            run_due(at)
+            clock.now = at
+            presumed = ahead.scores(index) if ahead is not None else None
+            report = _commit_poll(
+                runtime, settings, matched, None, 1, at, bookkeeping=False, presumed=presumed
+            )
+            if report.alerts or report.updated:
                 with Session(engine) as session:
-                    schedule.probe(session, touched, at)
-        if progress is not None and (index % 200 == 0 or index == total - 1):
-            progress(index + 1, total)
+                    touched = _touched(session, at)
+                    file_resolve(session, touched)
+                if report.alerts:
+                    run_round(at, touched)  # new alerts don't wait for the next round, as in run
+                else:
+                    with Session(engine) as session:
+                        schedule.probe(session, touched, at)
+            if progress is not None and (index % 200 == 0 or index == total - 1):
+                progress(index + 1, total)
+    finally:
+        if ahead is not None:
+            ahead.close()
     run_due(end)
     result = _figures(engine, config, mentions)
     engine.dispose()

@@ -120,8 +120,7 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
     count = 0
     policy = config.escalation
     incidents = _incidents(session, "triggered")
-    facts_of = _facts_by_id(session, incidents, now)
-    leads = _leads(session, [i.id for i in incidents])  # type: ignore[misc]
+    leads, facts_of = _read(session, incidents, now)
     routes = config.effective_routes()
     for incident in incidents:
         receivers = escalation_receivers(
@@ -189,8 +188,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
     routes = config.effective_routes()
     incidents = _incidents(session, "triggered")
     ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
-    leads = _leads(session, ids)
-    facts_of = _facts_by_id(session, [i for i in incidents if i.id in leads], now)
+    leads, facts_of = _read(session, incidents, now)
     states: dict[tuple[int, str], NotificationState] = {}
     for chunk in _chunks(ids):
         for state in session.exec(_STATES, params={"ids": chunk}):  # type: ignore[call-overload]
@@ -565,10 +563,22 @@ def _mentions_of(session: Session, mention_ids: Collection[int]) -> dict[int, tu
     return found
 
 
-def _leads(session: Session, incident_ids: Collection[int]) -> dict[int, _Lead]:
-    """The lead alert of each of these incidents that has one."""
-    alerts = _alerts_of(session, incident_ids)
+def _read(
+    session: Session, incidents: list[Incident], now: datetime
+) -> tuple[dict[int, _Lead], dict[int, IncidentFacts]]:
+    """The lead alert of each incident that has one, and what the decisions read about
+    each incident, for all of them at once (a few queries, however many incidents)."""
+    if not incidents:
+        return {}, {}
+    ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
+    alerts = _alerts_of(session, ids)
     mentions = _mentions_of(session, {a.mention_id for rows in alerts.values() for a in rows})
+    return _leads_among(alerts, mentions), _facts_among(session, incidents, alerts, mentions, now)
+
+
+def _leads_among(
+    alerts: dict[int, list[_Alert]], mentions: dict[int, tuple[str, int]]
+) -> dict[int, _Lead]:
     leads: dict[int, _Lead] = {}
     for incident_id, rows in alerts.items():
         stored = [a for a in rows if a.mention_id in mentions]
@@ -579,23 +589,31 @@ def _leads(session: Session, incident_ids: Collection[int]) -> dict[int, _Lead]:
 
 
 def _lead(session: Session, incident: Incident) -> _Lead | None:
-    return _leads(session, [incident.id]).get(incident.id)  # type: ignore[list-item,arg-type]
+    alerts = _alerts_of(session, [incident.id])  # type: ignore[list-item]
+    mentions = _mentions_of(session, {a.mention_id for rows in alerts.values() for a in rows})
+    return _leads_among(alerts, mentions).get(incident.id)  # type: ignore[arg-type]
 
 
 def _facts_by_id(
     session: Session, incidents: list[Incident], now: datetime
 ) -> dict[int, IncidentFacts]:
-    """What the decisions read about each incident, read for all of them at once."""
-    if not incidents:
-        return {}
+    return _read(session, incidents, now)[1]
+
+
+def _facts_among(
+    session: Session,
+    incidents: list[Incident],
+    alerts: dict[int, list[_Alert]],
+    mentions: dict[int, tuple[str, int]],
+    now: datetime,
+) -> dict[int, IncidentFacts]:
     ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
-    alerts = _alerts_of(session, ids)
     mention_ids = {
         incident_id: [a.mention_id for a in alerts.get(incident_id, ())] for incident_id in ids
     }
-    every = {m for found in mention_ids.values() for m in found}
-    mentions = _mentions_of(session, every)
-    then = _engagements_at(session, every, now - SPREAD_WINDOW)
+    then = _engagements_at(
+        session, {m for found in mention_ids.values() for m in found}, now - SPREAD_WINDOW
+    )
     # When an acknowledging and a re-triggering action last happened, per episode.
     last: dict[tuple[int, int, str], datetime] = {}
     for chunk in _chunks(ids):
