@@ -56,6 +56,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from emberwatch.scoring._cues import Prepared
@@ -91,6 +92,8 @@ FIELDS = ("complaint", "category")
 # Penalties (on the summed log-loss): feature weights, and the cues' scale and shift.
 L2_FEATURES = 1.0
 L2_CALIBRATION = 20.0
+
+_FAMILY = attrgetter("family")  # a cue's family name
 
 # A letter of a script other than Latin (not an emoji, which is no letter).
 _NON_LATIN = re.compile(r"[^\W\d_a-z\u00c0-\u024f]")
@@ -203,10 +206,28 @@ class LearnedLayer:
             for key, row in self._rows.items()
             if isinstance(key, str) and key[:1] == "\x00"
         }
+        # The rules' category's row, by category name, with the zero row for one the
+        # vocabulary lacks; and the complaint correction's constants.
+        self._category_rows = {c: self._marked.get("=" + c, self._zero) for c in CATEGORIES}
+        scale, offset = self.calibration
+        self._scale_less_one = scale - 1.0 if self.complaint_weights is not None else None
+        self._offset = offset
+        self._learned_from = f"learned from {self.n_complaint} team labels: "
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("_rows", "_known", "_zero", "_allowed", "_dense", "_marked"):
+        for name in (
+            "_rows",
+            "_known",
+            "_zero",
+            "_allowed",
+            "_dense",
+            "_marked",
+            "_category_rows",
+            "_scale_less_one",
+            "_offset",
+            "_learned_from",
+        ):
             state.pop(name, None)
         return state
 
@@ -227,30 +248,31 @@ class LearnedLayer:
         this runs for every mention scored, so it sums plain tuples, not numpy arrays.
         """
         rows = self._rows
-        lower = evidence.prepared.lower
+        prepared = evidence.prepared
         # Most words of a mention are not in the vocabulary; a set intersection drops them.
-        found = [*map(rows.__getitem__, self._known.intersection(evidence.prepared.words))]
+        found = [*map(rows.__getitem__, self._known.intersection(prepared.words))]
+        lower = prepared.lower
         if not lower.isascii() and _NON_LATIN.search(lower):
             found += [rows[k] for k in _wide_pairs(lower) if k in rows]
-        marked = self._marked
-        for cue in evidence.complaint.cues:
-            row = marked.get(cue.family)
-            if row is not None:
-                found.append(row)
-        found.append(marked.get("=" + evidence.category, self._zero))
-        # One pass over the mention's rows: column 0 is complaint, then one per class.
-        sums = [*map(sum, zip(*found, strict=True))]
         complaint = evidence.complaint
+        if complaint.cues:
+            # The cue families' rows, in the cues' order (a row is a non-empty tuple).
+            found += filter(None, map(self._marked.get, map(_FAMILY, complaint.cues)))
+        category_row = self._category_rows.get(evidence.category)
+        found.append(
+            category_row
+            if category_row is not None
+            else self._marked.get("=" + evidence.category, self._zero)
+        )
+        # One pass over the mention's rows: column 0 is complaint, then one per class
+        # (the same left-to-right sums as before; the rows all have one width).
+        sums = [*map(sum, zip(*found, strict=False))]
         z = complaint.log_odds
         probability, shift, reasons = complaint.probability, 0.0, ()
-        if self.complaint_weights is not None:
-            scale, offset = self.calibration
-            shift = (scale - 1.0) * z + offset + sums[0]
+        if self._scale_less_one is not None:
+            shift = self._scale_less_one * z + self._offset + sums[0]
             probability = _logistic(z + shift)
-            reasons = (
-                f"learned from {self.n_complaint} team labels: {shift:+.1f} "
-                f"-> complaint {probability:.2f}",
-            )
+            reasons = (f"{self._learned_from}{shift:+.1f} -> complaint {probability:.2f}",)
         if not self._allowed:
             return Judgement(probability, shift, reasons)
         sentiment = evidence.sentiment
@@ -261,9 +283,10 @@ class LearnedLayer:
         top = max(logits)
         exps = [math.exp(v - top) for v in logits]
         chosen = self.classes[exps.index(1.0)]
-        confidence = 1.0 / sum(exps)
-        if chosen in self._allowed and confidence >= CONFIDENT:
-            return Judgement(probability, shift, reasons, chosen, confidence)
+        if chosen in self._allowed:
+            confidence = 1.0 / sum(exps)
+            if confidence >= CONFIDENT:
+                return Judgement(probability, shift, reasons, chosen, confidence)
         return Judgement(probability, shift, reasons)
 
     def category_reason(self, judgement: Judgement, rules: str) -> str:

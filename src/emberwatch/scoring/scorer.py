@@ -146,22 +146,32 @@ class Scorer:
         virality rests on the author's reach and the platform prior alone.
         """
         reading = self._read(mention, brand)
-        sentiment = reading.evidence.sentiment
-        complaint = reading.evidence.complaint
-        probability, complaint_reasons = complaint.probability, complaint.reasons
-        category, category_reasons = reading.evidence.category, reading.category_reasons
+        evidence = reading.evidence
+        sentiment = evidence.sentiment
+        complaint = evidence.complaint
+        probability = complaint.probability
+        category, category_reasons = evidence.category, reading.category_reasons
         forecast = self._forecast(mention, snapshots, now)
+        reasons = [*reading.sentiment_reasons, *complaint.reasons]
         learned = self.learned
         if learned is not None:
-            judgement = learned.judge(reading.evidence)
+            judgement = learned.judge(evidence)
+            reasons += judgement.reasons
+            rules = category
             probability = judgement.complaint
-            complaint_reasons = (*complaint_reasons, *judgement.reasons)
-            category, category_reasons = triage.categorize(
-                sentiment=sentiment,
-                complaint=probability,
-                cues=reading.cues,
-                question=reading.question,
-            )
+            # The rules' category again, with the corrected probability. categorize reads
+            # the probability only against COMPLAINT_AT, and writes it only in the reason
+            # of a complaint: on the same side of COMPLAINT_AT, any other category and its
+            # reasons are the same as before.
+            if rules == "complaint" or (probability >= triage.COMPLAINT_AT) != (
+                complaint.probability >= triage.COMPLAINT_AT
+            ):
+                category, category_reasons = triage.categorize(
+                    sentiment=sentiment,
+                    complaint=probability,
+                    cues=reading.cues,
+                    question=reading.question,
+                )
             if judgement.category is not None and judgement.category != category:
                 category_reasons = [learned.category_reason(judgement, category)]
                 category = judgement.category
@@ -174,27 +184,28 @@ class Scorer:
             high_reach=self.high_reach_followers,
             vip=vip,
         )
-        reasons = [
-            *reading.sentiment_reasons,
-            *complaint_reasons,
-            *forecast.reasons,
-            f"category {category}"
-            + (f": {'; '.join(category_reasons)}" if category_reasons else ""),
-            f"severity {severity}"
-            + (f": {'; '.join(severity_reasons)}" if severity_reasons else ""),
-        ]
-        within = triage.respond_within(severity)
+        reasons += forecast.reasons
+        reasons.append(
+            f"category {category}: {'; '.join(category_reasons)}"
+            if category_reasons
+            else f"category {category}"
+        )
+        reasons.append(
+            f"severity {severity}: {'; '.join(severity_reasons)}"
+            if severity_reasons
+            else f"severity {severity}"
+        )
         return Scores(
-            sentiment=round(sentiment, 4),
-            complaint=round(probability, 4),
-            virality=round(forecast.probability, 4),
-            expected_engagement=round(forecast.expected_final, 1),
-            category=category,
-            severity=severity,
-            reasons=reasons,
-            playbook=triage.playbook(category, vip=vip, severity=severity),
-            respond_within_minutes=int(within.total_seconds() // 60),
-            language=reading.language,
+            round(sentiment, 4),
+            round(probability, 4),
+            round(forecast.probability, 4),
+            round(forecast.expected_final, 1),
+            category,
+            severity,
+            reasons,
+            triage.playbook(category, vip=vip, severity=severity),
+            _minutes_within(severity),
+            reading.language,
         )
 
     def evidence(self, mention: Mention, *, brand: str | None = None) -> Evidence:
@@ -314,6 +325,19 @@ class _Reading:
     question: bool
     category_reasons: list[str]
     language: str
+
+
+_MINUTES_WITHIN: dict[str, int] = {}
+
+
+def _minutes_within(severity: str) -> int:
+    """``triage.respond_within(severity)`` in whole minutes, remembered by severity."""
+    minutes = _MINUTES_WITHIN.get(severity)
+    if minutes is None:
+        minutes = int(triage.respond_within(severity).total_seconds() // 60)
+        if len(_MINUTES_WITHIN) < 64:
+            _MINUTES_WITHIN[severity] = minutes
+    return minutes
 
 
 @lru_cache(maxsize=4096)

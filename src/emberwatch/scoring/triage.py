@@ -278,11 +278,13 @@ def severity(
     reach = followers or 0
     spreading = virality >= VIRAL_AT
     far = reach >= high_reach
-    amplifiers = [
-        *([f"virality {virality:.2f} >= {VIRAL_AT}"] if spreading else []),
-        *([f"reach {reach:,} followers >= {high_reach:,}"] if far else []),
-        *(["VIP customer"] if vip else []),
-    ]
+    amplifiers = []
+    if spreading:
+        amplifiers.append(f"virality {virality:.2f} >= {VIRAL_AT}")
+    if far:
+        amplifiers.append(f"reach {reach:,} followers >= {high_reach:,}")
+    if vip:
+        amplifiers.append("VIP customer")
     if category in ("complaint", "legal_threat"):
         strong = complaint >= 0.75 or sentiment <= -0.5 or category == "legal_threat"
         level = 1 if strong else 0
