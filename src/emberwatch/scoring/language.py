@@ -170,8 +170,23 @@ def _plainly_english(head: str) -> bool:
     counted out of the denominator by their ``@``, ``#`` and ``://``."""
     if "\u2019" in head:
         head = head.replace("\u2019", "'")
-    words = [w for w in map(str.strip, head.split(), repeat(_EDGES)) if w]
-    counted = len(words) - head.count("@") - head.count("#") - head.count("://")
+    tokens = head.split()
+    marked = head.count("@") + head.count("#") + head.count("://")
+    if head.isascii():
+        # A shortcut that decides as the full test would, without trimming each token: a
+        # token found in _ENGLISH as it stands is one of the trimmed words (no key has a
+        # character of _EDGES), so the weight of those tokens is at most the words' weight,
+        # there are at least as many words (each a letter or more), and no more words than
+        # tokens. Weights are halves and ones, so their sums are exact in any order.
+        hits = [*filter(None, map(_ENGLISH.get, tokens))]
+        if (
+            len(hits) >= _MIN_LETTERS
+            and len(hits) > marked
+            and sum(hits) >= _MIN_EN_SHARE * (len(tokens) - marked)
+        ):
+            return True
+    words = [w for w in map(str.strip, tokens, repeat(_EDGES)) if w]
+    counted = len(words) - marked
     if counted <= 0 or sum(map(len, words)) < _MIN_LETTERS:
         return False
     if sum(map(_ENGLISH.get, words, repeat(0.0))) < _MIN_EN_SHARE * counted:
