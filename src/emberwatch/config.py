@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from datetime import time, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -529,25 +530,29 @@ class Config(StrictModel):
         return next((s for s in self.sources if s.name == name), None)
 
 
-def summary_receivers() -> list[str]:
+@cache
+def summary_receivers() -> tuple[str, ...]:
     """Receivers that hear of every incident whatever the routes say (the digest)."""
-    return [name for name, channel in CHANNELS.items() if channel.summary]
+    return tuple(name for name, channel in CHANNELS.items() if channel.summary)
 
 
-def paging_receivers() -> list[str]:
+@cache
+def paging_receivers() -> tuple[str, ...]:
     """Receivers escalations ping people on (on-call Slack)."""
-    return [name for name, channel in CHANNELS.items() if channel.pages]
+    return tuple(name for name, channel in CHANNELS.items() if channel.pages)
 
 
-def address_receivers() -> list[str]:
+@cache
+def address_receivers() -> tuple[str, ...]:
     """Receivers that reach people by email address (escalation.emails, broken-receiver
     notices)."""
-    return [name for name, channel in CHANNELS.items() if channel.targets_addresses]
+    return tuple(name for name, channel in CHANNELS.items() if channel.targets_addresses)
 
 
-def notifying_receivers() -> list[str]:
+@cache
+def notifying_receivers() -> tuple[str, ...]:
     """Receivers that take per-incident notices under a noise budget."""
-    return [name for name, channel in CHANNELS.items() if channel.notifies]
+    return tuple(name for name, channel in CHANNELS.items() if channel.notifies)
 
 
 def default_routes(channels: Any) -> list[Route]:

@@ -55,7 +55,13 @@ from emberwatch.alerts.decisions import (
 )
 from emberwatch.alerts.lifecycle import act
 from emberwatch.alerts.routing import Facts, receivers_for
-from emberwatch.config import Config, Route
+from emberwatch.config import (
+    Config,
+    Route,
+    address_receivers,
+    notifying_receivers,
+    paging_receivers,
+)
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import EmberwatchError
 from emberwatch.mention import Mention
@@ -75,7 +81,6 @@ from emberwatch.sources._settings import SourceSettings
 
 log = logging.getLogger("emberwatch.replay")
 
-RECEIVERS = ("slack", "email", "digest")
 DEFAULT_INTERVAL = timedelta(minutes=5)
 # After the last sighting, the clock runs on this long, so that escalations and the
 # group timers of the last incidents come due.
@@ -374,14 +379,18 @@ class _Schedule:
         now: datetime,
     ) -> None:
         config, escalation = self.config, self.config.escalation
-        escalates_to = escalation_receivers(
-            incident.severity,
-            escalation,
-            slack=config.channels.slack is not None,
-            email=config.channels.email is not None,
-        )
-        if "slack" in escalates_to:
-            facts = replace(facts, owes_page=not policy._paged(session, incident))
+        configured = set(config.channels.configured())
+        pagers = [name for name in paging_receivers() if name in configured]
+        mailers = [name for name in address_receivers() if name in configured]
+        escalates_to = [
+            name
+            for name in escalation_receivers(
+                incident.severity, escalation, slack=bool(pagers), email=bool(mailers)
+            )
+            if name in configured
+        ]
+        if any(name in pagers for name in escalates_to):
+            facts = replace(facts, owes_page=not policy._paged(session, incident, pagers))
         routing = Facts(
             incident.brand,
             lead.source_name,
@@ -391,7 +400,7 @@ class _Schedule:
         )
         routed: list[tuple[Route, Notified | None]] = []
         for receiver, route in receivers_for(self.routes, routing).items():
-            if receiver not in policy.NOTIFYING_RECEIVERS:
+            if receiver not in notifying_receivers():
                 continue
             if getattr(config.channels, receiver) is None:
                 continue
@@ -733,7 +742,7 @@ def _polls(
 
 
 def _receivers(config: Config) -> list[str]:
-    return [name for name in RECEIVERS if getattr(config.channels, name) is not None]
+    return config.channels.configured()
 
 
 def _figures(engine: sa.Engine, config: Config, mentions: int) -> ReplayResult:
@@ -764,7 +773,7 @@ def _figures(engine: sa.Engine, config: Config, mentions: int) -> ReplayResult:
         told = {incident for _, incident, _ in messages.values() if incident is not None}
         receivers[name] = ReceiverFigures(
             messages=len(messages),
-            incidents=incidents if name == "digest" else len(told),
+            incidents=incidents if config.receiver(name).summary else len(told),
             rollups=sum(1 for _, _, kind in messages.values() if kind == "rollup"),
             rolled_up=held.get(name, 0),
             peak_per_hour=_peak(times, timedelta(hours=1)),

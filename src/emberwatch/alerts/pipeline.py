@@ -31,7 +31,14 @@ from emberwatch.alerts.decisions import (
 )
 from emberwatch.alerts.lifecycle import record_action, retrigger
 from emberwatch.alerts.routing import Facts, breaks_through, in_quiet_hours, receivers_for
-from emberwatch.config import SEVERITY_RANK, Config, Route
+from emberwatch.config import (
+    SEVERITY_RANK,
+    Config,
+    Route,
+    address_receivers,
+    notifying_receivers,
+    paging_receivers,
+)
 from emberwatch.models import (
     AlertRecord,
     Delivery,
@@ -49,7 +56,6 @@ log = logging.getLogger("emberwatch.alerts")
 
 ROLLUP_EVERY = timedelta(minutes=15)
 BUDGET_WINDOW = timedelta(hours=1)
-NOTIFYING_RECEIVERS = ("slack", "email")
 
 Stage = Callable[[Session, Config, datetime], int]
 # The session key holding evaluate's ``incidents`` for the stages (None: every incident).
@@ -122,18 +128,22 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
     incidents = _incidents(session, "triggered")
     leads, facts_of = _read(session, incidents, now)
     routes = config.effective_routes()
+    configured = set(config.channels.configured())
+    pagers = [name for name in paging_receivers() if name in configured]
+    mailers = [name for name in address_receivers() if name in configured]
     for incident in incidents:
-        receivers = escalation_receivers(
-            incident.severity,
-            policy,
-            slack=config.channels.slack is not None,
-            email=config.channels.email is not None,
-        )
+        receivers = [
+            name
+            for name in escalation_receivers(
+                incident.severity, policy, slack=bool(pagers), email=bool(mailers)
+            )
+            if name in configured
+        ]
         if not receivers:
             continue  # nobody to escalate to at this severity: the digest still shows it
         facts = facts_of[incident.id]  # type: ignore[index]
-        if "slack" in receivers:
-            facts = replace(facts, owes_page=not _paged(session, incident))
+        if any(name in pagers for name in receivers):
+            facts = replace(facts, owes_page=not _paged(session, incident, pagers))
         verdict = needs_escalation(facts, policy, now)
         if not verdict.act:
             continue
@@ -149,19 +159,15 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
             "incident_id": incident.id,
             "payload": {"reason": verdict.reason, "level": level},
         }
-        if "slack" in receivers:
-            enqueue_message(
-                session, config, channel="slack", key=key, now=now, kind="escalation", **fields
-            )
-        if "email" in receivers:
+        for name in receivers:
             enqueue_message(
                 session,
                 config,
-                channel="email",
+                channel=name,
                 key=key,
                 now=now,
                 kind="escalation",
-                recipients=policy.emails,
+                recipients=policy.emails if name in mailers else None,
                 **fields,
             )
         incident.escalations, incident.last_escalated_at = level, now
@@ -186,6 +192,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
     """Tell each routed receiver what is new, as the timers and budgets allow."""
     count = 0
     routes = config.effective_routes()
+    notifying = set(notifying_receivers())
     incidents = _incidents(session, "triggered")
     ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
     leads, facts_of = _read(session, incidents, now)
@@ -209,7 +216,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
             incident.severity,
         )
         for receiver, route in receivers_for(routes, routing).items():
-            if receiver not in NOTIFYING_RECEIVERS or getattr(config.channels, receiver) is None:
+            if receiver not in notifying or config.receiver_settings(receiver) is None:
                 continue
             state = states.get((incident.id, receiver))  # type: ignore[arg-type]
             last = None
@@ -233,8 +240,9 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
             if state.episode != incident.episode:
                 state.episode, state.count = incident.episode, 0
             number = state.count + 1
-            budget = getattr(config.channels, receiver).max_per_hour
-            if not verdict.cut_through and _sent_last_hour(session, receiver, now) >= budget:
+            budget = config.receiver_settings(receiver).max_per_hour
+            sent = _sent_last_hour(session, config, receiver, now)
+            if not verdict.cut_through and sent >= budget:
                 session.add(
                     Rollup(
                         receiver=receiver,
@@ -276,7 +284,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
 def rollup_stage(session: Session, config: Config, now: datetime) -> int:
     """Sum up what budgets held back: one summary per receiver, never dropped."""
     count = 0
-    for receiver in NOTIFYING_RECEIVERS:
+    for receiver in notifying_receivers():
         pending = session.exec(
             select(Rollup)
             .where(Rollup.receiver == receiver, Rollup.delivery_id.is_(None))  # type: ignore[union-attr]
@@ -319,9 +327,13 @@ def source_health_stage(session: Session, config: Config, now: datetime) -> int:
     """
     count = 0
     states = {s.name: s for s in session.exec(select(SourceState))}
-    channel = "slack" if config.channels.slack is not None else "email"
-    if getattr(config.channels, channel) is None:
+    # On-call hears of sources in trouble: the first configured paging receiver, else the
+    # first that reaches people by address.
+    configured = config.channels.configured()
+    candidates = [n for n in [*paging_receivers(), *address_receivers()] if n in configured]
+    if not candidates:
         return 0
+    channel = candidates[0]
     for source in config.sources:
         state = states.get(source.name)
         if not source.enabled or state is None:
@@ -416,19 +428,20 @@ def _held_by_quiet_hours(
     )
     if routes is None:
         routes = config.effective_routes()
+    notifying = set(notifying_receivers())
     for receiver, route in receivers_for(routes, routing).items():
         quiet = route.quiet_hours
-        if receiver not in NOTIFYING_RECEIVERS or getattr(config.channels, receiver) is None:
+        if receiver not in notifying or config.receiver_settings(receiver) is None:
             continue
         if quiet and in_quiet_hours(now, quiet) and not breaks_through(incident.severity, quiet):
             return True
     return False
 
 
-def _paged(session: Session, incident: Incident) -> bool:
-    """Whether an escalation this episode already went to on-call in Slack."""
+def _paged(session: Session, incident: Incident, pagers: list[str]) -> bool:
+    """Whether an escalation this episode already went to on-call (a paging receiver)."""
     prefix = f"escalate:{incident.id}:{incident.episode}:"
-    found = _rows(session, _PAGED, {"prefix": _like_prefix(prefix)}).first()
+    found = _rows(session, _PAGED, {"prefix": _like_prefix(prefix), "pagers": pagers}).first()
     return found is not None
 
 
@@ -496,7 +509,7 @@ _STATES = select(NotificationState).where(NotificationState.incident_id.in_(_IDS
 _PAGED = (
     sa.select(Delivery.id)
     .where(
-        Delivery.channel == "slack",
+        Delivery.channel.in_(sa.bindparam("pagers", expanding=True)),  # type: ignore[attr-defined]
         Delivery.dedup_key.like(sa.bindparam("prefix"), escape="/"),  # type: ignore[attr-defined]
     )
     .limit(1)
@@ -676,10 +689,11 @@ def _engagement_at(session: Session, mention_ids: list[int], moment: datetime) -
     return sum(_engagements_at(session, set(mention_ids), moment).values())
 
 
-def _sent_last_hour(session: Session, receiver: str, now: datetime) -> int:
+def _sent_last_hour(session: Session, config: Config, receiver: str, now: datetime) -> int:
     """Messages sent to a receiver in the last hour (an email to N people counts once)."""
     params = {"receiver": receiver, "since": now - BUDGET_WINDOW}
     rows = _rows(session, _SENT, params).scalars().all()
-    if receiver == "email":
-        return len({key.rsplit(":", 1)[0] for key in rows})
+    settings = config.receiver_settings(receiver)
+    if settings is not None and config.receiver(receiver).targets(settings, None) != [None]:
+        return len({key.rsplit(":", 1)[0] for key in rows})  # one row per target
     return len(rows)
