@@ -198,7 +198,7 @@ async def _poll_all_rounds(base_url: str, sources: int, folder: Path) -> dict:
 
     from emberwatch import db as database
     from emberwatch.config import validate_config
-    from emberwatch.pipeline import Runtime, poll_all
+    from emberwatch.ingest import Runtime, poll_all
 
     quiet_logs()
     config = validate_config(

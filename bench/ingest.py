@@ -122,7 +122,7 @@ def run_backend(backend: str, n: int) -> dict:
     import sqlalchemy as sa
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from emberwatch import pipeline
+    from emberwatch import ingest as pipeline
     from emberwatch.config import validate_config
     from emberwatch.models import AlertRecord, Incident, MentionRecord
     from emberwatch.sources import hackernews

@@ -145,7 +145,7 @@ async def _run(count: int, folder: Path) -> dict[str, Any]:
 
     from emberwatch import db as database
     from emberwatch.demo.servers import HTTPServer, SlackReceiver
-    from emberwatch.pipeline import Runtime
+    from emberwatch.ingest import Runtime
     from emberwatch.scheduling import run_monitor
 
     arrivals: list[tuple[float, str]] = []

@@ -22,7 +22,7 @@ from tests.helpers import ANGRY, hn_hit
 # with SIGKILL, i.e. after the fetch and inside the transaction, before anything commits.
 KILL_BEFORE_POLL_COMMIT = """
 import os, signal
-import emberwatch.pipeline as pipeline
+import emberwatch.ingest as pipeline
 from sqlmodel import Session
 _real = pipeline._commit_poll
 def _dying(*args, **kwargs):

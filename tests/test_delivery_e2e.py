@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from emberwatch import outbox
-from emberwatch.alerts.pipeline import ROLLUP_EVERY, evaluate
+from emberwatch.alerts.policy import ROLLUP_EVERY, evaluate
 from emberwatch.delivery import deliver_due
 from emberwatch.demo.servers import MailCatcher, Reply, SlackReceiver
 from emberwatch.models import Delivery, ReceiverHealth

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from emberwatch import db as database
 from emberwatch import labels
 from emberwatch.cli import CATEGORY_CHOICES, cli
+from emberwatch.ingest import Runtime
 from emberwatch.models import FittedModel, Label, MentionRecord
-from emberwatch.pipeline import Runtime
 from emberwatch.scoring.triage import CATEGORIES
 from tests.helpers import make_config
 from tests.scoring.label_examples import examples

@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from emberwatch import metrics
 from emberwatch.delivery import deliver_due
+from emberwatch.ingest import Runtime, poll_source
 from emberwatch.models import ReceiverHealth, SourceState
 from emberwatch.outbox import enqueue
-from emberwatch.pipeline import Runtime, poll_source
 from tests.alerts.test_incidents import T0
 from tests.helpers import HAPPY, HN_API, hn_hit, hn_page, make_config
 

@@ -14,12 +14,12 @@ from sqlmodel import Session, select
 
 from emberwatch import db as database
 from emberwatch.alerts.lifecycle import act
-from emberwatch.alerts.pipeline import evaluate
+from emberwatch.alerts.policy import evaluate
 from emberwatch.cli import cli
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
+from emberwatch.ingest import Runtime, _commit_poll, match_stage
 from emberwatch.mention import Mention
 from emberwatch.models import Incident, SourceState
-from emberwatch.pipeline import Runtime, _commit_poll, match_stage
 from emberwatch.replay import ReplayInputError, _figures, _polls, _settings_for, read_mentions
 from emberwatch.replay import replay as run_replay
 from tests.helpers import ANGRY, HAPPY, make_config

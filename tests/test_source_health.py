@@ -7,9 +7,9 @@ import httpx
 import respx
 from sqlmodel import Session, select
 
-from emberwatch.alerts.pipeline import evaluate
+from emberwatch.alerts.policy import evaluate
+from emberwatch.ingest import Runtime, poll_source, refresh_source
 from emberwatch.models import Delivery, EngagementSnapshot, MentionRecord, SourceState
-from emberwatch.pipeline import Runtime, poll_source, refresh_source
 from tests.conftest import fixture_bytes
 from tests.helpers import make_config
 

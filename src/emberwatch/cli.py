@@ -356,7 +356,7 @@ def run(config_path: str) -> None:
 
 
 async def _run(config: Config, engine: Any, config_path: str, early: list[int]) -> None:
-    from emberwatch.pipeline import Runtime
+    from emberwatch.ingest import Runtime
     from emberwatch.scheduling import run_monitor
 
     stop = anyio.Event()
@@ -433,9 +433,9 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
 
 
 async def _poll_once(config: Config, engine: Any, source_name: str | None) -> Any:
-    from emberwatch.alerts.pipeline import evaluate
+    from emberwatch.alerts.policy import evaluate
     from emberwatch.delivery import DeliveryReport, deliver_due
-    from emberwatch.pipeline import Runtime, poll_all
+    from emberwatch.ingest import Runtime, poll_all
 
     async with httpx.AsyncClient(follow_redirects=True) as http:
         rt = Runtime.build(config, engine, http)

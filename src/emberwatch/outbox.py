@@ -1,7 +1,7 @@
 """The outbox: the queue of messages to receivers (enqueue, claim, mark).
 
 Producers write rows in the same transaction as the change that causes them: the alert
-policy (:mod:`emberwatch.alerts.pipeline`) in its own transactions, the source health
+policy (:mod:`emberwatch.alerts.policy`) in its own transactions, the source health
 check, and the digest (:mod:`emberwatch.digest.schedule`). The delivery worker
 (:mod:`emberwatch.delivery`) *claims* a due row by setting a lease with a conditional
 update (``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers never wait on each other),

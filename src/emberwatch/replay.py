@@ -9,8 +9,8 @@ and runs them through the real code with a simulated clock:
   first configured source of its ``source`` type), and again at each of its
   ``snapshots`` (``[{"at", "likes", "reposts", "replies"}]``) with those counts, as the
   engagement refresh would; one poll's sightings are one
-  :func:`emberwatch.pipeline._commit_poll` (match, store, score, decide, group);
-- the alert policy, :func:`emberwatch.alerts.pipeline.evaluate`, runs after each poll
+  :func:`emberwatch.ingest._commit_poll` (match, store, score, decide, group);
+- the alert policy, :func:`emberwatch.alerts.policy.evaluate`, runs after each poll
   that filed an alert (as ``run`` does) and on the ``evaluate_interval`` grid whenever a
   timer may have come due (see :class:`_Timers`); the digest is queued at its send time;
 - what the policy writes to the outbox is what would have been sent: replay sends
@@ -44,7 +44,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
 
 from emberwatch import db as database
-from emberwatch.alerts import pipeline as policy
+from emberwatch.alerts import policy
 from emberwatch.alerts.decisions import (
     IncidentFacts,
     Notified,
@@ -64,6 +64,7 @@ from emberwatch.config import (
 )
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import EmberwatchError
+from emberwatch.ingest import Runtime, _commit_poll, _Matched, match_stage
 from emberwatch.mention import Mention
 from emberwatch.models import (
     AlertRecord,
@@ -74,7 +75,6 @@ from emberwatch.models import (
     Rollup,
     SourceState,
 )
-from emberwatch.pipeline import Runtime, _commit_poll, _Matched, match_stage
 from emberwatch.scoring import Scorer, Scores
 from emberwatch.scoring.pool import Presumed, score_as_new
 from emberwatch.sources._settings import SourceSettings
@@ -498,7 +498,7 @@ def _settings_for(config: Config) -> Callable[[Sighting], SourceSettings]:
 
 class _ScoredAhead:
     """Every poll's matched mentions scored as new ones in a worker process, ahead of
-    the simulation: :func:`emberwatch.pipeline._commit_poll` takes them as ``presumed``
+    the simulation: :func:`emberwatch.ingest._commit_poll` takes them as ``presumed``
     (what the live poller's scoring process gives it) and scores in the simulation only
     the mentions it has stored before. The worker holds a copy of the runtime's scorer,
     so its scores are the ones the simulation would compute. If the worker fails, the

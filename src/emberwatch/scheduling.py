@@ -28,7 +28,7 @@ Nodes coordinate through Emberwatch's own ``sources`` table, never through the t
 source is claimed for one poll with a lease: in one transaction, ``SELECT … FOR UPDATE
 SKIP LOCKED`` the rows whose ``poll_due_at`` has come, whose lease has run out and whose
 backoff (``next_poll_after``) is over, then set ``lease_until``/``leased_by``. The poll
-then commits as before (see :mod:`emberwatch.pipeline`), and the same transaction gives
+then commits as before (see :mod:`emberwatch.ingest`), and the same transaction gives
 the lease back and moves ``poll_due_at`` one interval on, keeping the source's phase. So
 each source is polled once per interval across the cluster; the lease of a node that dies
 runs out within ``LEASE`` of its last renewal and another node takes the source. On
@@ -70,15 +70,15 @@ from sqlalchemy.engine import Engine
 
 from emberwatch import db as database
 from emberwatch import labels, logs, reload
-from emberwatch.alerts.pipeline import evaluate
+from emberwatch.alerts.policy import evaluate
 from emberwatch.config import Config, load_config
 from emberwatch.db import Availability, cluster_lock
 from emberwatch.delivery import DeliveryReport, deliver_due
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import ConfigError, EmberwatchError
+from emberwatch.ingest import PollLease, PollReport, Runtime, poll_source, refresh_source
 from emberwatch.matching import build_matchers
 from emberwatch.models import SourceState
-from emberwatch.pipeline import PollLease, PollReport, Runtime, poll_source, refresh_source
 from emberwatch.sources import connector
 from emberwatch.web import serve
 

@@ -25,10 +25,10 @@ from emberwatch.alerts.grouping import (
 from emberwatch.alerts.incidents import attach
 from emberwatch.config import Brand, Grouping, load_config
 from emberwatch.demo.story import StoryFeeds
+from emberwatch.ingest import Runtime, poll_source
 from emberwatch.matching import BrandMatcher
 from emberwatch.mention import Mention
 from emberwatch.models import AlertRecord, Incident, MentionRecord
-from emberwatch.pipeline import Runtime, poll_source
 from emberwatch.sources import CONNECTORS
 
 STORY = "Acme kettle exploded in my kitchen and support refused any refund for the damage"

@@ -33,8 +33,8 @@ from emberwatch.delivery import deliver_due
 from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
 from emberwatch.demo.story import StoryFeeds
 from emberwatch.digest import build_digest, enqueue_digest, render
+from emberwatch.ingest import PollReport, Runtime
 from emberwatch.outbox import pending_count
-from emberwatch.pipeline import PollReport, Runtime
 from emberwatch.scheduling import run_monitor
 from emberwatch.text import terminal
 from emberwatch.web import serve as serve_http

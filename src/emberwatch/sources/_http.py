@@ -1,7 +1,7 @@
 """The one place connectors talk HTTP: timeouts, status classification, Retry-After.
 
 Retrying is not done here: a failed poll is recorded and the scheduler backs the source
-off (see ``emberwatch.pipeline``). Keeping one attempt per poll means a slow source holds
+off (see ``emberwatch.ingest``). Keeping one attempt per poll means a slow source holds
 nothing but its own poll.
 """
 

@@ -9,7 +9,7 @@ from tests.alerts.test_incidents import T0, file_alerts
 from tests.helpers import make_config
 
 from emberwatch.alerts.lifecycle import act
-from emberwatch.alerts.pipeline import ROLLUP_EVERY, evaluate
+from emberwatch.alerts.policy import ROLLUP_EVERY, evaluate
 from emberwatch.alerts.view import load_notice
 from emberwatch.channels import slack
 from emberwatch.delivery import notice_lines

@@ -6,7 +6,8 @@ import respx
 from sqlmodel import Session, func, select
 
 from emberwatch import db as database
-from emberwatch.alerts.pipeline import evaluate
+from emberwatch.alerts.policy import evaluate
+from emberwatch.ingest import Runtime, backoff_delay, poll_all, poll_source
 from emberwatch.models import (
     AlertRecord,
     Delivery,
@@ -15,7 +16,6 @@ from emberwatch.models import (
     MentionRecord,
     SourceState,
 )
-from emberwatch.pipeline import Runtime, backoff_delay, poll_all, poll_source
 from emberwatch.scoring.pool import MIN_BATCH
 from tests.helpers import ANGRY, HAPPY, HN_API, hn_hit, hn_page, make_config
 

@@ -4,7 +4,7 @@ One poll of one source is one database transaction: the mentions, their snapshot
 scores, the alerts, the incidents they are filed into *and the source's new cursor* commit
 together. A crash anywhere before the commit leaves the old cursor, so the next poll
 fetches the same items again and the unique key on (source, external_id) keeps them
-single. Nobody is told anything here: the alert policy (:mod:`emberwatch.alerts.pipeline`)
+single. Nobody is told anything here: the alert policy (:mod:`emberwatch.alerts.policy`)
 decides on its own timer, in its own transactions, what to tell whom, and queues it in the
 outbox (:mod:`emberwatch.outbox`), from which the delivery worker sends.
 
@@ -56,6 +56,7 @@ from emberwatch.scoring.pool import Presumed, ScoringPool
 from emberwatch.sources import SourceSettings, connector
 from emberwatch.text import snippet
 
+# The logger keeps its old name: operators filter and alert on "emberwatch.pipeline" lines.
 log = logging.getLogger("emberwatch.pipeline")
 
 CIRCUIT_THRESHOLD = 5
@@ -716,7 +717,7 @@ def _file_alert(
     ``alert`` is the mention's existing alert, if any; a new one is returned as a
     :class:`_NewAlert` for :func:`_insert_new_alerts`. Returns the alert, its incident
     and the silence that holds it, if any. Nothing is sent here, and nothing is flushed:
-    the alert policy (``emberwatch.alerts.pipeline``) decides when each receiver hears,
+    the alert policy (``emberwatch.alerts.policy``) decides when each receiver hears,
     from what this transaction commits.
     """
     filed: AlertRecord | _NewAlert
