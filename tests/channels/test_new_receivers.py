@@ -95,3 +95,11 @@ async def test_the_worker_sends_counts_and_the_digest_reports_the_new_receivers(
     assert failed.channel == "webhook" and "HTTP 400" in failed.last_error
     _subject, text, _html = render(digest)
     assert "webhook" in text
+
+
+def test_naming_apprise_without_the_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr("emberwatch.channels.apprise.installed", lambda: False)
+    with pytest.raises(ConfigError) as caught:
+        make_config(channels={"apprise": {"urls": ["json://127.0.0.1:9/"]}})
+    [line] = [line for line in str(caught.value).splitlines() if "apprise" in line]
+    assert "pip install 'emberwatch[apprise]'" in line
