@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from emberwatch.scoring._cues import Cue, Family, Prepared, family, prepare, scan
+from emberwatch.scoring._cues import Cue, Family, Prepared, _cue, family, maker, prepare, scan
 
 BIAS = -1.4
 NEGATIVE_WEIGHT = 3.0  # per unit of negative sentiment: compound -1 adds +3.0
@@ -469,6 +469,8 @@ _HANDLE = re.compile(r"(?:^|[\s(])@\w")
 _LOGISTIC = f"logistic({SLOPE:g} x "
 _TAIL = f"{OFFSET:+.1f}): bias {BIAS:+.1f}, "
 _WEIGHTS: dict[float, str] = {}
+_UNANCHORED = f"; no product or service named: negativity and loose cues x{ANCHOR_OFF}"
+_LEVEL_NOTES = ("", "; praise discounted next to a complaint cue", "; praise read as irony")
 
 
 def _signed(weight: float) -> str:
@@ -492,6 +494,9 @@ class Complaint:
         return any(cue.family == family for cue in self.cues)
 
 
+_complaint = maker(Complaint)
+
+
 def find_cues(text: str | Prepared) -> list[Cue]:
     """The cue families present in ``text``, each once, with the first text that matched."""
     prepared = text if isinstance(text, Prepared) else prepare(text)
@@ -502,7 +507,7 @@ def find_cues(text: str | Prepared) -> list[Cue]:
         found.extend(scan(_IN_COMPANY, prepared))
     nouns = SERVICE_NOUNS & prepared.words
     if nouns:
-        found.append(Cue("service named", min(nouns), 0.0))
+        found.append(_cue("service named", min(nouns), 0.0))
     return found
 
 
@@ -514,24 +519,27 @@ def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
 
 def combine(cues: list[Cue], sentiment: float) -> Complaint:
     """The logistic of the bias, the cue weights and the sentiment term."""
-    names = {c.family for c in cues}
-    anchored = not _ANCHORED.isdisjoint(names)
-    share = 1.0 if anchored else ANCHOR_OFF
-    z = BIAS + sum([c.weight * (share if c.family in _LOOSE else 1.0) for c in cues])
-    solid = sum(1 for c in cues if c.family in _SOLID) if not _SOLID.isdisjoint(names) else 0
-    ironic = not _IRONY.isdisjoint(names)
-    note = "" if anchored else f"; no product or service named: negativity and loose cues x{share}"
+    if cues:
+        names = {c.family for c in cues}
+        anchored = not _ANCHORED.isdisjoint(names)
+        share = 1.0 if anchored else ANCHOR_OFF
+        z = BIAS + sum([c.weight * (share if c.family in _LOOSE else 1.0) for c in cues])
+        solid = sum(1 for c in cues if c.family in _SOLID) if not _SOLID.isdisjoint(names) else 0
+        ironic = not _IRONY.isdisjoint(names)
+        reasons = [f"{c.family}: {c.match!r} ({_signed(c.weight)})" for c in cues]
+    else:  # the same values as above with no cues (BIAS + sum([]) is BIAS)
+        anchored, share, z, solid, ironic, reasons = False, ANCHOR_OFF, BIAS + 0, 0, False, []
+    note = "" if anchored else _UNANCHORED
     if sentiment < 0:
         z += NEGATIVE_WEIGHT * share * -sentiment
     elif sentiment > 0:
         level = 2 if ironic else min(solid, 1)
         z += POSITIVE_WEIGHTS[level] * sentiment
-        note += ("", "; praise discounted next to a complaint cue", "; praise read as irony")[level]
+        note += _LEVEL_NOTES[level]
     calibrated = SLOPE * z + OFFSET
     probability = 1 / (1 + math.exp(-calibrated))
-    reasons = [f"{c.family}: {c.match!r} ({_signed(c.weight)})" for c in cues]
     reasons.append(
         f"complaint {probability:.2f} = {_LOGISTIC}{z:+.2f} {_TAIL}"
         f"{len(cues)} cue(s), sentiment {sentiment:+.2f}{note}"
     )
-    return Complaint(round(probability, 4), tuple(cues), round(calibrated, 4), tuple(reasons))
+    return _complaint(round(probability, 4), tuple(cues), round(calibrated, 4), tuple(reasons))

@@ -12,16 +12,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.scoring import triage
-from emberwatch.scoring._cues import Cue, prepare
+from emberwatch.scoring._cues import Cue, maker, prepare
 from emberwatch.scoring.complaint import Complaint, combine, complaint_probability
 from emberwatch.scoring.language import detect
 from emberwatch.scoring.learned import Evidence, LearnedLayer
 from emberwatch.scoring.sentiment import SentimentModel, fuse_rating
 from emberwatch.scoring.virality import Forecast, forecast_from_polls, platform_prior
+
+_evidence = maker(Evidence)
 
 # Engagement (likes + reposts + replies) that a mention must reach within 24 h of
 # publication to count as viral; ``emberwatch score --viral-threshold N`` overrides it and
@@ -98,6 +100,9 @@ class Scores:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_scores = maker(Scores)
 
 
 class Scorer:
@@ -195,7 +200,7 @@ class Scorer:
             if severity_reasons
             else f"severity {severity}"
         )
-        return Scores(
+        return _scores(
             round(sentiment, 4),
             round(probability, 4),
             round(forecast.probability, 4),
@@ -243,7 +248,7 @@ class Scorer:
             sentiment=value, complaint=complaint.probability, cues=cues, question=question
         )
         return _Reading(
-            Evidence(prepared, value, complaint, category),
+            _evidence(prepared, value, complaint, category),
             sentiment_reasons,
             cues,
             question,
@@ -315,8 +320,7 @@ def _rated(rating: float) -> Complaint:
     return Complaint(p, (), round(math.log(p / (1 - p)), 4), (reason,))
 
 
-@dataclass(frozen=True, slots=True)
-class _Reading:
+class _Reading(NamedTuple):
     """What :meth:`Scorer._read` found in a mention's text."""
 
     evidence: Evidence

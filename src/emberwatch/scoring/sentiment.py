@@ -45,7 +45,7 @@ from vaderSentiment.vaderSentiment import (
     normalize,
 )
 
-from emberwatch.scoring._cues import _skip_ahead, _split
+from emberwatch.scoring._cues import _skip_ahead, _split, maker
 
 # The mark first and the word character behind it checked after, so that ``re`` skips
 # ahead to the next mark instead of trying the lookbehind at every position.
@@ -118,6 +118,7 @@ class Sentiment:
     reasons: tuple[str, ...]
 
 
+_sentiment = maker(Sentiment)
 _NEGATE = frozenset(NEGATE)
 
 # Requests for help, on VADER's lower-cased tokens joined by single spaces. Each match's
@@ -459,7 +460,10 @@ class SentimentModel:
         """The compound score of ``text``, fused with a 1-5 star ``rating`` if there is one."""
         compound = self.compound(text)
         value, reasons = fuse_rating(compound, rating)
-        return Sentiment(value, compound, rating, reasons)
+        return _sentiment(value, compound, rating, reasons)
+
+
+_TEXT_REASONS: dict[float, tuple[str, ...]] = {}
 
 
 def fuse_rating(compound: float, rating: float | None) -> tuple[float, tuple[str, ...]]:
@@ -470,6 +474,13 @@ def fuse_rating(compound: float, rating: float | None) -> tuple[float, tuple[str
     are negative (at most -0.25) whatever the words, 4-5 stars at least +0.05. Ratings are
     clamped to 1..5.
     """
+    if rating is None and compound:  # not 0.0 or -0.0, which format apart but key alike
+        reasons = _TEXT_REASONS.get(compound)
+        if reasons is None:
+            reasons = (f"sentiment {compound:+.2f} (VADER compound with service lexicon)",)
+            if len(_TEXT_REASONS) < 20_002:  # compound is rounded to 4 places: few values
+                _TEXT_REASONS[compound] = reasons
+        return compound, reasons
     text_reason = f"sentiment {compound:+.2f} (VADER compound with service lexicon)"
     if rating is None:
         return compound, (text_reason,)
