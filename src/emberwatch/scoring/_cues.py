@@ -87,6 +87,7 @@ class Family:
     _subsets: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
     _singles: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
     _seen: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    _unions: dict[int, _Union] = field(default_factory=dict, compare=False, repr=False)
 
     def _build(self) -> _Built:
         if not self._built:
@@ -155,9 +156,15 @@ class Family:
             return pattern
         if len(self._seen) > _MAX_SEEN:
             self._seen.clear()
-        return _Union(
-            tuple(self._alternative(bit) for bit in range(mask.bit_length()) if mask >> bit & 1)
-        )
+        # The alternatives of a mask, kept: building the tuple is most of a _Union's cost.
+        union = self._unions.get(mask)
+        if union is None:
+            union = _Union(
+                tuple(self._alternative(bit) for bit in range(mask.bit_length()) if mask >> bit & 1)
+            )
+            if len(self._unions) < _MAX_SEEN:
+                self._unions[mask] = union
+        return union
 
     def _alternative(self, bit: int) -> re.Pattern[str]:
         pattern = self._singles.get(bit)

@@ -503,7 +503,7 @@ def find_cues(text: str | Prepared) -> list[Cue]:
     found = scan(_ALONE, prepared)
     if "?" in prepared.lower and "@" in prepared.words and _HANDLE.search(prepared.lower):
         found.append(Cue("question to a handle", "@...?", 0.5))
-    if any(c.family in _SOLID for c in found):
+    if found and not _SOLID.isdisjoint([c.family for c in found]):
         found.extend(scan(_IN_COMPANY, prepared))
     nouns = SERVICE_NOUNS & prepared.words
     if nouns:
