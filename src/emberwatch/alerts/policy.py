@@ -490,6 +490,49 @@ _SNAPSHOTS = (
     )
     .order_by(EngagementSnapshot.seen_at, EngagementSnapshot.id)  # type: ignore[arg-type]
 )
+# Per incident and severity, its newest alert whose mention is stored: the lead is the
+# most severe of these (one row per severity, not one per alert).
+_LEAD_CANDIDATES = (
+    sa.select(AlertRecord.incident_id, AlertRecord.severity, sa.func.max(AlertRecord.id))
+    .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+    .where(AlertRecord.incident_id.in_(_IDS))  # type: ignore[union-attr]
+    .group_by(AlertRecord.incident_id, AlertRecord.severity)
+)
+_LEAD_ROWS = (
+    sa.select(AlertRecord.id, AlertRecord.source_name, MentionRecord.source)
+    .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+    .where(AlertRecord.id.in_(_IDS))  # type: ignore[union-attr]
+)
+# An incident's engagement: its stored mentions' (each alert has its own mention).
+_ENGAGEMENT = (
+    sa.select(AlertRecord.incident_id, sa.func.sum(MentionRecord.engagement))
+    .join(MentionRecord, MentionRecord.id == AlertRecord.mention_id)  # type: ignore[arg-type]
+    .where(AlertRecord.incident_id.in_(_IDS))  # type: ignore[union-attr]
+    .group_by(AlertRecord.incident_id)
+)
+# Its engagement then: each mention's latest snapshot at or before ``moment``, summed.
+_EARLIER = sa.orm.aliased(EngagementSnapshot)
+_LATEST_SNAPSHOT = (
+    sa.select(_EARLIER.id)
+    .where(
+        _EARLIER.mention_id == AlertRecord.mention_id,
+        _EARLIER.seen_at <= sa.bindparam("moment"),  # type: ignore[operator]
+    )
+    .order_by(_EARLIER.seen_at.desc(), _EARLIER.id.desc())  # type: ignore[attr-defined,union-attr]
+    .limit(1)
+    .scalar_subquery()
+)
+_ENGAGEMENT_THEN = (
+    sa.select(
+        AlertRecord.incident_id,
+        sa.func.sum(
+            EngagementSnapshot.likes + EngagementSnapshot.reposts + EngagementSnapshot.replies
+        ),
+    )
+    .join(EngagementSnapshot, EngagementSnapshot.id == _LATEST_SNAPSHOT)  # type: ignore[arg-type]
+    .where(AlertRecord.incident_id.in_(_IDS))  # type: ignore[union-attr]
+    .group_by(AlertRecord.incident_id)
+)
 _ACKNOWLEDGING = ("ack", "snooze")
 _RETRIGGERING = ("retrigger",)
 _LAST_ACTIONS = (
@@ -580,31 +623,31 @@ def _read(
     session: Session, incidents: list[Incident], now: datetime
 ) -> tuple[dict[int, _Lead], dict[int, IncidentFacts]]:
     """The lead alert of each incident that has one, and what the decisions read about
-    each incident, for all of them at once (a few queries, however many incidents)."""
+    each incident, for all of them at once: a few queries, each answering one row per
+    incident (or per incident and severity) however many alerts it holds."""
     if not incidents:
         return {}, {}
     ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
-    alerts = _alerts_of(session, ids)
-    mentions = _mentions_of(session, {a.mention_id for rows in alerts.values() for a in rows})
-    return _leads_among(alerts, mentions), _facts_among(session, incidents, alerts, mentions, now)
+    return _leads(session, ids), _facts_among(session, incidents, now)
 
 
-def _leads_among(
-    alerts: dict[int, list[_Alert]], mentions: dict[int, tuple[str, int]]
-) -> dict[int, _Lead]:
+def _leads(session: Session, incident_ids: Collection[int]) -> dict[int, _Lead]:
+    best: dict[int, tuple[int, int]] = {}
+    for chunk in _chunks(incident_ids):
+        for incident_id, severity, alert_id in _rows(session, _LEAD_CANDIDATES, {"ids": chunk}):
+            rank = (SEVERITY_RANK[severity], alert_id)
+            if incident_id not in best or rank > best[incident_id]:
+                best[incident_id] = rank
+    by_alert = {alert_id: incident_id for incident_id, (_, alert_id) in best.items()}
     leads: dict[int, _Lead] = {}
-    for incident_id, rows in alerts.items():
-        stored = [a for a in rows if a.mention_id in mentions]
-        if stored:
-            alert = max(stored, key=lambda a: (SEVERITY_RANK[a.severity], a.id))
-            leads[incident_id] = _Lead(alert.id, alert.source_name, mentions[alert.mention_id][0])
+    for chunk in _chunks(by_alert):
+        for alert_id, source_name, source in _rows(session, _LEAD_ROWS, {"ids": chunk}):
+            leads[by_alert[alert_id]] = _Lead(alert_id, source_name, source)
     return leads
 
 
 def _lead(session: Session, incident: Incident) -> _Lead | None:
-    alerts = _alerts_of(session, [incident.id])  # type: ignore[list-item]
-    mentions = _mentions_of(session, {a.mention_id for rows in alerts.values() for a in rows})
-    return _leads_among(alerts, mentions).get(incident.id)  # type: ignore[arg-type]
+    return _leads(session, [incident.id]).get(incident.id)  # type: ignore[list-item,arg-type]
 
 
 def _facts_by_id(
@@ -614,22 +657,19 @@ def _facts_by_id(
 
 
 def _facts_among(
-    session: Session,
-    incidents: list[Incident],
-    alerts: dict[int, list[_Alert]],
-    mentions: dict[int, tuple[str, int]],
-    now: datetime,
+    session: Session, incidents: list[Incident], now: datetime
 ) -> dict[int, IncidentFacts]:
     ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
-    mention_ids = {
-        incident_id: [a.mention_id for a in alerts.get(incident_id, ())] for incident_id in ids
-    }
-    then = _engagements_at(
-        session, {m for found in mention_ids.values() for m in found}, now - SPREAD_WINDOW
-    )
+    engagement: dict[int, int] = {}
+    then: dict[int, int] = {}
     # When an acknowledging and a re-triggering action last happened, per episode.
     last: dict[tuple[int, int, str], datetime] = {}
     for chunk in _chunks(ids):
+        for incident_id, total in _rows(session, _ENGAGEMENT, {"ids": chunk}):
+            engagement[incident_id] = total or 0
+        params = {"ids": chunk, "moment": now - SPREAD_WINDOW}
+        for incident_id, total in _rows(session, _ENGAGEMENT_THEN, params):
+            then[incident_id] = total or 0
         for incident_id, episode, action, at in _rows(session, _LAST_ACTIONS, {"ids": chunk}):
             kind = "ack" if action in _ACKNOWLEDGING else "retrigger"
             key = (incident_id, episode, kind)
@@ -637,9 +677,6 @@ def _facts_among(
                 last[key] = at
     facts = {}
     for incident in incidents:
-        found = mention_ids[incident.id]  # type: ignore[index]
-        stored = {m for m in found if m in mentions}
-        engagement = sum(mentions[m][1] or 0 for m in stored)
         key = (incident.id, incident.episode)
         facts[incident.id] = IncidentFacts(
             id=incident.id,  # type: ignore[arg-type]
@@ -648,15 +685,15 @@ def _facts_among(
             severity=incident.severity,
             opened_at=incident.opened_at,
             alert_count=incident.alert_count,
-            engagement=int(engagement),
-            engagement_30m_ago=sum(then.get(m, 0) for m in set(found)),
+            engagement=int(engagement.get(incident.id, 0)),  # type: ignore[arg-type]
+            engagement_30m_ago=int(then.get(incident.id, 0)),  # type: ignore[arg-type]
             # The retrigger timer runs from the latest acknowledgement (the incident row
             # keeps the first, for time to acknowledge).
-            acknowledged_at=last.get((*key, "ack")) or incident.acknowledged_at,
+            acknowledged_at=last.get((*key, "ack")) or incident.acknowledged_at,  # type: ignore[arg-type]
             snoozed_until=incident.snoozed_until,
             escalations=incident.escalations,
             last_escalated_at=incident.last_escalated_at,
-            retriggered_at=last.get((*key, "retrigger")),
+            retriggered_at=last.get((*key, "retrigger")),  # type: ignore[arg-type]
         )
     return facts  # type: ignore[return-value]
 
