@@ -12,7 +12,7 @@ MARKETING = "marketing@acme.example"
 
 @pytest.fixture
 def world(tmp_path):
-    feeds, server, slack, mail, config = start_servers(tmp_path)
+    _feeds, server, slack, mail, config = start_servers(tmp_path)
     assert emberwatch("db", "upgrade", "--config", str(config)).returncode == 0
     yield slack, mail, config
     server.stop()
@@ -27,7 +27,7 @@ def listed(config, *args: str) -> list[dict]:
 
 
 def test_failed_deliveries_fail_the_poll_are_listed_and_sent_again_on_retry(world):
-    slack, mail, config = world
+    _slack, mail, config = world
     mail.refuse[MARKETING] = 550
     polled = emberwatch("poll", "--once", "--config", str(config))
     assert polled.returncode == 1

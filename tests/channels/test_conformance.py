@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.channels.test_slack import mention, view
-from tests.helpers import make_config
 
 from emberwatch.channels import CHANNELS
 from emberwatch.channels.base import Channel, Envelope, Notice, Report
 from emberwatch.demo.servers import MailCatcher, free_port
+from tests.channels.test_slack import mention, view
+from tests.helpers import make_config
 
 SECRET = "secret-token-0123456789"
 SCENARIOS = (

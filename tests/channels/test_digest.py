@@ -8,7 +8,6 @@ from html import escape
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
-from tests.helpers import make_config
 
 from emberwatch.alerts.links import verify
 from emberwatch.config import validate_config
@@ -38,6 +37,7 @@ from emberwatch.models import (
     SourceState,
 )
 from emberwatch.outbox import claim_due
+from tests.helpers import make_config
 
 DAY = date(2026, 11, 19)
 ZONE = "Europe/Berlin"  # UTC+1 in November: local days start at 23:00 UTC the day before

@@ -3,12 +3,12 @@ import re
 from email import policy
 
 import pytest
-from tests.channels.test_slack import REVIEW, REVIEW_REASONS, incident_view, mention, view
 
 from emberwatch.channels import email as email_channel
 from emberwatch.channels.email import EmailChannel
 from emberwatch.demo.servers import MailCatcher
 from emberwatch.errors import DeliveryError
+from tests.channels.test_slack import REVIEW, REVIEW_REASONS, incident_view, mention, view
 
 
 @pytest.fixture

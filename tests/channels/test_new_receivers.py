@@ -7,9 +7,6 @@ from __future__ import annotations
 import httpx
 import pytest
 from sqlmodel import Session
-from tests.alerts.test_incidents import T0
-from tests.channels.test_conformance import SECRET, Loopback
-from tests.helpers import make_config
 
 from emberwatch import metrics
 from emberwatch.alerts.routing import Facts, receivers_for
@@ -17,6 +14,9 @@ from emberwatch.delivery import deliver_due
 from emberwatch.digest import build_digest, render
 from emberwatch.errors import ConfigError
 from emberwatch.outbox import enqueue_message
+from tests.alerts.test_incidents import T0
+from tests.channels.test_conformance import SECRET, Loopback
+from tests.helpers import make_config
 
 NEW = ("webhook", "teams", "apprise")
 
