@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import importlib.util
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 from pydantic import Field, SecretStr, field_validator
 
-from emberwatch.alerts.view import AlertView
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, is_alert
 from emberwatch.settings import PositiveDuration, StrictModel
 from emberwatch.text import cut, one_line
+
+if TYPE_CHECKING:
+    from emberwatch.alerts.view import AlertView
 
 NAME = "apprise"
 INSTALL = "pip install 'emberwatch[apprise]'"
@@ -87,12 +89,12 @@ class Apprise(Receiver):
         return [f"{TARGET}{i}" for i in range(1, len(settings.urls) + 1)]
 
     def render(self, content: Any, envelope: Envelope) -> tuple[str, str]:
-        if isinstance(content, AlertView):
+        if is_alert(content):
             return text_of(content)
         return cut(content.subject, 250), cut("\n".join(content.lines), MAX_BYTES)
 
     async def send(self, envelope: Envelope, content: Any) -> Outcome:
-        if not isinstance(content, AlertView | Notice):
+        if not (is_alert(content) or isinstance(content, Notice)):
             return Outcome("permanent", f"{NAME}: cannot send a {envelope.kind}")
         urls = envelope.settings.urls
         number = (envelope.recipient or f"{TARGET}1").removeprefix(TARGET)

@@ -59,6 +59,13 @@ class Report:
 Content = "AlertView | Notice | Report"
 
 
+def is_alert(content: object) -> bool:
+    """Whether ``content`` is an incident's view (the worker hands over nothing else but a
+    :class:`Notice` or a :class:`Report`). Receivers test for this instead of importing the
+    view's class, so loading the config never loads the database models."""
+    return not isinstance(content, Notice | Report)
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Where one outbox row goes and what the receiver needs to send it."""

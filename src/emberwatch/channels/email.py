@@ -10,18 +10,19 @@ from __future__ import annotations
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiosmtplib
 from pydantic import Field, SecretStr
 
-from emberwatch.alerts.reply import draft_reply
-from emberwatch.alerts.view import AlertView
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role, is_alert
 from emberwatch.errors import DeliveryError
 from emberwatch.settings import EmailAddress, PositiveDuration, SenderAddress, StrictModel
 from emberwatch.templating import render_template
 from emberwatch.text import header_value, printable
+
+if TYPE_CHECKING:
+    from emberwatch.alerts.view import AlertView
 
 NAME = "email"
 
@@ -86,7 +87,11 @@ def alert_message(
     first: bool = True,
 ) -> EmailMessage:
     """An alert email; every email about one incident threads under its first one."""
-    # The same draft first reply the console's incident page shows.
+    # The same draft first reply the console's incident page shows. Imported here: the
+    # draft reads the incident view's module, which loads the database models, and
+    # loading the config (which reads this module) must not.
+    from emberwatch.alerts.reply import draft_reply
+
     context = {"alert": view, "draft": draft_reply(view.category, view.own, view.brand)}
     thread = (
         incident_thread_id(view.incident_id, channel.sender)
@@ -184,7 +189,7 @@ class Email(Receiver):
     def render(self, content: Any, envelope: Envelope) -> EmailMessage:
         settings = envelope.settings
         recipients = [envelope.recipient] if envelope.recipient else settings.recipients
-        if isinstance(content, AlertView):
+        if is_alert(content):
             first = envelope.first and content.episode == 1
             return alert_message(content, settings, recipients, first=first)
         if isinstance(content, Notice):

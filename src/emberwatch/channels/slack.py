@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from pydantic import Field
 
-from emberwatch.alerts.view import AlertView
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role, is_alert
 from emberwatch.errors import DeliveryError
 from emberwatch.http_status import classify_status, retry_after_seconds
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
 from emberwatch.text import cut, one_line, slack_mrkdwn, slack_url
+
+if TYPE_CHECKING:
+    from emberwatch.alerts.view import AlertView
 
 NAME = "slack"
 
@@ -237,7 +239,7 @@ class Slack(Receiver):
         return f"{NAME}:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
 
     def render(self, content: Any, envelope: Envelope) -> dict[str, Any]:
-        if isinstance(content, AlertView):
+        if is_alert(content):
             return render(content, plain=envelope.plain)
         if isinstance(content, Notice):
             lines = [f"*{slack_mrkdwn(content.subject)}*", *map(slack_mrkdwn, content.lines)]

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from emberwatch.alerts.view import AlertView
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, post_json
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, is_alert, post_json
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
 from emberwatch.text import cut, one_line
+
+if TYPE_CHECKING:
+    from emberwatch.alerts.view import AlertView
 
 NAME = "teams"
 MAX_BYTES = 28_000
@@ -123,7 +125,7 @@ class Teams(Receiver):
         return data
 
     async def send(self, envelope: Envelope, content: Any) -> Outcome:
-        if not isinstance(content, AlertView | Notice):
+        if not (is_alert(content) or isinstance(content, Notice)):
             return Outcome("permanent", f"{NAME}: cannot send a {envelope.kind}")
         settings = envelope.settings
         return await post_json(

@@ -22,13 +22,15 @@ import hmac
 import json
 import time
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from emberwatch.alerts.view import AlertView
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, post_json
+from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, is_alert, post_json
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
+
+if TYPE_CHECKING:
+    from emberwatch.alerts.view import AlertView
 
 NAME = "webhook"
 VERSION = 1
@@ -142,7 +144,7 @@ class Webhook(Receiver):
         return f"{NAME}:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
 
     def render(self, content: Any, envelope: Envelope) -> bytes:
-        if isinstance(content, AlertView):
+        if is_alert(content):
             return fit(alert_body(content, envelope.kind))
         assert isinstance(content, Notice)
         body = {"version": VERSION, "kind": envelope.kind, "subject": content.subject}
@@ -150,7 +152,7 @@ class Webhook(Receiver):
 
     async def send(self, envelope: Envelope, content: Any) -> Outcome:
         settings = envelope.settings
-        if not isinstance(content, AlertView | Notice):
+        if not (is_alert(content) or isinstance(content, Notice)):
             return Outcome("permanent", f"{NAME}: cannot send a {envelope.kind}")
         body = self.render(content, envelope)
         stamp = str(int(time.time()))
