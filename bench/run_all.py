@@ -22,7 +22,7 @@ from pathlib import Path
 from _common import Row, arguments, machine, print_table
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("ingest.py", "fanout.py", "latency.py", "console.py")
+BENCHES = ("ingest.py", "fanout.py", "latency.py", "console.py", "replay.py")
 PLAIN = {"ingest.py": ["-n", "20000"], "console.py": ["--rounds", "5"]}
 
 
