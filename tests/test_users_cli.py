@@ -73,8 +73,10 @@ def test_list_shows_names_roles_and_lockouts(config_file, engine, cheap):
             ).exit_code
             == 0
         )
+    # `users list` judges the lock by the real clock, so lock at the real time, not at the
+    # module's import time (a long suite run would otherwise see the lock already lifted).
     for _ in range(5):
-        check_password(engine, "bo", "wrong", NOW)
+        check_password(engine, "bo", "wrong", datetime.now(UTC))
     table = users(config_file, "list")
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
