@@ -290,9 +290,10 @@ def _split(pattern: str) -> list[str]:
     return [piece for b in branches for piece in _split(lead + b + rest)]
 
 
-def _bars(pattern: str, depth: int) -> list[str] | None:
-    """``pattern`` cut at its ``|`` outside any group or class; None if unbalanced."""
-    parts, start, i = [], 0, 0
+def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """Each character of ``pattern`` from ``start`` that is neither escaped nor inside a
+    character class, with its index. Raises ``ValueError`` at a class left open."""
+    i = start
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
@@ -301,19 +302,29 @@ def _bars(pattern: str, depth: int) -> list[str] | None:
         if ch == "[":
             close = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] != "^" else i + 3)
             if close < 0:
-                return None
+                raise ValueError(f"unclosed class at {i}")
             i = close + 1
             continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                return None
-        elif ch == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
+        yield i, ch
         i += 1
+
+
+def _bars(pattern: str, depth: int) -> list[str] | None:
+    """``pattern`` cut at its ``|`` outside any group or class; None if unbalanced."""
+    parts, start = [], 0
+    try:
+        for i, ch in _structure(pattern):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth < 0:
+                    return None
+            elif ch == "|" and depth == 0:
+                parts.append(pattern[start:i])
+                start = i + 1
+    except ValueError:
+        return None
     if depth:
         return None
     parts.append(pattern[start:])
@@ -322,25 +333,17 @@ def _bars(pattern: str, depth: int) -> list[str] | None:
 
 def _closing(pattern: str, open_at: int) -> int | None:
     """The index of the ``)`` that closes the group opening at ``open_at``."""
-    depth, i = 0, open_at
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            close = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] != "^" else i + 3)
-            if close < 0:
-                return None
-            i = close + 1
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
+    depth = 0
+    try:
+        for i, ch in _structure(pattern, open_at):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    return i
+    except ValueError:
+        return None
     return None
 
 
