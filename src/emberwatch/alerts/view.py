@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -623,18 +623,22 @@ def load_alert_view(session: Session, alert_id: int) -> AlertView | None:
     )
 
 
-def incident_mentions(
-    session: Session, incident_id: int, read: int = MENTIONS_READ
-) -> tuple[list[MentionLine], int]:
-    """An incident's mentions, newest first (at most ``read``), and how many it holds."""
+def newest_mentions_of(incident_id: int) -> Any:
+    """The select of an incident's mentions, newest first (published, else first seen)."""
     newest = sa.func.coalesce(MentionRecord.published_at, MentionRecord.first_seen_at)
-    rows = session.exec(
+    return (
         select(MentionRecord)
         .join(AlertRecord, AlertRecord.mention_id == MentionRecord.id)  # type: ignore[arg-type]
         .where(AlertRecord.incident_id == incident_id)
         .order_by(newest.desc(), MentionRecord.id.desc())  # type: ignore[union-attr]
-        .limit(read)
-    ).all()
+    )
+
+
+def incident_mentions(
+    session: Session, incident_id: int, read: int = MENTIONS_READ
+) -> tuple[list[MentionLine], int]:
+    """An incident's mentions, newest first (at most ``read``), and how many it holds."""
+    rows = session.exec(newest_mentions_of(incident_id).limit(read)).all()
     total = session.exec(
         select(sa.func.count())
         .select_from(AlertRecord)

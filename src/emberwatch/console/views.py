@@ -56,6 +56,7 @@ from emberwatch.alerts.view import (
     MentionLine,
     latest_actions,
     load_notice,
+    newest_mentions_of,
     team_timezone,
 )
 from emberwatch.config import SEVERITY_RANK, Config, duration_words
@@ -569,14 +570,8 @@ def load_incident(
 def _incident_mentions(
     session: Session, incident_id: int, page: int
 ) -> tuple[list[MentionItem], bool]:
-    newest = sa.func.coalesce(MentionRecord.published_at, MentionRecord.first_seen_at)
     records = session.exec(
-        select(MentionRecord)
-        .join(AlertRecord, AlertRecord.mention_id == MentionRecord.id)  # type: ignore[arg-type]
-        .where(AlertRecord.incident_id == incident_id)
-        .order_by(newest.desc(), MentionRecord.id.desc())  # type: ignore[union-attr]
-        .offset((page - 1) * MENTIONS_PAGE)
-        .limit(MENTIONS_PAGE + 1)
+        newest_mentions_of(incident_id).offset((page - 1) * MENTIONS_PAGE).limit(MENTIONS_PAGE + 1)
     ).all()
     more = len(records) > MENTIONS_PAGE
     items = _items(session, [(m, incident_id) for m in records[:MENTIONS_PAGE]])
