@@ -467,29 +467,6 @@ _INCIDENTS_AMONG = (
     .where(Incident.status == sa.bindparam("status"), Incident.id.in_(_IDS))  # type: ignore[union-attr]
     .order_by(Incident.id)  # type: ignore[arg-type]
 )
-_ALERTS = sa.select(
-    AlertRecord.incident_id,
-    AlertRecord.id,
-    AlertRecord.severity,
-    AlertRecord.source_name,
-    AlertRecord.mention_id,
-).where(AlertRecord.incident_id.in_(_IDS))  # type: ignore[union-attr]
-_MENTIONS = sa.select(MentionRecord.id, MentionRecord.source, MentionRecord.engagement).where(
-    MentionRecord.id.in_(_IDS)  # type: ignore[union-attr]
-)
-_SNAPSHOTS = (
-    sa.select(
-        EngagementSnapshot.mention_id,
-        EngagementSnapshot.likes,
-        EngagementSnapshot.reposts,
-        EngagementSnapshot.replies,
-    )
-    .where(
-        EngagementSnapshot.mention_id.in_(_IDS),  # type: ignore[attr-defined]
-        EngagementSnapshot.seen_at <= sa.bindparam("moment"),  # type: ignore[operator]
-    )
-    .order_by(EngagementSnapshot.seen_at, EngagementSnapshot.id)  # type: ignore[arg-type]
-)
 # Per incident and severity, its newest alert whose mention is stored: the lead is the
 # most severe of these (one row per severity, not one per alert).
 _LEAD_CANDIDATES = (
@@ -593,32 +570,6 @@ def _incidents(session: Session, status: str) -> list[Incident]:
     return sorted(found, key=lambda i: i.id)  # type: ignore[arg-type,return-value]
 
 
-@dataclass(frozen=True)
-class _Alert:
-    id: int
-    severity: str
-    source_name: str
-    mention_id: int
-
-
-def _alerts_of(session: Session, incident_ids: Collection[int]) -> dict[int, list[_Alert]]:
-    """Each incident's alerts (incidents without one are left out)."""
-    found: dict[int, list[_Alert]] = {}
-    for chunk in _chunks(incident_ids):
-        for incident_id, *alert in _rows(session, _ALERTS, {"ids": chunk}):
-            found.setdefault(incident_id, []).append(_Alert(*alert))
-    return found
-
-
-def _mentions_of(session: Session, mention_ids: Collection[int]) -> dict[int, tuple[str, int]]:
-    """Each stored mention's connector type and engagement."""
-    found: dict[int, tuple[str, int]] = {}
-    for chunk in _chunks(mention_ids):
-        for mention_id, source, engagement in _rows(session, _MENTIONS, {"ids": chunk}):
-            found[mention_id] = (source, engagement)
-    return found
-
-
 def _read(
     session: Session, incidents: list[Incident], now: datetime
 ) -> tuple[dict[int, _Lead], dict[int, IncidentFacts]]:
@@ -707,23 +658,6 @@ def _last_number(session: Session, incident: Incident, receiver: str) -> int:
     prefix = f"notify:{incident.id}:{incident.episode}:{receiver}:"
     keys = _rows(session, _NUMBERS, {"prefix": _like_prefix(prefix)}).scalars().all()
     return max((int(key[len(prefix) :].split(":", 1)[0]) for key in keys), default=0)
-
-
-def _engagements_at(
-    session: Session, mention_ids: Collection[int], moment: datetime
-) -> dict[int, int]:
-    """Each mention's engagement as last seen at or before ``moment`` (if it was)."""
-    latest: dict[int, int] = {}
-    for chunk in _chunks(mention_ids):
-        params = {"ids": chunk, "moment": moment}
-        for mention_id, likes, reposts, replies in _rows(session, _SNAPSHOTS, params):
-            latest[mention_id] = likes + reposts + replies
-    return latest
-
-
-def _engagement_at(session: Session, mention_ids: list[int], moment: datetime) -> int:
-    """Total engagement of these mentions as last seen at or before ``moment``."""
-    return sum(_engagements_at(session, set(mention_ids), moment).values())
 
 
 def _sent_last_hour(session: Session, config: Config, receiver: str, now: datetime) -> int:
