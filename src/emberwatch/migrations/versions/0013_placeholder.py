@@ -1,0 +1,19 @@
+"""Placeholder, reserved so parallel work keeps one revision chain; filled in or removed.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-30 17:30:00
+"""
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
