@@ -10,24 +10,26 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
-import httpx
 from click.core import ParameterSource
-from sqlalchemy import exc as sa_exc
-from sqlmodel import Session, select
 
-from emberwatch.config import DEFAULT_CONFIG_PATH, Config, load_config
 from emberwatch.errors import ConfigError, EmberwatchError, ParseError
 from emberwatch.mention import Mention
 from emberwatch.text import jsonl, terminal, web_link
+
+# The config loader (pydantic, every connector, the channels' SQLAlchemy tables), the
+# database, anyio and httpx are imported inside the commands that use them, so `--help`,
+# `score` and `sources parse` start in a tenth of the time (tests/test_startup.py).
+if TYPE_CHECKING:
+    from emberwatch.config import Config
 
 log = logging.getLogger("emberwatch")
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
+DEFAULT_CONFIG_PATH = "./emberwatch.toml"
 
 
 def _config_before_subcommand(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -79,7 +81,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             from emberwatch import db as database
 
             _fail(f"cannot use the database: {database.reason(exc)}")
-        except sa_exc.ArgumentError as exc:
+        except _loaded("sqlalchemy.exc", "ArgumentError") as exc:
             _fail(f"database_url is not a usable database URL: {str(exc).splitlines()[0]}")
         except OSError as exc:
             if exc.filename is None:  # not a file: a network or system error, shown as is
@@ -91,19 +93,21 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _loaded(module: str, *names: str) -> tuple[type[BaseException], ...]:
+    """The named exception classes of ``module`` if it has been imported, else none: an
+    error of a library that was never imported cannot have been raised, and importing
+    SQLAlchemy or psycopg just to compare would slow every command that exits early."""
+    found = sys.modules.get(module)
+    return tuple(getattr(found, name) for name in names) if found is not None else ()
+
+
 def _database_errors() -> tuple[type[BaseException], ...]:
     """What an unusable database raises: SQLAlchemy's wrappers, and psycopg's own errors
-    (which reach us unwrapped from a driver-level call). Imported only when needed."""
-    import sqlite3
-
-    import psycopg
-
+    (which reach us unwrapped from a driver-level call)."""
     return (
-        sa_exc.OperationalError,
-        sa_exc.InterfaceError,
-        psycopg.OperationalError,
-        psycopg.InterfaceError,
-        sqlite3.OperationalError,
+        *_loaded("sqlalchemy.exc", "OperationalError", "InterfaceError"),
+        *_loaded("psycopg", "OperationalError", "InterfaceError"),
+        *_loaded("sqlite3", "OperationalError"),
     )
 
 
@@ -121,6 +125,8 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
 def _load(config_path: str, *, need_secrets: bool = True) -> Config:
     """The config; commands that never deliver or sign links pass ``need_secrets=False``,
     so an unset ``${SLACK_WEBHOOK_URL}`` or link secret does not stop them."""
+    from emberwatch.config import load_config
+
     return load_config(config_path, need_secrets=need_secrets)
 
 
@@ -184,6 +190,8 @@ def check_config(file: str | None, config_path: str) -> None:
     Example:
       emberwatch check-config config/emberwatch.example.toml
     """
+    from emberwatch.config import load_config
+
     file = file or config_path
     config = load_config(file)
     enabled = sum(s.enabled for s in config.sources)
@@ -344,6 +352,8 @@ def run(config_path: str) -> None:
     Example:
       emberwatch run --config /etc/emberwatch/emberwatch.toml
     """
+    import anyio
+
     config = _load(config_path)
     engine = _runtime_engine(config, config_path)
     if not logging.getLogger().isEnabledFor(logging.INFO):
@@ -356,6 +366,9 @@ def run(config_path: str) -> None:
 
 
 async def _run(config: Config, engine: Any, config_path: str, early: list[int]) -> None:
+    import anyio
+    import httpx
+
     from emberwatch.ingest import Runtime
     from emberwatch.scheduling import run_monitor
 
@@ -407,6 +420,8 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
     Example:
       emberwatch poll --once --source acme-news
     """
+    import anyio
+
     config = _load(config_path)
     if source_name and config.source(source_name) is None:
         known = ", ".join(s.name for s in config.sources) or "none"
@@ -433,6 +448,9 @@ def poll(config_path: str, once: bool, source_name: str | None) -> None:
 
 
 async def _poll_once(config: Config, engine: Any, source_name: str | None) -> Any:
+    import anyio
+    import httpx
+
     from emberwatch.alerts.policy import evaluate
     from emberwatch.delivery import DeliveryReport, deliver_due
     from emberwatch.ingest import Runtime, poll_all
@@ -556,6 +574,8 @@ def mentions(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from sqlmodel import Session, select
+
     from emberwatch.models import MentionRecord
 
     config = _load(config_path, need_secrets=False)
@@ -631,6 +651,8 @@ def alerts(ctx: click.Context, config_path: str, limit: int, fmt: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from sqlmodel import Session, select
+
     from emberwatch.alerts.view import latest_actions
     from emberwatch.models import AlertRecord, Incident, MentionRecord
 
@@ -815,6 +837,8 @@ def silence_add(config_path: str, match: str, duration: str, comment: str, by: s
       emberwatch silence add --match brand=acme,source=reddit --for 2h \\
         --comment "known outage, statement posted"
     """
+    from sqlmodel import Session
+
     from emberwatch.alerts.silences import add_silence, parse_matchers
     from emberwatch.settings import parse_duration
 
@@ -846,6 +870,8 @@ def silence_list(config_path: str, show_all: bool, fmt: str) -> None:
     Example:
       emberwatch silence list
     """
+    from sqlmodel import Session, select
+
     from emberwatch.models import Silence
 
     config = _load(config_path, need_secrets=False)
@@ -879,6 +905,8 @@ def silence_expire(silence_id: int, config_path: str) -> None:
     Example:
       emberwatch silence expire 3
     """
+    from sqlmodel import Session
+
     from emberwatch.models import Silence
 
     config = _load(config_path, need_secrets=False)
@@ -924,6 +952,8 @@ def deliveries_list(config_path: str, state: str | None, limit: int, fmt: str) -
       emberwatch deliveries list --state failed
       emberwatch deliveries list --state pending --format jsonl
     """
+    from sqlmodel import Session, select
+
     from emberwatch.models import Delivery
 
     config = _load(config_path, need_secrets=False)
@@ -1125,6 +1155,8 @@ def labels_list(config_path: str, show_all: bool, limit: int, fmt: str) -> None:
     Example:
       emberwatch labels list --limit 20
     """
+    from sqlmodel import Session, select
+
     from emberwatch.labels import current_labels
     from emberwatch.models import Label
 
@@ -1172,6 +1204,8 @@ def labels_export(config_path: str) -> None:
       emberwatch labels export > labels.jsonl
       emberwatch labels import labels.jsonl --config other.toml
     """
+    from sqlmodel import Session
+
     from emberwatch.labels import current_labels, export_line
 
     config = _load(config_path, need_secrets=False)
@@ -1233,6 +1267,8 @@ def sources_test(name: str, config_path: str) -> None:
     Example:
       emberwatch sources test acme-reddit
     """
+    import anyio
+
     config = _load(config_path)
     settings = config.source(name)
     if settings is None:
@@ -1245,6 +1281,8 @@ def sources_test(name: str, config_path: str) -> None:
 
 
 async def _test_source(settings: Any) -> tuple[str, bool]:
+    import httpx
+
     from emberwatch.errors import FetchError, SourceError
     from emberwatch.sources import connector
 
@@ -1277,6 +1315,8 @@ def sources_status(config_path: str, fmt: str) -> None:
     Example:
       emberwatch sources status
     """
+    from sqlmodel import Session, select
+
     from emberwatch.models import SourceState
 
     config = _load(config_path, need_secrets=False)
@@ -1363,6 +1403,8 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
     lexicons: dict[str, dict[str, float]] = {}
     terms: dict[str, list[str]] = {}
     if config_path and Path(config_path).exists():
+        from emberwatch.config import load_config
+
         config = load_config(config_path)
         lexicons = {b.name: b.lexicon for b in config.brands}
         terms = {b.name: b.include for b in config.brands}

@@ -41,7 +41,6 @@ from emberwatch.settings import positive as _positive
 from emberwatch.settings import web_url as _web_url
 from emberwatch.sources import SETTINGS_BY_TYPE, SourceSettings
 
-DEFAULT_CONFIG_PATH = "./emberwatch.toml"
 DEFAULT_DATABASE_URL = "sqlite:///./emberwatch.db"
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from importlib import import_module
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._settings import SourceSettings
 
-# One line per connector: its module name is its config ``type``.
-_TYPES = (
+# One line per connector: its module name is its config ``type``. A module is imported
+# when it is first asked for, so `emberwatch sources parse rss` loads the RSS connector
+# alone; ``CONNECTORS`` and ``SETTINGS_BY_TYPE`` (the config's source types) load them all.
+TYPES = (
     "appstore",
     "bluesky",
     "google_places",
@@ -36,19 +39,32 @@ _TYPES = (
     "yelp",
     "youtube",
 )
-CONNECTORS: dict[str, ModuleType] = {
-    name: import_module(f"emberwatch.sources.{name}") for name in _TYPES
-}
-SETTINGS_BY_TYPE: dict[str, type] = {t: m.Settings for t, m in CONNECTORS.items()}
+
+if TYPE_CHECKING:
+    CONNECTORS: dict[str, ModuleType]
+    SETTINGS_BY_TYPE: dict[str, type]
 
 
 def connector(source_type: str) -> ModuleType:
-    """The connector module for a config ``type``; KeyError names the known types."""
-    try:
-        return CONNECTORS[source_type]
-    except KeyError:
-        known = ", ".join(sorted(CONNECTORS))
-        raise KeyError(f"unknown source type {source_type!r}; known types: {known}") from None
+    """The connector module for a config ``type``, imported on first use; KeyError names
+    the known types."""
+    if source_type not in TYPES:
+        known = ", ".join(sorted(TYPES))
+        raise KeyError(f"unknown source type {source_type!r}; known types: {known}")
+    return import_module(f"emberwatch.sources.{source_type}")
 
 
-__all__ = ["CONNECTORS", "SETTINGS_BY_TYPE", "Fetched", "SourceSettings", "connector"]
+def __getattr__(name: str) -> Any:
+    """``CONNECTORS`` (type -> module) and ``SETTINGS_BY_TYPE`` (type -> its Settings
+    model), built on first access by importing every connector (PEP 562)."""
+    if name == "CONNECTORS":
+        value: dict[str, Any] = {t: connector(t) for t in TYPES}
+    elif name == "SETTINGS_BY_TYPE":
+        value = {t: connector(t).Settings for t in TYPES}
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+__all__ = ["CONNECTORS", "SETTINGS_BY_TYPE", "TYPES", "Fetched", "SourceSettings", "connector"]
