@@ -22,8 +22,20 @@ from pathlib import Path
 from _common import Row, arguments, machine, print_table
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("ingest.py", "fanout.py", "latency.py", "console.py", "replay.py")
-PLAIN = {"ingest.py": ["-n", "20000"], "console.py": ["--rounds", "5"]}
+BENCHES = (
+    "ingest.py",
+    "fanout.py",
+    "latency.py",
+    "console.py",
+    "replay.py",
+    "score_cli.py",
+    "startup.py",
+)
+PLAIN = {
+    "ingest.py": ["-n", "20000"],
+    "console.py": ["--rounds", "5"],
+    "score_cli.py": ["-n", "20000", "--rounds", "3"],
+}
 
 
 def main() -> None:

@@ -51,8 +51,11 @@ def texts(n: int) -> list[str]:
 
 def run(command: list[str], stdin: Path) -> tuple[float, float]:
     """CPU seconds and peak RSS (MiB) of one process reading ``stdin``."""
+    # Without PYTHONDONTWRITEBYTECODE, as an installed package runs: bytecode is written
+    # once, not compiled again in every process.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with stdin.open("rb") as source:
-        proc = subprocess.Popen(command, stdin=source, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, stdin=source, stdout=subprocess.DEVNULL, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command[0]} failed with status {status}")
@@ -61,10 +64,14 @@ def run(command: list[str], stdin: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 texts, one round")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON here")
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--emberwatch", default=str(Path(sys.executable).parent / "emberwatch"))
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.rounds = 2_000, 1
     with tempfile.TemporaryDirectory() as tmp:
         lines = Path(tmp) / "lines.jsonl"
         lines.write_text(
@@ -98,6 +105,40 @@ def main() -> None:
     per_ours = (ours - start_ours) / args.n * 1e6
     print(f"per text, start-up excluded: {per_ours:.1f} us against {per_plain:.1f} us")
     print(f"start-up: {start_ours:.2f} s against {start_plain:.2f} s")
+    # Only now: _common imports SQLAlchemy, and a child's peak RSS counts the memory of the
+    # parent it was forked from.
+    from _common import Row, finish, verdict
+
+    rss_plain, rss_ours = best["plain VADER"][1], best["emberwatch score"][1]
+    rows = [
+        Row(
+            "score_cli",
+            f"emberwatch score, {args.n:,} texts, whole process: CPU s",
+            f"{ours:.2f} s",
+            f"plain VADER script {plain:.2f} s",
+        ),
+        Row(
+            "score_cli",
+            "throughput vs plain VADER, whole process",
+            f"{plain / ours:.2f}",
+            "plain VADER = 1; target >= 0.70",
+            verdict(plain / ours >= 0.7),
+        ),
+        Row(
+            "score_cli",
+            "per text, start-up excluded",
+            f"{per_ours:.1f} us",
+            f"plain VADER {per_plain:.1f} us",
+        ),
+        Row(
+            "score_cli",
+            "start-up, empty input: CPU s",
+            f"{start_ours:.3f} s",
+            f"plain VADER {start_plain:.3f} s",
+        ),
+        Row("score_cli", "peak RSS", f"{rss_ours:.0f} MiB", f"plain VADER {rss_plain:.0f} MiB"),
+    ]
+    finish(rows, args, f"emberwatch score against plain VADER, best of {args.rounds} rounds")
 
 
 if __name__ == "__main__":
