@@ -171,69 +171,83 @@ def test_a_supercritical_cascade_gets_a_finite_capped_size():
     assert 0.0 <= forecast.probability <= 1.0
 
 
-def test_the_calibration_table_is_increasing_never_lifts_and_keeps_zero():
-    xs = [x for x, _ in _CALIBRATION]
-    ys = [y for _, y in _CALIBRATION]
-    assert xs == sorted(set(xs)) and ys == sorted(ys)
-    assert calibrated(0.0) == 0.0 and 0.95 < calibrated(1.0) <= 1.0
-    grid = [i / 10_000 for i in range(10_001)]
-    values = [calibrated(x) for x in grid]
-    assert all(a < b for a, b in pairwise(values))  # strictly monotone: the ranking is kept
-    assert all(v <= x for x, v in zip(grid, values, strict=True))  # only ever lowers
+AGES = (0.0, 600.0, 1039.0, 1800.0, 3600.0, 5091.0, 14400.0, 24942.0, 86400.0)
 
 
-def test_the_shipped_table_corrects_overconfidence_at_the_top():
-    # Raw 0.5-0.6 came true about 8 % of the time on the SEISMIC example and the raw top
-    # (0.9 and up) about 85 % on the simulation: the table brings both down.
-    assert calibrated(0.55) < 0.5
-    assert 0.5 <= calibrated(0.6) < 0.52
-    assert calibrated(0.9) < 0.6 and calibrated(0.99) < 0.9
+def test_the_calibration_bands_are_increasing_maps_from_0_to_1():
+    assert [a for a, _ in _CALIBRATION] == sorted({a for a, _ in _CALIBRATION})
+    for _, knots in _CALIBRATION:
+        xs, ys = [x for x, _ in knots], [y for _, y in knots]
+        assert xs == sorted(set(xs)) and ys == sorted(ys)
+        assert knots[0] == (0.0, 0.0) and knots[-1] == (1.0, 1.0)
+    grid = [i / 10_000 for i in range(10_001)] + [10.0**-k for k in range(2, 9)]
+    grid.sort()
+    for age in AGES:
+        values = [calibrated(x, age) for x in grid]
+        assert all(a <= b for a, b in pairwise(values))  # monotone: the ranking is kept
+        assert calibrated(0.0, age) == 0.0 and calibrated(1.0, age) == 1.0
+        assert all(0.0 <= v <= 1.0 for v in values)
 
 
-def test_calibration_keeps_the_order_of_forecasts():
-    cases = [[(1800, n)] for n in (0, 10, 50, 150, 300, 450)] + [[(600, 20), (1200, 60)]]
-    raw = [
-        forecast_from_polls(c, threshold=500, poster_followers=500, calibrate=False).probability
-        for c in cases
-    ]
-    cal = [forecast_from_polls(c, threshold=500, poster_followers=500).probability for c in cases]
-    for i in range(len(cases)):
-        for j in range(len(cases)):
-            if raw[i] < raw[j]:
-                assert cal[i] <= cal[j]
+def test_the_calibration_corrects_both_ways():
+    # From the fit (bench/virality_calibration.py): on the simulation, forecasts at raw 0.005
+    # 10-40 min after publication came true about 43 % of the time, and 4-12 h after it,
+    # raw 0.9 came true about half the time.
+    assert 0.35 < calibrated(0.005, 1039) < 0.5
+    assert calibrated(0.9, 24942) < 0.55
+    assert calibrated(0.9, 24942) < calibrated(0.99, 24942) < 0.99
 
 
-# A step table of the shape bench/virality_calibration.py fits: (lowest raw, frequency).
-STEPS = ((0.0, 0.004), (0.01, 0.05), (0.05, 0.2), (0.2, 0.45), (0.6, 0.8))
+def test_the_bands_blend_in_log_age_and_are_flat_outside():
+    (a0, _), (a1, _) = _CALIBRATION[0], _CALIBRATION[1]
+    mid = math.sqrt(a0 * a1)
+    for raw in (0.0005, 0.01, 0.3, 0.9):
+        v0, v1 = calibrated(raw, a0), calibrated(raw, a1)
+        assert calibrated(raw, mid) == pytest.approx((v0 + v1) / 2)
+        assert calibrated(raw, 60) == calibrated(raw, a0)
+        assert calibrated(raw, 10 * 86400) == calibrated(raw, _CALIBRATION[-1][0])
 
 
-def test_a_step_table_is_strictly_increasing_and_is_not_interpolated_between_steps():
-    grid = [i / 10_000 for i in range(10_001)]
-    values = [calibrated(x, STEPS, lift=True) for x in grid]
-    assert all(a < b for a, b in pairwise(values))
-    # Within a step the value stays near the step's frequency, whatever the next one is.
-    for (x0, y0), (x1, y1) in pairwise(STEPS):
-        inside = [calibrated(x, STEPS, lift=True) for x in grid if x0 <= x < x1]
-        assert min(inside) == pytest.approx(y0) and max(inside) <= y0 + 0.1 * (y1 - y0)
-    assert calibrated(0.001, STEPS, lift=True) <= 0.005
-    # One-sided (as shipped): the minimum of the table and the raw value, still increasing.
-    one_sided = [calibrated(x, STEPS) for x in grid]
-    assert all(a < b for a, b in pairwise(one_sided))
-    assert one_sided == [min(v, x) for v, x in zip(values, grid, strict=True)]
+def test_a_knot_table_is_interpolated_and_one_sided_on_request():
+    bands = ((3600.0, ((0.0, 0.0), (0.1, 0.3), (0.5, 0.4), (1.0, 1.0))),)
+    assert calibrated(0.05, 3600, bands) == pytest.approx(0.15)
+    assert calibrated(0.3, 99, bands) == pytest.approx(0.35)
+    assert calibrated(0.05, 3600, bands, lift=False) == 0.05
+    assert calibrated(0.75, 3600, bands, lift=False) == pytest.approx(0.7)
+    assert calibrated(0.42, 3600, ()) == 0.42
 
 
-def test_the_shipped_calibration_does_not_lift_quiet_mentions():
-    # The simulation's base rate of reaching the threshold is about 2.6 %; the two-sided
-    # table would lift raw 0.001 to 0.13 and raw 0.01 to 0.26.
-    assert calibrated(0.001) <= 0.001
-    assert all(calibrated(x / 1000) <= x / 1000 for x in range(0, 11))
-    assert calibrated(0.001, lift=True) > 0.1  # what the one-sided rule prevents
+def test_the_calibration_lifts_only_where_it_was_fitted():
+    """Fitted on X/Twitter-prior forecasts from 10 min on: a forecast younger than that, or
+    on a platform with another prior, is only ever lowered."""
+    young = [(120, 3), (300, 8)]
+    older = [(600, 3), (1200, 8)]
+    for polls, source, lifted in [(young, "twitter", False), (older, "reddit", False),
+                                  (older, "rss", False), (older, "twitter", True),
+                                  (older, "bluesky", True)]:  # fmt: skip
+        kw = dict(threshold=500, poster_followers=500, prior=platform_prior(source))
+        raw = forecast_from_polls(polls, calibrate=False, **kw).probability
+        cal = forecast_from_polls(polls, **kw).probability
+        assert (cal > raw) is lifted, (polls, source, raw, cal)
+    quiet = forecast_from_polls([], threshold=500, poster_followers=10_000)
+    assert (
+        quiet.probability
+        <= forecast_from_polls(
+            [], threshold=500, poster_followers=10_000, calibrate=False
+        ).probability
+    )
 
 
-def test_the_shipped_calibration_keeps_the_ranking_of_simulated_forecasts():
-    rng = np.random.default_rng(2025)
-    raw = sorted(float(x) for x in rng.random(500))
-    assert all(calibrated(a) < calibrated(b) for a, b in pairwise(raw) if a < b)
+def test_calibration_keeps_the_order_of_forecasts_at_one_age():
+    cases = [[(1800, n)] for n in (0, 10, 50, 150, 300, 450)] + [[(600, 20), (1800, 60)]]
+    for source in ("twitter", "reddit"):
+        kw = dict(threshold=500, poster_followers=500, prior=platform_prior(source))
+        raw = [forecast_from_polls(c, calibrate=False, **kw).probability for c in cases]
+        cal = [forecast_from_polls(c, **kw).probability for c in cases]
+        for i in range(len(cases)):
+            for j in range(len(cases)):
+                if raw[i] < raw[j]:
+                    assert cal[i] <= cal[j]
 
 
 def _fresh_forecasts(n=400, threshold=500.0, age=3600.0, seed=2024):
@@ -258,12 +272,20 @@ def _fresh_forecasts(n=400, threshold=500.0, age=3600.0, seed=2024):
     return np.array(out)
 
 
-def test_on_fresh_simulated_cascades_calibration_raises_neither_alerts_nor_the_brier_score():
-    rows = _fresh_forecasts()
+@pytest.mark.parametrize("age", [1200.0, 3600.0])
+def test_on_fresh_simulated_cascades_calibration_improves_brier_and_the_mean(age):
+    """Fresh cascades (seed 2024): calibrated, the Brier score is lower, the mean forecast is
+    nearer the observed rate (the raw forecast is underconfident while young), and of the
+    forecasts at 0.5 or more, which raise alerts, as many come true (at 20 min: 7 of 8,
+    raw 4 of 4; at 1 h: 6 of 12, raw 6 of 13)."""
+    rows = _fresh_forecasts(age=age)
     cal, raw, y = rows[:, 0], rows[:, 1], rows[:, 2]
     assert 0 < y.sum() < len(y)
-    assert np.mean((cal - y) ** 2) <= np.mean((raw - y) ** 2) + 1e-9
-    assert (cal >= 0.5).sum() <= (raw >= 0.5).sum()
+    assert np.mean((cal - y) ** 2) < np.mean((raw - y) ** 2)
+    assert abs(cal.mean() - y.mean()) < abs(raw.mean() - y.mean()) + 0.01
+    # Alerts (0.5 or more): at least as many that came true, hardly more false ones.
+    assert y[cal >= 0.5].sum() >= y[raw >= 0.5].sum()
+    assert (1 - y[cal >= 0.5]).sum() <= (1 - y[raw >= 0.5]).sum() + 2
 
 
 def test_expected_final_does_not_overshoot_at_1_hour_on_simulated_cascades():
@@ -322,9 +344,9 @@ def test_the_seismic_example_is_forecast_consistently(cascade):
 
 
 def test_calibration_lowers_the_seismic_examples_overconfident_top(cascade):
-    """On the example, with thresholds of 1,000 to 20,000, raw forecasts of 0.5 or more
-    averaged 0.92 and about half came true; calibrated, fewer are at 0.5 or more, and their
-    mean is lower (the bench: 0.71)."""
+    """On the example (in the calibration's fit), with thresholds of 2,000 to 20,000, raw
+    forecasts of 0.5 or more averaged about 0.9 and about half came true; calibrated, fewer
+    are at 0.5 or more, their mean is lower and the Brier score too."""
     times, followers = cascade
     prior = platform_prior("x")
     by_day = bisect_right(times, HORIZON) - 1
@@ -342,7 +364,6 @@ def test_calibration_lowers_the_seismic_examples_overconfident_top(cascade):
     assert (cal_a >= 0.5).sum() <= (raw_a >= 0.5).sum()
     assert np.mean((cal_a - hit_a) ** 2) < np.mean((raw_a - hit_a) ** 2)
     assert cal_a[cal_a >= 0.5].mean() < raw_a[raw_a >= 0.5].mean()
-    assert all(c <= r for c, r in zip(cal, raw, strict=True))
 
 
 def test_a_quiet_new_post_is_not_likely_to_spread():
