@@ -2,13 +2,13 @@
 
 Run ``python bench/latency.py [--quick] [--mentions N]``. The real monitor
 (``scheduling.run_monitor``) runs on SQLite, polling one ``hackernews`` source every 2 s
-against an Algolia-shaped feed on 127.0.0.1; a loopback Slack receiver records when each
-message arrives. At random moments (gaps of 0.5 to 2.5 s) the feed publishes a critical
+against an Algolia-shaped feed on 127.0.0.1; a loopback Slack webhook server records when
+each message arrives. At random moments (gaps of 0.5 to 2.5 s) the feed publishes a critical
 complaint: strongly negative, from one of the brand's VIP customers. Each has its own
 author, URL and reference token, and ``[grouping] similarity = 100``, so each opens its own
 incident, which notifies at once (a new critical incident skips ``group_wait``).
 
-Latency is the receiver's arrival time minus the publication time, matched by the token.
+Latency is the arrival time at that server minus the publication time, matched by the token.
 The poll interval is printed beside p50 and p95: polling alone adds up to one interval.
 Target: p95 <= poll interval + 2 s.
 """
@@ -107,7 +107,7 @@ def _config(folder: Path, feed_url: str, webhook_url: str, count: int) -> Any:
                 }
             ],
             "channels": {"slack": {"webhook_url": webhook_url}},
-            "routes": [{"name": "oncall", "receivers": ["slack"], "group_wait": "0s"}],
+            "routes": [{"name": "oncall", "channels": ["slack"], "group_wait": "0s"}],
             "delivery": {"interval": "0.25s"},
             "evaluate_interval": "0.5s",
             "grouping": {"similarity": 100},
@@ -144,13 +144,13 @@ async def _run(count: int, folder: Path) -> dict[str, Any]:
     import httpx
 
     from emberwatch import db as database
-    from emberwatch.demo.servers import HTTPServer, SlackReceiver
+    from emberwatch.demo.servers import HTTPServer, SlackServer
     from emberwatch.ingest import Runtime
     from emberwatch.scheduling import run_monitor
 
     arrivals: list[tuple[float, str]] = []
 
-    class TimedSlack(SlackReceiver):
+    class TimedSlack(SlackServer):
         def _handle(self, method: str, path: str, body: bytes) -> Any:
             arrivals.append((time.monotonic(), body.decode("utf-8", "replace")))
             return super()._handle(method, path, body)
@@ -193,7 +193,7 @@ async def _run(count: int, folder: Path) -> dict[str, Any]:
 
 
 def _matched(published: dict[str, float], arrivals: list[tuple[float, str]]) -> dict[str, float]:
-    """Each token's latency: its first arrival at the receiver after its publication."""
+    """Each token's latency: its first arrival at the server after its publication."""
     found: dict[str, float] = {}
     for at, body in arrivals:
         for token, sent in published.items():

@@ -5,7 +5,7 @@ normalized mentions (default 15,000; ``--quick`` 2,000) as JSON Lines, generated
 fixed seed, then replays them with :func:`emberwatch.replay.replay` against a config
 with three brands, seven sources, Slack, email, the digest and an escalation email list,
 and no ``[[routes]]`` (the default routes). It prints what that config would have sent,
-per receiver (messages, incidents, rolled-up summaries, the peak messages in any hour),
+per channel (messages, incidents, rolled-up summaries, the peak messages in any hour),
 the alerts and incidents, and how long the replay took.
 
 The week (``generate``): three brands (acme has most of the traffic), seven sources, a
@@ -282,7 +282,7 @@ def main() -> None:
         Row("replay", "alerts", str(result.alerts)),
         Row("replay", "incidents", str(result.incidents)),
     ]
-    for name, figures in result.receivers.items():
+    for name, figures in result.channels.items():
         rows.append(
             Row(
                 "replay",

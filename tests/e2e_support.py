@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emberwatch.demo.servers import HTTPServer, MailCatcher, Reply, SlackReceiver
+from emberwatch.demo.servers import HTTPServer, MailCatcher, Reply, SlackServer
 from tests.helpers import ANGRY, HAPPY, hn_hit, hn_page
 
 # A second, unrelated complaint, so the two land in separate incidents.
@@ -40,7 +40,7 @@ class Feeds:
         return Reply(404, b"{}")
 
 
-def write_config(tmp: Path, feeds_url: str, slack: SlackReceiver, mail: MailCatcher) -> Path:
+def write_config(tmp: Path, feeds_url: str, slack: SlackServer, mail: MailCatcher) -> Path:
     path = tmp / "emberwatch.toml"
     path.write_text(
         f"""
@@ -74,7 +74,7 @@ webhook_url = "${{E2E_SLACK_WEBHOOK}}"
 
 [[routes]]
 name = "everything"
-receivers = ["slack", "email", "digest"]
+channels = ["slack", "email", "digest"]
 group_wait = "1s"
 
 [delivery]
@@ -105,10 +105,10 @@ def emberwatch(
     )
 
 
-def start_servers(tmp: Path) -> tuple[Feeds, HTTPServer, SlackReceiver, MailCatcher, Path]:
+def start_servers(tmp: Path) -> tuple[Feeds, HTTPServer, SlackServer, MailCatcher, Path]:
     feeds = Feeds()
     server = HTTPServer(feeds.handle).start()
-    slack = SlackReceiver(tmp / "slack").start()
+    slack = SlackServer(tmp / "slack").start()
     mail = MailCatcher(tmp / "mail").start()
     config = write_config(tmp, server.base_url, slack, mail)
     return feeds, server, slack, mail, config

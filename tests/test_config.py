@@ -156,7 +156,7 @@ RSS = {"name": "news", "type": "rss", "url": "https://example.com/feed"}
         ({"grouping": {"window": "0h"}}, "grouping.window"),
         ({"poll_jitter": -1}, "poll_jitter"),
         (
-            {"routes": [{"name": "r", "receivers": ["digest"], "repeat_interval": "0s"}]},
+            {"routes": [{"name": "r", "channels": ["digest"], "repeat_interval": "0s"}]},
             "routes[r].repeat_interval",
         ),
     ],
@@ -172,7 +172,7 @@ def test_zero_is_fine_where_it_means_at_once():
         **MINIMAL,
         "poll_jitter": "0s",
         "delivery": {"slack_min_gap": "0s"},
-        "routes": [{"name": "r", "receivers": ["digest"], "group_wait": "0s"}],
+        "routes": [{"name": "r", "channels": ["digest"], "group_wait": "0s"}],
         "sources": [{**RSS, "backfill": "0s"}],
     }
     assert validate_config(raw, "x.toml", {}).poll_jitter.total_seconds() == 0
@@ -289,13 +289,13 @@ def test_every_cross_reference_problem_is_reported_at_its_own_key():
     raw = {
         **MINIMAL,
         "sources": [{**RSS, "brands": ["nope"]}, RSS],
-        "routes": [{"name": "r", "receivers": ["slack"], "match": {"source": ["gone"]}}],
+        "routes": [{"name": "r", "channels": ["slack"], "match": {"source": ["gone"]}}],
     }
     assert problems_of(raw) == [
         "x.toml: sources[news].name: source name 'news' is used twice; names must be unique",
         "x.toml: sources[news].brands: source 'news' serves undefined brand 'nope'; "
         "defined brands: acme",
-        "x.toml: routes[r].receivers: route 'r' uses receiver 'slack', but [channels.slack] "
+        "x.toml: routes[r].channels: route 'r' uses channel 'slack', but [channels.slack] "
         "is not configured",
         "x.toml: routes[r].match.source: route 'r' matches undefined source 'gone'",
     ]
@@ -324,4 +324,18 @@ def test_without_need_for_secrets_unset_ones_are_tolerated_but_other_problems_ar
     broken = {**raw, "channels": {"email": {**EMAIL, "port": "${SMTP_PORT}"}}}
     assert problems_of(broken, need_secrets=False) == [
         "x.toml: channels.email.port: environment variable SMTP_PORT is not set"
+    ]
+
+
+@pytest.mark.parametrize("key", ["channels", "receivers"])
+def test_a_route_names_its_channels_under_channels_or_the_old_key_receivers(key):
+    raw = {**MINIMAL, "routes": [{"name": "r", key: ["digest"], "group_wait": "0s"}]}
+    (route,) = validate_config(raw, "x.toml", {}).routes
+    assert route.channels == ["digest"]
+
+
+def test_a_route_giving_both_channels_and_receivers_is_refused_in_one_line():
+    raw = {**MINIMAL, "routes": [{"name": "r", "channels": ["digest"], "receivers": ["digest"]}]}
+    assert problems_of(raw) == [
+        "x.toml: routes[r]: give channels or receivers (its old name), not both"
     ]

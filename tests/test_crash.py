@@ -156,7 +156,7 @@ def test_seven_kills_mid_send_then_a_500_still_deliver_the_alert(tmp_path):
     config = write_config(tmp_path, server.base_url, slack, mail)  # type: ignore[arg-type]
     config.write_text(
         config.read_text()
-        .replace('receivers = ["slack", "email", "digest"]', 'receivers = ["slack"]')
+        .replace('channels = ["slack", "email", "digest"]', 'channels = ["slack"]')
         .replace('interval = "0.5s"', 'interval = "0.5s"\nlease = "1s"')
     )
     try:

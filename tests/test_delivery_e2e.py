@@ -1,5 +1,5 @@
 """Durable delivery end to end: the alert policy enqueues, the worker sends to a real
-Slack receiver and a real SMTP server on loopback, and every failure is handled once."""
+Slack webhook server and a real SMTP server on loopback, and every failure is handled once."""
 
 import email
 import json
@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from emberwatch import outbox
 from emberwatch.alerts.policy import ROLLUP_EVERY, evaluate
 from emberwatch.delivery import deliver_due
-from emberwatch.demo.servers import MailCatcher, Reply, SlackReceiver
-from emberwatch.models import Delivery, ReceiverHealth
+from emberwatch.demo.servers import MailCatcher, Reply, SlackServer
+from emberwatch.models import ChannelHealth, Delivery
 from emberwatch.outbox import claim_due
 from tests.alerts.test_incidents import T0, file_alerts
 from tests.helpers import make_config
@@ -31,9 +31,9 @@ FORGED = ("<!channel>", "<!here>", "<@U024BE7LH>", "<http://evil", "<script>")
 
 @pytest.fixture
 def slack():
-    receiver = SlackReceiver().start()
-    yield receiver
-    receiver.stop()
+    server = SlackServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def mail():
     catcher.stop()
 
 
-def config(slack, mail, *, receivers=("slack", "email"), recipients=(MARKETING,), **overrides):
+def config(slack, mail, *, channels=("slack", "email"), recipients=(MARKETING,), **overrides):
     values = dict(
         channels={
             "slack": {"webhook_url": slack.webhook_url, **overrides.pop("slack_channel", {})},
@@ -56,7 +56,7 @@ def config(slack, mail, *, receivers=("slack", "email"), recipients=(MARKETING,)
                 "timeout": "5s",
             },
         },
-        routes=[{"name": "all", "receivers": [*receivers, "digest"], "group_interval": "5m"}],
+        routes=[{"name": "all", "channels": [*channels, "digest"], "group_interval": "5m"}],
         escalation={
             "after": "15m",
             "slack_mention": "subteam:S123",
@@ -95,7 +95,7 @@ def received(mail) -> list[email.message.EmailMessage]:
 
 
 async def test_a_slack_429_is_not_retried_before_retry_after_then_delivered(engine, slack, mail):
-    cfg = config(slack, mail, receivers=("slack",))
+    cfg = config(slack, mail, channels=("slack",))
     slack.script = [Reply(429, b"rate_limited", "text/plain", {"Retry-After": "30"})]
     critical(engine)
     evaluate(engine, cfg, T0)
@@ -110,7 +110,7 @@ async def test_a_slack_429_is_not_retried_before_retry_after_then_delivered(engi
 
 
 async def test_a_slack_500_is_retried_with_backoff(engine, slack, mail):
-    cfg = config(slack, mail, receivers=("slack",))
+    cfg = config(slack, mail, channels=("slack",))
     slack.script = [Reply(500, b"oops", "text/plain"), Reply(503, b"busy", "text/plain")]
     critical(engine)
     evaluate(engine, cfg, T0)
@@ -128,7 +128,7 @@ async def test_a_slack_500_is_retried_with_backoff(engine, slack, mail):
 
 
 async def test_invalid_blocks_are_retried_once_as_plain_text(engine, slack, mail):
-    cfg = config(slack, mail, receivers=("slack",))
+    cfg = config(slack, mail, channels=("slack",))
     slack.script = [Reply(400, b"invalid_blocks", "text/plain")]
     critical(engine)
     evaluate(engine, cfg, T0)
@@ -138,13 +138,13 @@ async def test_invalid_blocks_are_retried_once_as_plain_text(engine, slack, mail
     assert set(payload) == {"text"} and "CRITICAL complaint about acme" in payload["text"]
 
 
-def health(engine) -> ReceiverHealth | None:
+def health(engine) -> ChannelHealth | None:
     with Session(engine) as session:
-        return session.exec(select(ReceiverHealth)).first()
+        return session.exec(select(ChannelHealth)).first()
 
 
 def broken_notices(mail) -> list[email.message.EmailMessage]:
-    return [m for m in received(mail) if "receiver is broken" in m["Subject"]]
+    return [m for m in received(mail) if "channel is broken" in m["Subject"]]
 
 
 async def test_a_404_marks_slack_broken_keeps_its_alerts_and_says_so_by_email_once(
@@ -158,7 +158,7 @@ async def test_a_404_marks_slack_broken_keeps_its_alerts_and_says_so_by_email_on
     assert (report.sent, report.retrying, report.failed) == (1, 1, 0)  # the email went
     (kept,) = rows(engine, channel="slack")
     assert kept.status == "pending" and "HTTP 404 no_service" in kept.last_error
-    assert kept.next_attempt_at == T0 + outbox.BROKEN_RECEIVER_RETRY
+    assert kept.next_attempt_at == T0 + outbox.BROKEN_CHANNEL_RETRY
     assert health(engine).broken_since == T0
 
     # Another alert hits the broken webhook: still kept, and no second loud email.
@@ -172,8 +172,8 @@ async def test_a_404_marks_slack_broken_keeps_its_alerts_and_says_so_by_email_on
     assert "no_service" in loud[0].get_body(("plain",)).get_content()
     assert {r.status for r in rows(engine, channel="slack")} == {"pending"}
 
-    # Someone fixes the webhook: the kept alerts go out and the receiver is healthy again.
-    report = await deliver(cfg, engine, later + outbox.BROKEN_RECEIVER_RETRY)
+    # Someone fixes the webhook: the kept alerts go out and the channel is healthy again.
+    report = await deliver(cfg, engine, later + outbox.BROKEN_CHANNEL_RETRY)
     assert report.sent == 2 and len(slack.payloads) == 2
     assert health(engine).broken_since is None
     # Broken again later: that is a new spell, said loudly again.
@@ -187,7 +187,7 @@ async def test_a_404_marks_slack_broken_keeps_its_alerts_and_says_so_by_email_on
 
 async def test_smtp_refusals_fail_or_retry_only_that_recipient(engine, slack, mail):
     busy, gone, ok = "busy@acme.example", "gone@acme.example", "ok@acme.example"
-    cfg = config(slack, mail, receivers=("email",), recipients=(busy, gone, ok))
+    cfg = config(slack, mail, channels=("email",), recipients=(busy, gone, ok))
     mail.refuse.update({busy: 451, gone: 550})
     critical(engine)
     evaluate(engine, cfg, T0)
@@ -204,7 +204,7 @@ async def test_smtp_refusals_fail_or_retry_only_that_recipient(engine, slack, ma
 
 
 async def test_a_delivery_past_its_deadline_is_expired_and_kept(engine, slack, mail):
-    cfg = config(slack, mail, receivers=("slack",), delivery={"slack_deadline": "1m"})
+    cfg = config(slack, mail, channels=("slack",), delivery={"slack_deadline": "1m"})
     slack.script = [Reply(500, b"oops", "text/plain")]
     critical(engine)
     evaluate(engine, cfg, T0)
@@ -216,7 +216,7 @@ async def test_a_delivery_past_its_deadline_is_expired_and_kept(engine, slack, m
 
 
 async def test_an_incidents_emails_thread_under_its_first(engine, slack, mail):
-    cfg = config(slack, mail, receivers=("email",))
+    cfg = config(slack, mail, channels=("email",))
     incident_id = critical(engine)
     evaluate(engine, cfg, T0)
     file_alerts(
@@ -237,7 +237,7 @@ async def test_an_incidents_emails_thread_under_its_first(engine, slack, mail):
 
 async def test_slack_sends_are_spaced_per_webhook(engine, slack, mail):
     gap = 0.3
-    cfg = config(slack, mail, receivers=("slack",), delivery={"slack_min_gap": f"{gap}s"})
+    cfg = config(slack, mail, channels=("slack",), delivery={"slack_min_gap": f"{gap}s"})
     for n in (1, 2, 3):
         critical(engine, n)
     evaluate(engine, cfg, T0)
@@ -269,7 +269,7 @@ async def test_mention_text_never_pings_or_forges_on_any_path(engine, slack, mai
 
 
 async def test_email_escapes_html_and_a_brand_cannot_inject_a_header(engine, slack, mail):
-    cfg = config(slack, mail, receivers=("email",))
+    cfg = config(slack, mail, channels=("email",))
     critical(engine, text=EVIL, brand="acme\r\nBcc: victim@example.com")
     evaluate(engine, cfg, T0)
     await deliver(cfg, engine, T0)

@@ -142,7 +142,7 @@ def test_alerts_and_channels_do_not_import_each_other():
     assert ("emberwatch.alerts", "emberwatch.channels") not in edges  # the policy only queues
 
 
-def test_receivers_depend_on_nothing_that_delivers_or_produces():
+def test_channels_depend_on_nothing_that_delivers_or_produces():
     edges = package_edges(import_graph())
     for below in ("emberwatch.outbox", "emberwatch.delivery", "emberwatch.digest"):
         assert ("emberwatch.channels", below) not in edges

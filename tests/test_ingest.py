@@ -28,11 +28,11 @@ def count(engine, model, *where):
 
 
 def slack_config():
-    # One route sends every severity to Slack: these tests are about when a receiver hears,
+    # One route sends every severity to Slack: these tests are about when a channel hears,
     # not about the default routes (tests/alerts/test_routing.py covers those).
     return make_config(
         channels={"slack": {"webhook_url": "https://hooks.example/x"}},
-        routes=[{"name": "all", "receivers": ["slack"]}],
+        routes=[{"name": "all", "channels": ["slack"]}],
     )
 
 
@@ -53,7 +53,7 @@ async def test_a_poll_stores_matched_mentions_once_and_alerts_on_the_angry_one(e
     assert count(engine, MentionRecord) == 2
     assert count(engine, AlertRecord) == 1
     assert count(engine, Incident) == 1
-    # A poll only records; the alert policy decides when each receiver hears.
+    # A poll only records; the alert policy decides when each channel hears.
     assert count(engine, Delivery) == 0
     evaluate(engine, config, NOW, flush=True)
     assert count(engine, Delivery, Delivery.channel == "slack") == 1

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from emberwatch import metrics
 from emberwatch.delivery import deliver_due
 from emberwatch.ingest import Runtime, poll_source
-from emberwatch.models import ReceiverHealth, SourceState
+from emberwatch.models import ChannelHealth, SourceState
 from emberwatch.outbox import enqueue
 from tests.alerts.test_incidents import T0
 from tests.helpers import HAPPY, HN_API, hn_hit, hn_page, make_config
@@ -117,14 +117,14 @@ def test_a_source_that_never_succeeded_has_no_last_success(engine):
     assert sample("emberwatch_source_consecutive_failures", source="metrics-never") == 2
 
 
-def test_it_reports_broken_and_healed_receivers(engine):
+def test_it_reports_broken_and_healed_channels(engine):
     with Session(engine) as session:
-        session.add(ReceiverHealth(receiver="metrics-broken", broken_since=T0, last_error="404"))
-        session.add(ReceiverHealth(receiver="metrics-healed", broken_since=None))
+        session.add(ChannelHealth(channel="metrics-broken", broken_since=T0, last_error="404"))
+        session.add(ChannelHealth(channel="metrics-healed", broken_since=None))
         session.commit()
     metrics.refresh_gauges(engine, T0)
-    assert sample("emberwatch_receiver_broken", receiver="metrics-broken") == 1
-    assert sample("emberwatch_receiver_broken", receiver="metrics-healed") == 0
+    assert sample("emberwatch_channel_broken", channel="metrics-broken") == 1
+    assert sample("emberwatch_channel_broken", channel="metrics-healed") == 0
 
 
 def test_an_unreachable_database_is_not_ready_and_the_scrape_still_works(tmp_path):

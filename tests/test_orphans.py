@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
+from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackServer, free_port
 from tests.e2e_support import REPO, Feeds, emberwatch, write_config
 from tests.helpers import HAPPY, hn_hit
 
@@ -47,7 +47,7 @@ def test_a_sigkilled_run_leaves_no_scoring_worker_or_resource_tracker(tmp_path):
     # More new mentions in one poll than MIN_BATCH, so the scoring worker starts.
     feeds = Feeds(hits=[hn_hit(str(i), f"{HAPPY} #{i}") for i in range(48)], rss_items=[])
     server = HTTPServer(feeds.handle).start()
-    slack = SlackReceiver().start()
+    slack = SlackServer().start()
     mail = MailCatcher().start()
     config = write_config(tmp_path, server.base_url, slack, mail)
     config.write_text(

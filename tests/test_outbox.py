@@ -6,11 +6,11 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from emberwatch.delivery import deliver_due, receiver_broken, receiver_healthy
+from emberwatch.delivery import channel_broken, channel_healthy, deliver_due
 from emberwatch.errors import DeliveryError
-from emberwatch.models import Delivery, ReceiverHealth
+from emberwatch.models import ChannelHealth, Delivery
 from emberwatch.outbox import (
-    BROKEN_RECEIVER_RETRY,
+    BROKEN_CHANNEL_RETRY,
     claim_due,
     enqueue,
     enqueue_message,
@@ -140,26 +140,26 @@ def test_a_permanent_failure_is_kept_as_failed_not_deleted(engine):
     assert kept.status == "failed" and "invalid_token" in kept.last_error
 
 
-def test_a_broken_receiver_keeps_its_deliveries_and_retries_them_later(engine):
+def test_a_broken_channel_keeps_its_deliveries_and_retries_them_later(engine):
     add(engine)
     (claimed,) = claim_due(engine, NOW, LEASE)
-    error = DeliveryError("slack: 404 no_service", permanent=True, receiver_broken=True)
+    error = DeliveryError("slack: 404 no_service", permanent=True, channel_broken=True)
     assert mark_failed(engine, claimed, error, NOW, max_attempts=1) == "pending"
     kept = row(engine)
-    assert kept.next_attempt_at == NOW + BROKEN_RECEIVER_RETRY and "no_service" in kept.last_error
+    assert kept.next_attempt_at == NOW + BROKEN_CHANNEL_RETRY and "no_service" in kept.last_error
 
 
-def test_held_rows_are_due_at_once_when_a_send_to_their_receiver_succeeds(engine):
+def test_held_rows_are_due_at_once_when_a_send_to_their_channel_succeeds(engine):
     config = make_config(channels={"email": EMAIL})
     add(engine, "held")
     (claimed,) = claim_due(engine, NOW, LEASE)
-    broken = DeliveryError("slack: 404 no_service", permanent=True, receiver_broken=True)
+    broken = DeliveryError("slack: 404 no_service", permanent=True, channel_broken=True)
     mark_failed(engine, claimed, broken, NOW, 8)
-    receiver_broken(engine, config, "slack", "HTTP 404 no_service", NOW)
+    channel_broken(engine, config, "slack", "HTTP 404 no_service", NOW)
     healed = NOW + timedelta(minutes=2)
     assert claim_due(engine, healed, LEASE, limit=100) != []  # only the loud email is due
-    assert row(engine, "held").next_attempt_at == NOW + BROKEN_RECEIVER_RETRY
-    receiver_healthy(engine, "slack", healed)  # a later send went through
+    assert row(engine, "held").next_attempt_at == NOW + BROKEN_CHANNEL_RETRY
+    channel_healthy(engine, "slack", healed)  # a later send went through
     assert row(engine, "held").next_attempt_at == healed
     assert [c.id for c in claim_due(engine, healed, LEASE)] == [row(engine, "held").id]
 
@@ -218,23 +218,23 @@ def test_it_enqueues_one_row_per_email_recipient_and_one_per_slack_message(engin
     assert found[2].expires_at == NOW + config.delivery.slack_deadline
 
 
-def test_a_broken_receiver_is_announced_once_per_spell(engine):
+def test_a_broken_channel_is_announced_once_per_spell(engine):
     config = make_config(channels={"email": EMAIL}, escalation={"emails": ["oncall@acme.example"]})
-    receiver_broken(engine, config, "slack", "HTTP 404 no_service", NOW)
-    receiver_broken(engine, config, "slack", "HTTP 404 no_service", NOW + timedelta(minutes=10))
+    channel_broken(engine, config, "slack", "HTTP 404 no_service", NOW)
+    channel_broken(engine, config, "slack", "HTTP 404 no_service", NOW + timedelta(minutes=10))
     with Session(engine) as session:
-        health = session.exec(select(ReceiverHealth)).one()
-        loud = session.exec(select(Delivery).where(Delivery.kind == "receiver_broken")).all()
+        health = session.exec(select(ChannelHealth)).one()
+        loud = session.exec(select(Delivery).where(Delivery.kind == "channel_broken")).all()
     assert health.broken_since == NOW and health.notified
     assert sorted(d.recipient for d in loud) == [
         "a@acme.example",
         "b@acme.example",
         "oncall@acme.example",
     ]
-    receiver_healthy(engine, "slack")
-    receiver_broken(engine, config, "slack", "HTTP 410", NOW + timedelta(hours=1))
+    channel_healthy(engine, "slack")
+    channel_broken(engine, config, "slack", "HTTP 410", NOW + timedelta(hours=1))
     with Session(engine) as session:
-        assert session.exec(select(ReceiverHealth)).one().broken_since == NOW + timedelta(hours=1)
+        assert session.exec(select(ChannelHealth)).one().broken_since == NOW + timedelta(hours=1)
         assert len(session.exec(select(Delivery)).all()) == 6
 
 

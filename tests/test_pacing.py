@@ -19,9 +19,9 @@ import httpx
 from sqlmodel import Session, select
 
 from emberwatch import db as database
-from emberwatch.delivery import deliver_due, receiver_key
+from emberwatch.delivery import deliver_due, pacing_key
 from emberwatch.demo.servers import HTTPServer, Reply
-from emberwatch.models import Delivery, ReceiverPacing
+from emberwatch.models import ChannelPacing, Delivery
 from emberwatch.outbox import enqueue, reserve_slot
 from tests.conftest import REPO, _postgres_schema_url
 from tests.helpers import make_config
@@ -41,7 +41,7 @@ def test_it_gives_the_first_slot_now_and_each_next_one_a_gap_later(engine):
     gap = timedelta(seconds=30)
     waits = [_wait(reserve_slot(engine, "slack:a", gap, HOUR)) for _ in range(3)]
     assert [round(w) for w in waits] == [0, 30, 60]
-    assert round(_wait(reserve_slot(engine, "slack:b", gap, HOUR))) == 0  # receivers apart
+    assert round(_wait(reserve_slot(engine, "slack:b", gap, HOUR))) == 0  # keys apart
 
 
 def test_it_reserves_nothing_when_the_slot_lies_beyond_the_wait_allowed(engine):
@@ -71,14 +71,14 @@ def test_racing_workers_on_two_engines_never_share_a_slot(engine, db_url):
     assert slots == list(range(len(engines) * 5))
 
 
-def test_the_receiver_key_is_per_webhook_and_never_holds_the_url():
+def test_the_pacing_key_is_per_webhook_and_never_holds_the_url():
     one = make_config(channels={"slack": {"webhook_url": WEBHOOK}})
     two = make_config(channels={"slack": {"webhook_url": WEBHOOK + "x"}})
-    key = receiver_key(one, "slack")
+    key = pacing_key(one, "slack")
     assert key is not None and key.startswith("slack:")
     assert "very-secret-token" not in key and "hooks.slack.com" not in key
-    assert key != receiver_key(two, "slack")
-    assert receiver_key(one, "email") is None
+    assert key != pacing_key(two, "slack")
+    assert pacing_key(one, "email") is None
 
 
 async def test_it_gives_rows_back_untried_when_no_slot_is_free_within_half_the_lease(engine):
@@ -101,13 +101,13 @@ async def test_it_gives_rows_back_untried_when_no_slot_is_free_within_half_the_l
     assert (report.sent, report.deferred) == (1, 2) and len(sent) == 1
     with Session(engine) as session:
         rows = session.exec(select(Delivery).order_by(Delivery.id)).all()
-        (pacing,) = session.exec(select(ReceiverPacing)).all()
+        (pacing,) = session.exec(select(ChannelPacing)).all()
     assert [(r.status, r.attempts, r.lease_until) for r in rows[1:]] == [("pending", 0, None)] * 2
-    assert pacing.receiver == receiver_key(config, "slack")
+    assert pacing.channel == pacing_key(config, "slack")
 
 
 class _TimedSlack:
-    """A Slack receiver that notes when each post arrives."""
+    """A Slack webhook server that notes when each post arrives."""
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
@@ -135,7 +135,7 @@ def test_two_nodes_send_at_most_one_message_a_second_to_one_webhook(tmp_path, po
         f'database_url = "{db_url}"\nevaluate_interval = "1s"\n'
         '[[brands]]\nname = "acme"\ninclude = ["Acme"]\n'
         f'[channels.slack]\nwebhook_url = "{webhook}"\n'
-        '[[routes]]\nname = "all"\nreceivers = ["slack", "digest"]\n'
+        '[[routes]]\nname = "all"\nchannels = ["slack", "digest"]\n'
         '[delivery]\ninterval = "0.5s"\nslack_min_gap = "1s"\n'
     )
     engine = database.create_db_engine(db_url)

@@ -116,8 +116,8 @@ BASE = {
     ],
     "channels": {"slack": {"webhook_url": "${SLACK_WEBHOOK_URL}"}},
     "routes": [
-        {"name": "oncall", "receivers": ["slack"]},
-        {"name": "all", "receivers": ["slack"], "continue_matching": True},
+        {"name": "oncall", "channels": ["slack"]},
+        {"name": "all", "channels": ["slack"], "continue_matching": True},
     ],
     "http": {"secret": "s" * 40},
 }

@@ -154,8 +154,8 @@ def test_replay_counts_what_the_live_pipeline_enqueues(tmp_path, resolve_after):
     live = live_figures(config, path, resolve_after)
     assert replayed == live
     assert replayed["incidents"] >= 8
-    assert replayed["receivers"]["email"]["rollups"] >= 1  # the budget of 3 an hour held
-    assert replayed["receivers"]["slack"]["messages"] >= 1  # the legal threat is critical
+    assert replayed["channels"]["email"]["rollups"] >= 1  # the budget of 3 an hour held
+    assert replayed["channels"]["slack"]["messages"] >= 1  # the legal threat is critical
 
 
 def test_an_escalation_comes_only_after_its_interval(tmp_path):
@@ -167,17 +167,17 @@ def test_an_escalation_comes_only_after_its_interval(tmp_path):
         config_for(tmp_path, escalation={"emails": ["boss@example.com"], "after": "2h"}),
         read_mentions(path),
     )
-    assert soon.receivers["email"].messages == 1 + 3
-    assert late.receivers["email"].messages == 1
+    assert soon.channels["email"].messages == 1 + 3
+    assert late.channels["email"].messages == 1
     assert (soon.alerts, soon.incidents) == (1, 1)
 
 
 def test_a_repeat_comes_only_after_the_repeat_interval(tmp_path):
-    routes = [{"name": "all", "receivers": ["email"], "repeat_interval": "45m"}]
+    routes = [{"name": "all", "channels": ["email"], "repeat_interval": "45m"}]
     path = write(tmp_path, [line("1", ANGRY, START)])
     result = run_replay(config_for(tmp_path, routes=routes, escalation={}), read_mentions(path))
     # Told after the group wait, again 45 minutes later; the hour ends before a third.
-    assert result.receivers["email"].messages == 2
+    assert result.channels["email"].messages == 2
 
 
 def test_json_has_exactly_the_documented_shape(tmp_path):
@@ -197,10 +197,10 @@ def test_json_has_exactly_the_documented_shape(tmp_path):
                                       "--format", "json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"mentions", "alerts", "incidents", "receivers"}
+    assert set(data) == {"mentions", "alerts", "incidents", "channels"}
     assert (data["mentions"], data["alerts"], data["incidents"]) == (2, 1, 1)
-    assert set(data["receivers"]) == {"slack", "email"}
-    for figures in data["receivers"].values():
+    assert set(data["channels"]) == {"slack", "email"}
+    for figures in data["channels"].values():
         assert set(figures) == {"messages", "peak_per_hour", "rollups"}
         assert all(isinstance(v, int) for v in figures.values())
 

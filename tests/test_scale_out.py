@@ -2,7 +2,7 @@
 database, loses and doubles nothing.
 
 Real processes (`emberwatch run`), a real PostgreSQL, a loopback feed server that answers
-slowly (so polls are often in flight when the node dies) and a loopback Slack receiver.
+slowly (so polls are often in flight when the node dies) and a loopback Slack webhook server.
 Outages are made without stopping the shared server: ``pg_terminate_backend`` on every
 Emberwatch connection, and ``ALTER DATABASE … ALLOW_CONNECTIONS false`` for an outage
 that lasts (new connections are refused, as while PostgreSQL restarts).
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from emberwatch import db as database
-from emberwatch.demo.servers import HTTPServer, Reply, SlackReceiver
+from emberwatch.demo.servers import HTTPServer, Reply, SlackServer
 from emberwatch.models import AlertRecord, Delivery, MentionRecord
 from emberwatch.scheduling import RETRY as RETRY_SECONDS
 from tests.conftest import REPO, _postgres_schema_url
@@ -78,7 +78,7 @@ class SlowFeeds:
         return Reply(200, json.dumps(page).encode())
 
 
-def _config(tmp_path, db_url: str, feeds_url: str, slack: SlackReceiver, extra: str = ""):
+def _config(tmp_path, db_url: str, feeds_url: str, slack: SlackServer, extra: str = ""):
     sources = "".join(
         f'\n[[sources]]\nname = "{s}"\ntype = "hackernews"\nquery = "acme"\n'
         f'interval = "{INTERVAL}s"\nbase_url = "{feeds_url}/{s}"\n'
@@ -90,7 +90,7 @@ def _config(tmp_path, db_url: str, feeds_url: str, slack: SlackReceiver, extra: 
         '[[brands]]\nname = "acme"\ninclude = ["Acme"]\n'
         f"{sources}\n"
         f'[channels.slack]\nwebhook_url = "{slack.webhook_url}"\n'
-        '[[routes]]\nname = "all"\nreceivers = ["slack", "digest"]\ngroup_wait = "0s"\n'
+        '[[routes]]\nname = "all"\nchannels = ["slack", "digest"]\ngroup_wait = "0s"\n'
         '[delivery]\ninterval = "0.5s"\nlease = "5s"\nslack_min_gap = "0s"\n'
     )
     return path
@@ -102,7 +102,7 @@ def test_three_nodes_poll_each_source_once_per_interval_and_survive_a_kill(
     db_url = _postgres_schema_url(postgres_database)
     feeds = SlowFeeds()
     server = HTTPServer(feeds.handle).start()
-    slack = SlackReceiver().start()
+    slack = SlackServer().start()
     config = _config(tmp_path, db_url, server.base_url, slack)
     engine = database.create_db_engine(db_url)
     database.upgrade(engine)
@@ -193,7 +193,7 @@ def test_three_nodes_poll_each_source_once_per_interval_and_survive_a_kill(
 
 @pytest.mark.skipif(sys.platform != "linux", reason="file locks as on Linux")
 def test_a_second_node_on_sqlite_is_refused_with_a_clear_message(tmp_path):
-    slack = SlackReceiver().start()
+    slack = SlackServer().start()
     try:
         config = _config(tmp_path, f"sqlite:///{tmp_path / 'one.db'}", "http://127.0.0.1:9", slack)
         env = {**os.environ, "EMBERWATCH_CONFIG": str(config)}
@@ -268,7 +268,7 @@ def test_two_nodes_ride_out_terminated_connections_and_a_refusing_database(
     admin = _admin(postgres_database)
     feeds = SlowFeeds(delay=0.3)
     server = HTTPServer(feeds.handle).start()
-    slack = SlackReceiver().start()
+    slack = SlackServer().start()
     port = _free_port()
     http = f'[http]\nbind = "127.0.0.1:{port}"\nsecret = "{"s" * 40}"\n'
     configs = [

@@ -210,7 +210,7 @@ def check_config(file: str | None, config_path: str) -> None:
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
-    help="json: one object, {mentions, alerts, incidents, receivers: {name: figures}}.",
+    help="json: one object, {mentions, alerts, incidents, channels: {name: figures}}.",
 )
 @click.option(
     "--resolve-after",
@@ -227,7 +227,7 @@ def replay(file: str, config_path: str, output: str, resolve_after: str) -> None
     FILE holds one normalized mention per line (JSON: source, external_id, text,
     published_at, and optionally source_name, author, url, thread, likes, reposts,
     replies and snapshots [{at, likes, reposts, replies}]). Nothing is stored in the
-    configured database and nothing is sent. Prints per receiver the messages, the
+    configured database and nothing is sent. Prints per channel the messages, the
     incidents they were about, the summaries that budgets rolled messages into, and the
     most messages in any hour.
 
@@ -471,7 +471,7 @@ async def _poll_once(config: Config, engine: Any, source_name: str | None) -> An
             total.retrying += step.retrying
             total.expired += step.expired
             if step.deferred and not (step.sent or step.failed):
-                # Other sends hold the receiver's next slots: wait for one, don't leave
+                # Other sends hold the channel's next slots: wait for one, don't leave
                 # the row behind (one run has no later pass).
                 await anyio.sleep(config.delivery.slack_min_gap.total_seconds() / 2)
                 continue
@@ -1505,7 +1505,7 @@ def demo(output: str, duration: float, config_path: str | None, serve: bool | No
     """Run the whole monitor offline against a simulated internet on loopback.
 
     Starts a feed server that publishes a scripted story (one customer's complaint
-    spreading among ordinary mentions), a real SMTP server and a Slack webhook receiver,
+    spreading among ordinary mentions), a real SMTP server and a Slack webhook server,
     then runs the real scheduler and pipeline on SQLite. Everything lands in --output:
     mail/*.eml, slack/*.json, the database and the digest. The incident console is on
     loopback throughout; its address and the demo user's login are printed, and from a

@@ -85,12 +85,12 @@ class Brand(StrictModel):
     )
 
 
-def _receiver_field(channel: Channel) -> tuple[Any, Any]:
+def _channel_field(channel: Channel) -> tuple[Any, Any]:
     return (channel.Settings | None, Field(default=None, description=channel.Settings.__doc__))
 
 
 class _ChannelsBase(StrictModel):
-    """``[channels.<name>]``: one optional table per registered receiver."""
+    """``[channels.<name>]``: one optional table per registered channel."""
 
     @model_validator(mode="after")
     def _requirements(self) -> _ChannelsBase:
@@ -103,16 +103,16 @@ class _ChannelsBase(StrictModel):
         return self
 
     def configured(self) -> list[str]:
-        """The receivers with a ``[channels.<name>]`` table, in registry order."""
+        """The channels with a ``[channels.<name>]`` table, in registry order."""
         return [name for name in CHANNELS if getattr(self, name) is not None]
 
 
-# Built from the receiver registry, as SourceConfig is from the connector registry: adding
+# Built from the channel registry, as SourceConfig is from the connector registry: adding
 # a module to emberwatch.channels adds its ``[channels.<name>]`` table.
 Channels = create_model(  # type: ignore[call-overload]
     "Channels",
     __base__=_ChannelsBase,
-    **{name: _receiver_field(channel) for name, channel in CHANNELS.items()},
+    **{name: _channel_field(channel) for name, channel in CHANNELS.items()},
 )
 
 
@@ -151,8 +151,8 @@ class DeliverySettings(StrictModel):
     )
 
 
-# A receiver is any registered channel (emberwatch.channels); config checks each name.
-Receiver = str
+# A route names channels as registered (emberwatch.channels); config checks each name.
+ChannelName = str
 
 
 class QuietHours(StrictModel):
@@ -180,12 +180,23 @@ class Route(StrictModel):
 
     name: str = Field(min_length=1)
     match: RouteMatch = RouteMatch()
-    receivers: list[Receiver] = Field(min_length=1)
+    channels: list[ChannelName] = Field(min_length=1)
     group_wait: NonNegativeDuration = timedelta(seconds=30)
     group_interval: PositiveDuration = timedelta(minutes=5)
     repeat_interval: PositiveDuration = timedelta(hours=4)
     quiet_hours: QuietHours | None = None
     continue_matching: bool = Field(default=False, description="also try the routes after this one")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_key(cls, data: Any) -> Any:
+        # "receivers" was this key's name before channel became the one word for it; a
+        # config written then still loads.
+        if isinstance(data, dict) and "receivers" in data:
+            if "channels" in data:
+                raise ValueError("give channels or receivers (its old name), not both")
+            data = {("channels" if k == "receivers" else k): v for k, v in data.items()}
+        return data
 
 
 class Escalation(StrictModel):
@@ -450,27 +461,27 @@ class Config(StrictModel):
                         )
                     )
         found += _duplicates("routes", "route", [r.name for r in self.routes])
-        # Summary receivers (the digest) are always routed to, configured or not.
+        # Summary channels (the digest) are always routed to, configured or not.
         configured = set(self.channels.configured()) | {
             name for name, channel in CHANNELS.items() if channel.summary
         }
         source_names = [s.name for s in self.sources]
         for i, route in enumerate(self.routes):
-            for receiver in route.receivers:
-                if receiver not in CHANNELS:
+            for channel in route.channels:
+                if channel not in CHANNELS:
                     found.append(
                         (
-                            ("routes", i, "receivers"),
-                            f"route {route.name!r} uses undefined receiver {receiver!r}; "
-                            f"known receivers: {', '.join(sorted(CHANNELS))}",
+                            ("routes", i, "channels"),
+                            f"route {route.name!r} uses undefined channel {channel!r}; "
+                            f"known channels: {', '.join(sorted(CHANNELS))}",
                         )
                     )
-                elif receiver not in configured:
+                elif channel not in configured:
                     found.append(
                         (
-                            ("routes", i, "receivers"),
-                            f"route {route.name!r} uses receiver {receiver!r}, but "
-                            f"[channels.{receiver}] is not configured",
+                            ("routes", i, "channels"),
+                            f"route {route.name!r} uses channel {channel!r}, but "
+                            f"[channels.{channel}] is not configured",
                         )
                     )
             for brand in route.match.brand:
@@ -503,24 +514,24 @@ class Config(StrictModel):
     def effective_routes(self) -> list[Route]:
         """The configured routes, or the default routes when there is no ``[[routes]]``.
 
-        The defaults give each receiver its role: on-call Slack hears of critical
+        The defaults give each channel its role: on-call Slack hears of critical
         incidents, marketing email of warning and critical ones, the digest of everything.
         """
         if self.routes:
             return self.routes
         return default_routes(self.channels)
 
-    def receiver(self, name: str) -> Channel:
-        """The registered receiver ``name`` (what its outbox rows are sent with)."""
+    def channel(self, name: str) -> Channel:
+        """The registered channel ``name`` (what its outbox rows are sent with)."""
         return CHANNELS[name]
 
-    def receiver_settings(self, name: str) -> Any:
+    def channel_settings(self, name: str) -> Any:
         """``[channels.<name>]``, or None when it is not configured."""
         return getattr(self.channels, name, None)
 
-    def deadline(self, receiver: str) -> timedelta:
-        """How long a message to ``receiver`` may wait in the outbox."""
-        return CHANNELS[receiver].deadline(self) if receiver in CHANNELS else timedelta(hours=12)
+    def deadline(self, channel: str) -> timedelta:
+        """How long a message to ``channel`` may wait in the outbox."""
+        return CHANNELS[channel].deadline(self) if channel in CHANNELS else timedelta(hours=12)
 
     def brand(self, name: str) -> Brand | None:
         return next((b for b in self.brands if b.name == name), None)
@@ -530,34 +541,34 @@ class Config(StrictModel):
 
 
 @cache
-def summary_receivers() -> tuple[str, ...]:
-    """Receivers that hear of every incident whatever the routes say (the digest)."""
+def summary_channels() -> tuple[str, ...]:
+    """Channels that hear of every incident whatever the routes say (the digest)."""
     return tuple(name for name, channel in CHANNELS.items() if channel.summary)
 
 
 @cache
-def paging_receivers() -> tuple[str, ...]:
-    """Receivers escalations ping people on (on-call Slack)."""
+def paging_channels() -> tuple[str, ...]:
+    """Channels escalations ping people on (on-call Slack)."""
     return tuple(name for name, channel in CHANNELS.items() if channel.pages)
 
 
 @cache
-def address_receivers() -> tuple[str, ...]:
-    """Receivers that reach people by email address (escalation.emails, broken-receiver
+def address_channels() -> tuple[str, ...]:
+    """Channels that reach people by email address (escalation.emails, broken-channel
     notices)."""
     return tuple(name for name, channel in CHANNELS.items() if channel.targets_addresses)
 
 
 @cache
-def notifying_receivers() -> tuple[str, ...]:
-    """Receivers that take per-incident notices under a noise budget."""
+def notifying_channels() -> tuple[str, ...]:
+    """Channels that take per-incident notices under a noise budget."""
     return tuple(name for name, channel in CHANNELS.items() if channel.notifies)
 
 
 def default_routes(channels: Any) -> list[Route]:
-    """The routes used without ``[[routes]]``: one per role, for the configured receivers.
+    """The routes used without ``[[routes]]``: one per role, for the configured channels.
 
-    Each receiver declares its role (on-call, marketing, ops) and the least severity that
+    Each channel declares its role (on-call, marketing, ops) and the least severity that
     role hears of. A role's route continues matching, so an incident reaches every role it
     fits; the summary role (the digest) hears of everything and comes last.
     """
@@ -568,18 +579,18 @@ def default_routes(channels: Any) -> list[Route]:
         if role is None or (getattr(channels, name) is None and not channel.summary):
             continue
         if channel.summary:
-            summary.append(Route(name=name, receivers=[name]))
+            summary.append(Route(name=name, channels=[name]))
             continue
         existing = next((r for r in routes if r.name == role.name), None)
         if existing is not None:
             routes[routes.index(existing)] = existing.model_copy(
-                update={"receivers": [*existing.receivers, name]}
+                update={"channels": [*existing.channels, name]}
             )
             continue
         routes.append(
             Route(
                 name=role.name,
-                receivers=[name],
+                channels=[name],
                 match=RouteMatch(min_severity=role.min_severity),
                 continue_matching=True,
             )

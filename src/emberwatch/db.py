@@ -110,9 +110,11 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply every pending migration; returns (revision before, revision after).
 
-    Safe while nodes run: migrations only add tables, columns (with defaults) and indices,
-    which older nodes ignore. Two upgrades started at once take turns (an advisory lock on
-    PostgreSQL), so the second finds nothing left to do.
+    Safe while nodes run, except across 0011: migrations add tables, columns (with
+    defaults) and indices, which older nodes ignore, but 0011 renames tables and columns
+    ("receiver" to "channel"), so nodes older than it must be stopped first. Two upgrades
+    started at once take turns (an advisory lock on PostgreSQL), so the second finds nothing
+    left to do.
     """
     with cluster_lock(engine, "emberwatch-migrations", wait=True):
         before = current_revision(engine)

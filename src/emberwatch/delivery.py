@@ -1,18 +1,18 @@
-"""The delivery worker: claim due outbox rows, send each through its receiver, mark it.
+"""The delivery worker: claim due outbox rows, send each through its channel, mark it.
 
 The stages, in the order :func:`deliver_due` runs them for each claimed row:
 
 1. *expire*: a row past its deadline is marked expired, unsent;
 2. *give up on ambiguity*: a row whose sends ended with no outcome too often is failed;
-3. *pace*: wait for the receiver's next send slot, shared by every node (or give the row
+3. *pace*: wait for the channel's next send slot, shared by every node (or give the row
    back for a later pass);
 4. *load*: read what the row is about, as it stands now (:func:`content`): an incident's
    view, a :class:`~emberwatch.channels.base.Notice` Emberwatch wrote, or the digest's
    :class:`~emberwatch.channels.base.Report` (built, rendered and kept when it goes out);
-5. *send*: the receiver (:mod:`emberwatch.channels`) renders and classifies;
+5. *send*: the channel (:mod:`emberwatch.channels`) renders and classifies;
 6. *record*: :func:`~emberwatch.outbox.mark_sent` or :func:`~emberwatch.outbox.mark_failed`
-   (which decides the retry), metrics, and the receiver's health: a broken receiver is
-   announced once through the receivers that reach people by address.
+   (which decides the retry), metrics, and the channel's health: a broken channel is
+   announced once through the channels that reach people by address.
 
 Rendering happens at send time, from current rows, so a retried message shows the
 incident as it stands.
@@ -38,7 +38,7 @@ from emberwatch.channels import CHANNELS
 from emberwatch.channels.base import Envelope, Notice, Report
 from emberwatch.config import Config
 from emberwatch.errors import DeliveryError
-from emberwatch.models import Delivery, ReceiverHealth
+from emberwatch.models import ChannelHealth, Delivery
 from emberwatch.outbox import (
     Claimed,
     claim_due,
@@ -62,11 +62,11 @@ def notice_lines(item: Claimed) -> tuple[str, list[str]]:
         total = p.get("total", 0)
         noun = "alert" if total == 1 else "alerts"
         return f"[Emberwatch] {total} more {noun}, rolled up", list(p.get("lines", []))
-    if item.kind == "receiver_broken":
+    if item.kind == "channel_broken":
         return (
-            f"[Emberwatch] The {p.get('receiver')} receiver is broken",
+            f"[Emberwatch] The {p.get('channel')} channel is broken",
             [
-                f"Emberwatch can no longer post to {p.get('receiver')}: {p.get('error')}.",
+                f"Emberwatch can no longer post to {p.get('channel')}: {p.get('error')}.",
                 "Its alerts are kept and retried until their deadline; fix the webhook "
                 "(or the channel it points to) and they will go out.",
             ],
@@ -108,7 +108,7 @@ async def content(
             raise DeliveryError(f"{item.channel}: alert {item.alert_id} is gone", permanent=True)
         return view
     subject, lines = notice_lines(item)
-    # A notice quotes a source's or a receiver's last error: each line stays one line.
+    # A notice quotes a source's or a channel's last error: each line stays one line.
     return Notice(one_line(subject), [one_line(line) for line in lines])
 
 
@@ -119,7 +119,7 @@ async def send(
     channel = CHANNELS.get(item.channel)
     if channel is None:
         raise DeliveryError(f"unknown channel {item.channel!r}", permanent=True)
-    settings = config.receiver_settings(item.channel)
+    settings = config.channel_settings(item.channel)
     if settings is None:
         raise DeliveryError(f"{item.channel}: not configured any more", permanent=True)
     loaded = await content(config, engine, item, now)
@@ -140,9 +140,9 @@ class DeliveryReport:
     deferred: int = 0  # given back untried: no send slot free in time
 
 
-def receiver_key(config: Config, channel: str) -> str | None:
-    """The pacing key of a receiver (never a secret), or None when it is not paced."""
-    settings = config.receiver_settings(channel)
+def pacing_key(config: Config, channel: str) -> str | None:
+    """The pacing key of a channel (never a secret), or None when it is not paced."""
+    settings = config.channel_settings(channel)
     if channel not in CHANNELS or settings is None:
         return None
     return CHANNELS[channel].pacing_key(settings)
@@ -151,24 +151,24 @@ def receiver_key(config: Config, channel: str) -> str | None:
 async def _wait_for_slot(
     config: Config, engine: Engine, item: Claimed, budget_ends: float, full: set[str]
 ) -> bool:
-    """Wait for the item's send slot; False when its receiver has none free in time.
+    """Wait for the item's send slot; False when its channel has none free in time.
 
     ``budget_ends`` (monotonic) bounds the wait to half the lease after the claim, so a
     row is sent well before its lease runs out and another worker could claim it too.
-    ``full`` remembers receivers found without a slot in this batch.
+    ``full`` remembers pacing keys found without a slot in this batch.
     """
     gap = CHANNELS[item.channel].min_gap(config) if item.channel in CHANNELS else timedelta(0)
-    receiver = receiver_key(config, item.channel)
-    if receiver is None or gap <= timedelta(0):
+    key = pacing_key(config, item.channel)
+    if key is None or gap <= timedelta(0):
         return True
-    if receiver in full:
+    if key in full:
         return False
     max_wait = timedelta(seconds=budget_ends - time.monotonic())
     slot = None
     if max_wait >= timedelta(0):
-        slot = await anyio.to_thread.run_sync(reserve_slot, engine, receiver, gap, max_wait)
+        slot = await anyio.to_thread.run_sync(reserve_slot, engine, key, gap, max_wait)
     if slot is None:
-        full.add(receiver)
+        full.add(key)
         return False
     # Sleep until the slot itself: the commit and the thread hop are already behind us.
     await anyio.sleep(max(0.0, slot - time.monotonic()))
@@ -196,7 +196,7 @@ async def deliver_due(
             report.failed += 1
             continue
         if not await _wait_for_slot(config, engine, item, budget_ends, full):
-            # Other workers hold this receiver's next slots: leave the row to a later pass.
+            # Other workers hold this channel's next slots: leave the row to a later pass.
             await anyio.to_thread.run_sync(release, engine, item.id)
             report.deferred += 1
             continue
@@ -206,9 +206,9 @@ async def deliver_due(
             status = await anyio.to_thread.run_sync(
                 mark_failed, engine, item, error, now, config.delivery.max_attempts
             )
-            if error.receiver_broken:
+            if error.channel_broken:
                 await anyio.to_thread.run_sync(
-                    receiver_broken, engine, config, item.channel, str(error), now
+                    channel_broken, engine, config, item.channel, str(error), now
                 )
             metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome=status).inc()
             if status == "failed":
@@ -218,22 +218,20 @@ async def deliver_due(
             continue
         await anyio.to_thread.run_sync(mark_sent, engine, item.id, now)
         metrics.DELIVERY_ATTEMPTS.labels(channel=item.channel, outcome="sent").inc()
-        await anyio.to_thread.run_sync(receiver_healthy, engine, item.channel, now)
+        await anyio.to_thread.run_sync(channel_healthy, engine, item.channel, now)
         report.sent += 1
     return report
 
 
-def receiver_broken(
-    engine: Engine, config: Config, receiver: str, error: str, now: datetime
-) -> None:
-    """Say loudly, once per broken spell, through the receivers that reach people by
+def channel_broken(engine: Engine, config: Config, channel: str, error: str, now: datetime) -> None:
+    """Say loudly, once per broken spell, through the channels that reach people by
     address (email), to their recipients and the escalation list."""
     with Session(engine) as session:
         health = session.exec(
-            select(ReceiverHealth).where(ReceiverHealth.receiver == receiver).with_for_update()
+            select(ChannelHealth).where(ChannelHealth.channel == channel).with_for_update()
         ).first()
         if health is None:
-            health = ReceiverHealth(receiver=receiver)
+            health = ChannelHealth(channel=channel)
         if health.broken_since is None:
             health.broken_since, health.notified = now, False
         health.last_error = error[:500]
@@ -241,35 +239,33 @@ def receiver_broken(
             name
             for name, channel in CHANNELS.items()
             if channel.targets_addresses
-            and name != receiver
-            and config.receiver_settings(name) is not None
+            and name != channel
+            and config.channel_settings(name) is not None
         ]
         for name in loud if not health.notified else []:
-            settings = config.receiver_settings(name)
+            settings = config.channel_settings(name)
             recipients = sorted({*settings.recipients, *config.escalation.emails})
             enqueue_message(
                 session,
                 config,
                 channel=name,
-                key=f"receiver-broken:{receiver}:{now:%Y%m%dT%H%M%S}",
+                key=f"channel-broken:{channel}:{now:%Y%m%dT%H%M%S}",
                 now=now,
-                kind="receiver_broken",
+                kind="channel_broken",
                 recipients=recipients,
-                payload={"receiver": receiver, "error": error[:300]},
+                payload={"channel": channel, "error": error[:300]},
             )
             health.notified = True
         session.add(health)
         session.commit()
 
 
-def receiver_healthy(engine: Engine, receiver: str, now: datetime | None = None) -> None:
-    """A send to ``receiver`` succeeded: end its broken spell, and release at once the
+def channel_healthy(engine: Engine, channel: str, now: datetime | None = None) -> None:
+    """A send to ``channel`` succeeded: end its broken spell, and release at once the
     rows held back while it was broken (they would otherwise wait out
-    :data:`BROKEN_RECEIVER_RETRY`)."""
+    :data:`BROKEN_CHANNEL_RETRY`)."""
     with Session(engine) as session:
-        health = session.exec(
-            select(ReceiverHealth).where(ReceiverHealth.receiver == receiver)
-        ).first()
+        health = session.exec(select(ChannelHealth).where(ChannelHealth.channel == channel)).first()
         if health is None or health.broken_since is None:
             return
         health.broken_since, health.notified, health.last_error = None, False, None
@@ -277,7 +273,7 @@ def receiver_healthy(engine: Engine, receiver: str, now: datetime | None = None)
         released = session.execute(
             sa.update(Delivery)
             .where(
-                Delivery.channel == receiver,  # type: ignore[arg-type]
+                Delivery.channel == channel,  # type: ignore[arg-type]
                 Delivery.status == "pending",  # type: ignore[arg-type]
                 Delivery.lease_until.is_(None),  # type: ignore[union-attr]
                 Delivery.next_attempt_at > (now or datetime.now(UTC)),  # type: ignore[operator]
@@ -286,4 +282,4 @@ def receiver_healthy(engine: Engine, receiver: str, now: datetime | None = None)
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         session.commit()
-    log.warning("receiver %s works again; %d held deliveries due now", receiver, released)
+    log.warning("channel %s works again; %d held deliveries due now", channel, released)

@@ -98,7 +98,7 @@ class DeliveryError(EmberwatchError):
     permanent: bool = False
     retry_after: float | None = None
     plain_text_fallback: bool = False
-    receiver_broken: bool = False
+    channel_broken: bool = False
     failed_recipients: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

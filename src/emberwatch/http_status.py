@@ -1,6 +1,6 @@
 """HTTP answers, read once for every caller: Retry-After and what a status code means.
 
-Connectors (:mod:`emberwatch.sources`) and receivers (:mod:`emberwatch.channels`) share
+Connectors (:mod:`emberwatch.sources`) and channels (:mod:`emberwatch.channels`) share
 this table, so a 429 or a 503 means the same thing to a poll and to a delivery:
 
 ====================  ===========================================================
@@ -9,7 +9,7 @@ status                meaning (:func:`classify_status`)
 2xx                   ``sent``
 429                   ``rate_limited``: retry, never sooner than ``Retry-After``
 408, 5xx              ``retry``: retry with backoff (``Retry-After`` if given)
-401, 403, 404, 410    ``broken``: the receiver's address or credentials are wrong
+401, 403, 404, 410    ``broken``: the channel's address or credentials are wrong
 any other 4xx         ``permanent``: the request itself is refused; do not retry
 ====================  ===========================================================
 """

@@ -717,7 +717,7 @@ def _file_alert(
     ``alert`` is the mention's existing alert, if any; a new one is returned as a
     :class:`_NewAlert` for :func:`_insert_new_alerts`. Returns the alert, its incident
     and the silence that holds it, if any. Nothing is sent here, and nothing is flushed:
-    the alert policy (``emberwatch.alerts.policy``) decides when each receiver hears,
+    the alert policy (``emberwatch.alerts.policy``) decides when each channel hears,
     from what this transaction commits.
     """
     filed: AlertRecord | _NewAlert

@@ -1,7 +1,7 @@
 """Prometheus metrics: what the monitor did, and how healthy it is right now.
 
 Counters and histograms count what this process did; the gauges that describe shared
-state (outbox, sources, receivers, the database) are read from the database at each
+state (outbox, sources, channels, the database) are read from the database at each
 scrape, so every node reports the same figures. The registry also carries the standard
 ``process_*``, ``python_gc_*`` and ``python_info`` collectors and ``emberwatch_build_info``.
 deploy/prometheus/emberwatch-rules.yml holds alert rules over these names.
@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from emberwatch import db as database
-from emberwatch.models import Delivery, ReceiverHealth, SourceState
+from emberwatch.models import ChannelHealth, Delivery, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,10 @@ SOURCE_LAST_SUCCESS = Gauge(
     ["source"],
     registry=REGISTRY,
 )
-RECEIVER_BROKEN = Gauge(
-    "emberwatch_receiver_broken",
-    "1 while the receiver is broken (e.g. a Slack webhook answering 404), else 0",
-    ["receiver"],
+CHANNEL_BROKEN = Gauge(
+    "emberwatch_channel_broken",
+    "1 while the channel is broken (e.g. a Slack webhook answering 404), else 0",
+    ["channel"],
     registry=REGISTRY,
 )
 DATABASE_READY = Gauge(
@@ -133,7 +133,7 @@ def refresh_gauges(engine: Engine, now: datetime) -> None:
                 )
             ).one()
             states = session.exec(select(SourceState)).all()
-            receivers = session.exec(select(ReceiverHealth)).all()
+            channels = session.exec(select(ChannelHealth)).all()
     except sa.exc.SQLAlchemyError as exc:
         log.debug("metrics: database unavailable: %s", type(exc).__name__)
         DATABASE_READY.set(0)
@@ -148,8 +148,8 @@ def refresh_gauges(engine: Engine, now: datetime) -> None:
         last_success = _aware(state.last_success_at)
         if last_success is not None:
             SOURCE_LAST_SUCCESS.labels(source=state.name).set(last_success.timestamp())
-    for health in receivers:
-        RECEIVER_BROKEN.labels(receiver=health.receiver).set(1 if health.broken_since else 0)
+    for health in channels:
+        CHANNEL_BROKEN.labels(channel=health.channel).set(1 if health.broken_since else 0)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -254,10 +254,10 @@ class IncidentAction(SQLModel, table=True):
 
 
 class NotificationState(SQLModel, table=True):
-    """What a receiver was last told about an incident: the timers' memory, kept durable."""
+    """What a channel was last told about an incident: the timers' memory, kept durable."""
 
     __tablename__ = "notification_state"
-    __table_args__ = (sa.UniqueConstraint("incident_id", "receiver", name="uq_notification_state"),)
+    __table_args__ = (sa.UniqueConstraint("incident_id", "channel", name="uq_notification_state"),)
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(
@@ -265,7 +265,7 @@ class NotificationState(SQLModel, table=True):
             sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
         )
     )
-    receiver: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
+    channel: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
     episode: int = 1
     notified_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
     severity: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
@@ -353,12 +353,12 @@ class Delivery(SQLModel, table=True):
 
 
 class Rollup(SQLModel, table=True):
-    """A notification a receiver's noise budget held back, to be summed up, never dropped."""
+    """A notification a channel's noise budget held back, to be summed up, never dropped."""
 
     __tablename__ = "rollups"
 
     id: int | None = Field(default=None, primary_key=True)
-    receiver: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
+    channel: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))
     incident_id: int = Field(
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("incidents.id"), nullable=False)
     )
@@ -371,30 +371,31 @@ class Rollup(SQLModel, table=True):
     )
 
 
-class ReceiverHealth(SQLModel, table=True):
-    """A receiver found broken (Slack 403/404/410): said loudly once per broken spell."""
+class ChannelHealth(SQLModel, table=True):
+    """A channel found broken (Slack 403/404/410): said loudly once per broken spell."""
 
-    __tablename__ = "receiver_health"
+    __tablename__ = "channel_health"
 
     id: int | None = Field(default=None, primary_key=True)
-    receiver: str = Field(sa_column=sa.Column(sa.String(50), unique=True, nullable=False))
+    channel: str = Field(sa_column=sa.Column(sa.String(50), unique=True, nullable=False))
     broken_since: datetime | None = _ts()  # type: ignore[assignment]
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     notified: bool = False
 
 
-class ReceiverPacing(SQLModel, table=True):
-    """The latest send slot handed out per receiver (a Slack webhook), shared by every node.
+class ChannelPacing(SQLModel, table=True):
+    """The latest send slot handed out per channel (a Slack webhook), shared by every node.
 
     A node reserves the next slot with a conditional update (see
     :func:`emberwatch.outbox.reserve_slot`) and waits for it, so nodes together keep to the
-    receiver's rate. ``receiver`` is the channel and a hash of the webhook URL, never the
-    URL itself (it is a secret). ``last_slot_at`` may lie in the future.
+    channel's rate. ``channel`` is the channel's name and a hash of its webhook URL
+    (:func:`emberwatch.delivery.pacing_key`), never the URL itself (it is a secret).
+    ``last_slot_at`` may lie in the future.
     """
 
-    __tablename__ = "receiver_pacing"
+    __tablename__ = "channel_pacing"
 
-    receiver: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    channel: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
     last_slot_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
 
 

@@ -1,4 +1,4 @@
-"""The outbox: the queue of messages to receivers (enqueue, claim, mark).
+"""The outbox: the queue of messages to channels (enqueue, claim, mark).
 
 Producers write rows in the same transaction as the change that causes them: the alert
 policy (:mod:`emberwatch.alerts.policy`) in its own transactions, the source health
@@ -14,11 +14,11 @@ permanent one), against ``[delivery] max_attempts``. A claim whose lease ran out
 outcome (the worker was killed or hung mid-send) is an *ambiguous* attempt: the message
 may or may not have gone. The next claim counts it in ``ambiguous_attempts``, against its
 own, larger ``[delivery] max_ambiguous_attempts``, so that crashes never use up the
-attempts a receiver's real answers are owed, and a row that kills every worker that
+attempts a channel's real answers are owed, and a row that kills every worker that
 sends it still ends.
 
-Pacing is shared the same way: a receiver that takes about one message a second (a Slack
-webhook) has a row in ``receiver_pacing`` holding the latest send slot handed out. A
+Pacing is shared the same way: a channel that takes about one message a second (a Slack
+webhook) has a row in ``channel_pacing`` holding the latest send slot handed out. A
 worker reserves the next slot with a conditional update (:func:`reserve_slot`) and waits
 for it, so every node together keeps to the rate, not each node alone.
 """
@@ -42,13 +42,13 @@ from sqlmodel import Session, select
 
 from emberwatch.config import Config
 from emberwatch.errors import DeliveryError
-from emberwatch.models import Delivery, ReceiverPacing
+from emberwatch.models import ChannelPacing, Delivery
 
 log = logging.getLogger("emberwatch.outbox")
 
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 MAX_RETRY_DELAY = timedelta(minutes=30)
-BROKEN_RECEIVER_RETRY = timedelta(minutes=10)
+BROKEN_CHANNEL_RETRY = timedelta(minutes=10)
 # A send slot starts at least this far ahead of its reservation, so the reservation's own
 # commit and thread hop never make a send late (a late send crowds the next one).
 SLOT_LEAD = timedelta(milliseconds=100)
@@ -99,14 +99,14 @@ def enqueue_message(
     recipients: list[str] | None = None,
     **fields: Any,
 ) -> int:
-    """Queue one message to a receiver, as its rows: the receiver says how a message fans
+    """Queue one message to a channel, as its rows: the channel says how a message fans
     out (``targets``). Email gets a row per recipient so that a recipient's permanent
     refusal fails only that row, and a temporary one retries only that recipient.
     """
     deadline = config.deadline(channel)
-    settings = config.receiver_settings(channel)
+    settings = config.channel_settings(channel)
     targets = (
-        config.receiver(channel).targets(settings, recipients)
+        config.channel(channel).targets(settings, recipients)
         if settings is not None
         else list(recipients or [None])
     )
@@ -253,9 +253,9 @@ def mark_failed(
     if error.plain_text_fallback and not payload.get("plain"):
         payload["plain"] = True
         status, next_at = "pending", now
-    elif error.receiver_broken:
-        # Keep it: the receiver may be fixed before the deadline. Try again now and then.
-        status, next_at = "pending", now + BROKEN_RECEIVER_RETRY
+    elif error.channel_broken:
+        # Keep it: the channel may be fixed before the deadline. Try again now and then.
+        status, next_at = "pending", now + BROKEN_CHANNEL_RETRY
     elif error.permanent or item.attempts >= max_attempts:
         status, next_at = "failed", now
     else:
@@ -295,25 +295,24 @@ def _database_now(connection: Connection) -> datetime:
     return datetime.now(UTC)
 
 
-def reserve_slot(
-    engine: Engine, receiver: str, gap: timedelta, max_wait: timedelta
-) -> float | None:
-    """Reserve the receiver's next send slot; return it on this process's monotonic clock.
+def reserve_slot(engine: Engine, key: str, gap: timedelta, max_wait: timedelta) -> float | None:
+    """Reserve the next send slot of pacing ``key``; return it on this process's
+    monotonic clock.
 
     The slot is ``gap`` after the latest slot any node reserved, or now (plus
     :data:`SLOT_LEAD`) if that is further back. It is taken with a conditional update on
-    the latest slot as read (an insert for a new receiver), so two workers never get the
+    the latest slot as read (an insert for a new key), so two workers never get the
     same slot: the one that loses reads again. None, with nothing reserved, when the slot
     lies more than ``max_wait`` ahead.
     """
-    table = ReceiverPacing.__table__
+    table = ChannelPacing.__table__
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     while True:
         with engine.begin() as connection:
             now = _database_now(connection)
             here = time.monotonic()  # the same instant on the clock the caller sleeps by
             last = connection.execute(
-                sa.select(table.c.last_slot_at).where(table.c.receiver == receiver)
+                sa.select(table.c.last_slot_at).where(table.c.channel == key)
             ).scalar_one_or_none()
             slot = now + SLOT_LEAD if last is None else max(now + SLOT_LEAD, last + gap)
             if slot - now > max_wait:
@@ -321,17 +320,17 @@ def reserve_slot(
             if last is None:
                 take: sa.Executable = (
                     insert(table)
-                    .values(receiver=receiver, last_slot_at=slot)
-                    .on_conflict_do_nothing(index_elements=["receiver"])
+                    .values(channel=key, last_slot_at=slot)
+                    .on_conflict_do_nothing(index_elements=["channel"])
                 )
             else:
                 take = (
                     sa.update(table)
-                    .where(table.c.receiver == receiver, table.c.last_slot_at == last)
+                    .where(table.c.channel == key, table.c.last_slot_at == last)
                     .values(last_slot_at=slot)
                 )
             # RETURNING, since a conflicting insert's row count is not reported everywhere.
-            taken = connection.execute(take.returning(table.c.receiver)).first()  # type: ignore[attr-defined]
+            taken = connection.execute(take.returning(table.c.channel)).first()  # type: ignore[attr-defined]
             if taken is not None:
                 return here + (slot - now).total_seconds()
 

@@ -48,19 +48,19 @@ from emberwatch.alerts import policy
 from emberwatch.alerts.decisions import (
     IncidentFacts,
     Notified,
-    escalation_receivers,
+    escalation_channels,
     needs_escalation,
     needs_notify,
     needs_retrigger,
 )
 from emberwatch.alerts.lifecycle import act
-from emberwatch.alerts.routing import Facts, receivers_for
+from emberwatch.alerts.routing import Facts, channels_for
 from emberwatch.config import (
     Config,
     Route,
-    address_receivers,
-    notifying_receivers,
-    paging_receivers,
+    address_channels,
+    notifying_channels,
+    paging_channels,
 )
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import EmberwatchError
@@ -111,7 +111,7 @@ class Sighting:
 
 
 @dataclass(frozen=True)
-class ReceiverFigures:
+class ChannelFigures:
     messages: int = 0
     incidents: int = 0
     rollups: int = 0
@@ -124,7 +124,7 @@ class ReplayResult:
     mentions: int
     alerts: int
     incidents: int
-    receivers: dict[str, ReceiverFigures]
+    channels: dict[str, ChannelFigures]
     start: datetime | None = None
     end: datetime | None = None
 
@@ -133,13 +133,13 @@ class ReplayResult:
             "mentions": self.mentions,
             "alerts": self.alerts,
             "incidents": self.incidents,
-            "receivers": {
+            "channels": {
                 name: {
                     "messages": figures.messages,
                     "peak_per_hour": figures.peak_per_hour,
                     "rollups": figures.rollups,
                 }
-                for name, figures in self.receivers.items()
+                for name, figures in self.channels.items()
             },
         }
 
@@ -151,7 +151,7 @@ class ReplayResult:
             f"{self.mentions} mentions{span}: {self.alerts} alerts in {self.incidents} incidents",
             "",
         ]
-        header = ("receiver", "messages", "incidents", "rollups", "rolled up", "peak/hour")
+        header = ("channel", "messages", "incidents", "rollups", "rolled up", "peak/hour")
         rows = [header] + [
             (
                 name,
@@ -161,7 +161,7 @@ class ReplayResult:
                 str(f.rolled_up),
                 str(f.peak_per_hour),
             )
-            for name, f in self.receivers.items()
+            for name, f in self.channels.items()
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         for row in rows:
@@ -171,7 +171,7 @@ class ReplayResult:
             lines.append("  ".join(cells))
         lines += [
             "",
-            "rollups: summaries sent when a receiver's max_per_hour was reached; rolled up: "
+            "rollups: summaries sent when a channel's max_per_hour was reached; rolled up: "
             "the messages they replaced.",
             "Nobody acknowledged anything: open incidents escalate and repeat as configured.",
         ]
@@ -354,7 +354,7 @@ class _Schedule:
             for state in session.exec(
                 select(NotificationState).where(NotificationState.incident_id.in_(chunk))  # type: ignore[attr-defined]
             ):
-                told.setdefault(state.incident_id, {})[state.receiver] = state
+                told.setdefault(state.incident_id, {})[state.channel] = state
         incidents = [incident for incident in incidents if incident.status != "resolved"]
         leads, facts_of = policy._read(session, incidents, now)
         for incident in incidents:
@@ -380,11 +380,11 @@ class _Schedule:
     ) -> None:
         config, escalation = self.config, self.config.escalation
         configured = set(config.channels.configured())
-        pagers = [name for name in paging_receivers() if name in configured]
-        mailers = [name for name in address_receivers() if name in configured]
+        pagers = [name for name in paging_channels() if name in configured]
+        mailers = [name for name in address_channels() if name in configured]
         escalates_to = [
             name
-            for name in escalation_receivers(
+            for name in escalation_channels(
                 incident.severity, escalation, slack=bool(pagers), email=bool(mailers)
             )
             if name in configured
@@ -399,12 +399,12 @@ class _Schedule:
             incident.severity,
         )
         routed: list[tuple[Route, Notified | None]] = []
-        for receiver, route in receivers_for(self.routes, routing).items():
-            if receiver not in notifying_receivers():
+        for channel, route in channels_for(self.routes, routing).items():
+            if channel not in notifying_channels():
                 continue
-            if getattr(config.channels, receiver) is None:
+            if getattr(config.channels, channel) is None:
                 continue
-            state = told.get(receiver)
+            state = told.get(channel)
             last = None
             if state is not None and state.episode == incident.episode:
                 last = Notified(
@@ -590,7 +590,7 @@ def replay(
     sightings = list(sightings)
     mentions = len({(s.mention.source, s.mention.external_id) for s in sightings})
     if not sightings:
-        return ReplayResult(0, 0, 0, {r: ReceiverFigures() for r in _receivers(config)})
+        return ReplayResult(0, 0, 0, {r: ChannelFigures() for r in _channels(config)})
     polls = _polls(sightings, _settings_for(config))
     start, end = polls[0][0], polls[-1][0] + DRAIN
     engine = _private_engine()
@@ -741,7 +741,7 @@ def _polls(
     return polls
 
 
-def _receivers(config: Config) -> list[str]:
+def _channels(config: Config) -> list[str]:
     return config.channels.configured()
 
 
@@ -759,9 +759,9 @@ def _figures(engine: sa.Engine, config: Config, mentions: int) -> ReplayResult:
                 Delivery.created_at,
             )
         ).all()
-        held = Counter(session.exec(select(Rollup.receiver)).all())
-    receivers: dict[str, ReceiverFigures] = {}
-    for name in _receivers(config):
+        held = Counter(session.exec(select(Rollup.channel)).all())
+    channels: dict[str, ChannelFigures] = {}
+    for name in _channels(config):
         messages: dict[str, tuple[datetime, int | None, str]] = {}
         for channel, kind, key, recipient, incident_id, created_at in rows:
             if channel != name:
@@ -771,14 +771,14 @@ def _figures(engine: sa.Engine, config: Config, mentions: int) -> ReplayResult:
             messages.setdefault(key, (created_at, incident_id, kind))
         times = sorted(at for at, _, _ in messages.values())
         told = {incident for _, incident, _ in messages.values() if incident is not None}
-        receivers[name] = ReceiverFigures(
+        channels[name] = ChannelFigures(
             messages=len(messages),
-            incidents=incidents if config.receiver(name).summary else len(told),
+            incidents=incidents if config.channel(name).summary else len(told),
             rollups=sum(1 for _, _, kind in messages.values() if kind == "rollup"),
             rolled_up=held.get(name, 0),
             peak_per_hour=_peak(times, timedelta(hours=1)),
         )
-    return ReplayResult(mentions, alerts, incidents, receivers)
+    return ReplayResult(mentions, alerts, incidents, channels)
 
 
 def _peak(times: list[datetime], window: timedelta) -> int:
@@ -792,7 +792,7 @@ def _peak(times: list[datetime], window: timedelta) -> int:
 
 
 __all__ = [
-    "ReceiverFigures",
+    "ChannelFigures",
     "ReplayInputError",
     "ReplayResult",
     "Sighting",

@@ -1,7 +1,7 @@
 """What every config model shares: strictness and durations.
 
 Used by :mod:`emberwatch.config`, by each connector's settings (:mod:`emberwatch.sources`)
-and by each receiver's (:mod:`emberwatch.channels`), none of which import the others.
+and by each channel's (:mod:`emberwatch.channels`), none of which import the others.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from emberwatch.alerts.decisions import (
     IncidentFacts,
     Notified,
     SourceFacts,
-    escalation_receivers,
+    escalation_channels,
     needs_escalation,
     needs_notify,
     needs_retrigger,
@@ -21,7 +21,7 @@ from emberwatch.config import Escalation, QuietHours, Route
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 ROUTE = Route(
     name="r",
-    receivers=["slack"],
+    channels=["slack"],
     group_wait=timedelta(seconds=30),
     group_interval=timedelta(minutes=5),
     repeat_interval=timedelta(hours=4),
@@ -151,7 +151,7 @@ def told(seconds_ago: float, now: datetime, **overrides) -> Notified:
         ),
     ],
 )
-def test_it_decides_when_a_receiver_hears(incident, last, now, act, cut_through, reason):
+def test_it_decides_when_a_channel_hears(incident, last, now, act, cut_through, reason):
     verdict = needs_notify(incident, last, ROUTE, now)
     assert (verdict.act, verdict.cut_through) == (act, cut_through)
     assert reason in verdict.reason
@@ -331,8 +331,8 @@ EMAILS = Escalation(emails=["boss@acme.example"])
         ),
     ],
 )
-def test_escalation_follows_the_receivers_roles(severity, policy, slack, email, expected):
-    assert escalation_receivers(severity, policy, slack=slack, email=email) == expected
+def test_escalation_follows_the_channels_roles(severity, policy, slack, email, expected):
+    assert escalation_channels(severity, policy, slack=slack, email=email) == expected
 
 
 MINUTE = timedelta(minutes=1)

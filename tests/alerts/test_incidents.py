@@ -182,7 +182,7 @@ def test_a_trigger_after_resolve_opens_the_next_episode_with_fresh_state(engine)
         session.add(
             NotificationState(
                 incident_id=incident_id,
-                receiver="slack",
+                channel="slack",
                 notified_at=T0,
                 severity="warning",
                 count=1,

@@ -33,7 +33,7 @@ EMAIL = {
 }
 ROUTE = {
     "name": "all",
-    "receivers": ["slack", "digest"],
+    "channels": ["slack", "digest"],
     "group_wait": "30s",
     "group_interval": "5m",
     "repeat_interval": "4h",
@@ -125,7 +125,7 @@ def test_acknowledged_and_resolved_incidents_are_not_notified(engine):
     assert deliveries(engine) == []
 
 
-def test_past_its_budget_a_receiver_gets_one_rollup_and_nothing_is_dropped(engine):
+def test_past_its_budget_a_channel_gets_one_rollup_and_nothing_is_dropped(engine):
     cfg = config(channels={"slack": {**SLACK, "max_per_hour": 2}})
     for n in (1, 2, 3, 4, 5):
         alert_at(engine, T0, n)
@@ -333,7 +333,7 @@ def sent(engine, kind) -> set[tuple[str, str | None]]:
         ("critical", {("slack", None), ("email", MARKETING)}, {("slack", None), ("email", BOSS)}),
     ],
 )
-def test_without_routes_each_severity_reaches_its_receivers_and_escalates_by_role(
+def test_without_routes_each_severity_reaches_its_channels_and_escalates_by_role(
     engine, severity, notified, escalated
 ):
     cfg = make_config(**DEFAULTS)

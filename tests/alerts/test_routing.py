@@ -1,9 +1,9 @@
-"""Routes: which receivers hear about an incident. Pure matching, plus config checks."""
+"""Routes: which channels hear about an incident. Pure matching, plus config checks."""
 
 import pytest
 from tests.helpers import make_config
 
-from emberwatch.alerts.routing import Facts, receivers_for, route_matches
+from emberwatch.alerts.routing import Facts, channels_for, route_matches
 from emberwatch.config import Route
 from emberwatch.errors import ConfigError
 
@@ -14,8 +14,8 @@ SOURCES = [
 ]
 
 
-def route(name="r", receivers=("slack",), **match) -> Route:
-    return Route(name=name, receivers=list(receivers), match=match)
+def route(name="r", channels=("slack",), **match) -> Route:
+    return Route(name=name, channels=list(channels), match=match)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_it_matches_routes_on_brand_source_category_and_min_severity(match, fact
             [
                 Route(
                     name="hn",
-                    receivers=["email"],
+                    channels=["email"],
                     match={"source": ["hn"]},
                     continue_matching=True,
                 ),
@@ -81,8 +81,8 @@ def test_it_matches_routes_on_brand_source_category_and_min_severity(match, fact
 def test_it_picks_the_first_matching_route_and_never_leaves_an_incident_unroutable(
     routes, facts, expected
 ):
-    chosen = receivers_for(routes, facts)
-    assert {receiver: r.name for receiver, r in chosen.items()} == expected
+    chosen = channels_for(routes, facts)
+    assert {channel: r.name for channel, r in chosen.items()} == expected
 
 
 SLACK = {"webhook_url": "https://hooks.example/x"}
@@ -98,22 +98,22 @@ BOTH = {"slack": SLACK, "email": EMAIL}
         (BOTH, "info", {"digest"}),
         (BOTH, "warning", {"email", "digest"}),
         (BOTH, "critical", {"slack", "email", "digest"}),
-        # A receiver that is not configured has no route.
+        # A channel that is not configured has no route.
         ({"slack": SLACK}, "warning", {"digest"}),
         ({"slack": SLACK}, "critical", {"slack", "digest"}),
         ({"email": EMAIL}, "critical", {"email", "digest"}),
         ({}, "critical", {"digest"}),
     ],
 )
-def test_default_routes_give_each_receiver_its_role(channels, severity, expected):
+def test_default_routes_give_each_channel_its_role(channels, severity, expected):
     config = make_config(channels=channels)
     facts = Facts("acme", "hn", "hackernews", "complaint", severity)
-    assert set(receivers_for(config.effective_routes(), facts)) == expected
+    assert set(channels_for(config.effective_routes(), facts)) == expected
 
 
 def test_default_routes_are_named_after_their_roles():
     config = make_config(channels=BOTH)
-    assert [(r.name, r.receivers, r.match.min_severity) for r in config.effective_routes()] == [
+    assert [(r.name, r.channels, r.match.min_severity) for r in config.effective_routes()] == [
         ("on-call", ["slack"], "critical"),
         ("marketing", ["email"], "warning"),
         ("digest", ["digest"], "info"),
@@ -125,27 +125,27 @@ def test_default_routes_are_named_after_their_roles():
     [
         (
             {"slack": {"webhook_url": "https://hooks.example/x"}},
-            [{"name": "legal", "receivers": ["email"]}],
-            "route 'legal' uses receiver 'email', but [channels.email] is not configured",
+            [{"name": "legal", "channels": ["email"]}],
+            "route 'legal' uses channel 'email', but [channels.email] is not configured",
         ),
         (
             {},
-            [{"name": "pager", "receivers": ["slack"]}],
-            "route 'pager' uses receiver 'slack', but [channels.slack] is not configured",
+            [{"name": "pager", "channels": ["slack"]}],
+            "route 'pager' uses channel 'slack', but [channels.slack] is not configured",
         ),
         (
             {},
-            [{"name": "x", "receivers": ["digest"], "match": {"brand": ["globex"]}}],
+            [{"name": "x", "channels": ["digest"], "match": {"brand": ["globex"]}}],
             "route 'x' matches undefined brand 'globex'",
         ),
         (
             {},
-            [{"name": "x", "receivers": ["digest"], "match": {"source": ["reddit"]}}],
+            [{"name": "x", "channels": ["digest"], "match": {"source": ["reddit"]}}],
             "route 'x' matches undefined source 'reddit'",
         ),
         (
             {},
-            [{"name": "x", "receivers": ["digest"]}, {"name": "x", "receivers": ["digest"]}],
+            [{"name": "x", "channels": ["digest"]}, {"name": "x", "channels": ["digest"]}],
             "route name 'x' is used twice",
         ),
     ],
@@ -161,7 +161,7 @@ def test_the_config_rejects_a_route_it_cannot_deliver_and_says_how_to_fix_it(
 def test_a_route_to_a_configured_channel_is_accepted():
     config = make_config(
         channels={"slack": {"webhook_url": "https://hooks.example/x"}},
-        routes=[{"name": "hn", "receivers": ["slack"], "match": {"source": ["hn"]}}],
+        routes=[{"name": "hn", "channels": ["slack"], "match": {"source": ["hn"]}}],
         sources=SOURCES,
     )
     assert [r.name for r in config.effective_routes()] == ["hn"]

@@ -169,7 +169,7 @@ def test_what_changed(reason, episode, expected):
                 "routes": [
                     {
                         "name": "r",
-                        "receivers": ["digest"],
+                        "channels": ["digest"],
                         "quiet_hours": {
                             "start": "22:00",
                             "end": "07:00",

@@ -1,10 +1,10 @@
-"""Every registered receiver, through one table of outcomes, against real loopback servers.
+"""Every registered channel, through one table of outcomes, against real loopback servers.
 
 Each scenario is played by a real server on 127.0.0.1: an HTTP server for the webhook
-receivers (Apprise through its ``json://`` URL), an SMTP server for the mail ones, a socket
+channels (Apprise through its ``json://`` URL), an SMTP server for the mail ones, a socket
 that accepts and never answers for the timeout, a closed port where SMTP has no "not
-found". What each receiver makes of it is one row of :data:`EXPECTED`, so a new receiver
-is added here as one row, and a difference between receivers is visible in one place.
+found". What each channel makes of it is one row of :data:`EXPECTED`, so a new channel
+is added here as one row, and a difference between channels is visible in one place.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ SCENARIOS = (
     "timeout",
     "oversized",
 )
-# (status, retry_after) for each receiver and scenario. Apprise reports only True/False:
+# (status, retry_after) for each channel and scenario. Apprise reports only True/False:
 # every failure is a plain retry. SMTP has no rate-limit header and no "not found" for a
 # server: a temporary refusal and a closed port are retried.
 HTTP = {
@@ -198,7 +198,7 @@ async def play(channel: Channel, scenario: str, silent_port: int) -> tuple[Any, 
             catcher.stop()
 
 
-def test_every_registered_receiver_has_a_row():
+def test_every_registered_channel_has_a_row():
     assert set(EXPECTED) == set(CHANNELS)
     for channel in CHANNELS.values():
         assert isinstance(channel, Channel)
@@ -206,14 +206,14 @@ def test_every_registered_receiver_has_a_row():
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-async def test_each_receiver_reports_each_outcome_as_the_table_says(name, scenario, silent):
+async def test_each_channel_reports_each_outcome_as_the_table_says(name, scenario, silent):
     channel = CHANNELS[name]
     outcome, server, catcher = await play(channel, scenario, silent)
     status, retry_after = EXPECTED[name][scenario]
     assert (outcome.status, outcome.retry_after) == (status, retry_after), outcome.error
     assert SECRET not in outcome.error  # no URL token or signing secret in any error
     if status != "sent":
-        assert outcome.error.startswith(f"{name}:")  # the error names the receiver's step
+        assert outcome.error.startswith(f"{name}:")  # the error names the channel's step
         return
     if server is not None:
         [(_, body)] = server.received
@@ -222,7 +222,7 @@ async def test_each_receiver_reports_each_outcome_as_the_table_says(name, scenar
         assert len(catcher.messages) == 1
 
 
-def test_content_a_receiver_cannot_send_is_permanent():
+def test_content_a_channel_cannot_send_is_permanent():
     async def run() -> None:
         for name, channel in CHANNELS.items():
             config = settings_for(name, 1, 1)

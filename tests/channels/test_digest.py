@@ -27,11 +27,11 @@ from emberwatch.digest import (
 )
 from emberwatch.models import (
     AlertRecord,
+    ChannelHealth,
     Delivery,
     Incident,
     IncidentAction,
     MentionRecord,
-    ReceiverHealth,
     Rollup,
     Silence,
     SourceState,
@@ -449,7 +449,7 @@ def test_escalations_of_the_day_are_listed(engine):
     assert "Escalated (2)" in text and "escalated x2" in text
 
 
-def test_failed_and_expired_deliveries_and_broken_receivers_are_said_loudly_first(engine):
+def test_failed_and_expired_deliveries_and_broken_channels_are_said_loudly_first(engine):
     with Session(engine) as session:
         delivery(
             session,
@@ -473,23 +473,23 @@ def test_failed_and_expired_deliveries_and_broken_receivers_are_said_loudly_firs
         delivery(session, at(-3), status="failed", last_error="long ago")
         delivery(session, at(0), status="sent")
         session.add(
-            ReceiverHealth(
-                receiver="slack", broken_since=at(0, 6), last_error="slack: HTTP 404 no_service"
+            ChannelHealth(
+                channel="slack", broken_since=at(0, 6), last_error="slack: HTTP 404 no_service"
             )
         )
-        session.add(ReceiverHealth(receiver="email", broken_since=None))
+        session.add(ChannelHealth(channel="email", broken_since=None))
         session.commit()
     digest = digest_of(engine)
     assert [(f.status, f.channel, f.kind, f.recipient) for f in digest.failed_deliveries] == [
         ("failed", "slack", "alert", "#brand-alerts"),
         ("expired", "email", "escalation", "oncall@acme.example"),
     ]
-    assert [r.receiver for r in digest.broken_receivers] == ["slack"]
+    assert [r.channel for r in digest.broken_channels] == ["slack"]
 
     subject, text, html = render(digest)
-    assert "BROKEN RECEIVER: slack" in subject
+    assert "BROKEN CHANNEL: slack" in subject
     assert text.index("NEEDS ATTENTION") < text.index("Mentions:")
-    assert "receiver slack is BROKEN since 2026-11-19 06:00: slack: HTTP 404 no_service" in text
+    assert "channel slack is BROKEN since 2026-11-19 06:00: slack: HTTP 404 no_service" in text
     assert "2 deliveries failed or expired" in text
     assert "expired: email escalation to oncall@acme.example after 0 attempts" in text
     assert "SMTP 451 try later" in text and "long ago" not in text
@@ -526,7 +526,7 @@ def test_silenced_and_rolled_up_counts_are_shown(engine):
                     updated_at=at(0, 2 + n),
                 )
             )
-        for receiver, when in [
+        for channel, when in [
             ("slack", 3),
             ("slack", 4),
             ("slack", 5),
@@ -535,7 +535,7 @@ def test_silenced_and_rolled_up_counts_are_shown(engine):
         ]:
             session.add(
                 Rollup(
-                    receiver=receiver,
+                    channel=channel,
                     incident_id=story.id,
                     brand="acme",
                     source_name="hn",
@@ -784,9 +784,9 @@ def _failed_delivery(session):
     delivery(session, at(0, 8), status="failed", last_error="slack: post webhook: HTTP 500")
 
 
-def _broken_receiver(session):
+def _broken_channel(session):
     _healthy_source(session)
-    session.add(ReceiverHealth(receiver="slack", broken_since=at(0, 6), last_error="HTTP 404"))
+    session.add(ChannelHealth(channel="slack", broken_since=at(0, 6), last_error="HTTP 404"))
 
 
 def _unhealthy_source(session):
@@ -852,7 +852,7 @@ def _restarted(session):  # the process was down a day; the first poll is still 
         ),
         (_all_acknowledged, "1 open incident (1 warning); all acknowledged", "warning"),
         (_failed_delivery, "No open incident; 1 delivery failed or expired", "attention"),
-        (_broken_receiver, "No open incident; receiver slack BROKEN", "critical"),
+        (_broken_channel, "No open incident; channel slack BROKEN", "critical"),
         (_unhealthy_source, "No open incident; 1 source unhealthy: hn", "attention"),
         (_failing_source, "No open incident; 1 source failing: hn", "attention"),
     ],

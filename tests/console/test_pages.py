@@ -38,7 +38,7 @@ CONFIG = make_config(
     routes=[
         {
             "name": "r",
-            "receivers": ["digest"],
+            "channels": ["digest"],
             "quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Oslo"},
         }
     ],
@@ -219,7 +219,7 @@ async def test_the_incident_page_has_every_section(client, engine, incident_id):
     # Mentions newest first.
     assert html.index("<strong>eve</strong>") < html.index("<strong>dana</strong>")
     assert 'href="https://example.com/1"' in html
-    # History: each receiver's messages with their state.
+    # History: each channel's messages with their state.
     assert "<h4>slack</h4>" in html and "<h4>email → ops@acme.example</h4>" in html
     assert "failed</span>" in html and "SMTP 550 no such user" in html
 

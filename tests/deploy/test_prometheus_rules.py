@@ -27,7 +27,7 @@ EXPECTED = {
     "EmberwatchSourceStale",
     "EmberwatchSourceNeverSucceeded",
     "EmberwatchDeliveriesFailing",
-    "EmberwatchReceiverBroken",
+    "EmberwatchChannelBroken",
     "EmberwatchNodeNotReady",
     "EmberwatchOutboxBacklog",
 }

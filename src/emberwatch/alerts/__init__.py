@@ -2,5 +2,5 @@
 
 Pure decisions (:mod:`.decisions`, :mod:`.routing`) say whether to act and why; the
 stages in :mod:`.policy` read the database, ask them, and queue what is to be told in the
-outbox, in their own transactions. Nothing here sends or imports a receiver.
+outbox, in their own transactions. Nothing here sends or imports a channel.
 """

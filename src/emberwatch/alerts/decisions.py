@@ -26,8 +26,8 @@ from emberwatch.config import (
     Escalation,
     Route,
     Thresholds,
-    address_receivers,
-    paging_receivers,
+    address_channels,
+    paging_channels,
 )
 from emberwatch.scoring import Scores
 
@@ -59,7 +59,7 @@ class IncidentFacts:
 
 @dataclass(frozen=True)
 class Notified:
-    """What a receiver was last told (this episode)."""
+    """What a channel was last told (this episode)."""
 
     at: datetime
     severity: str
@@ -174,23 +174,23 @@ def pages_on_call(severity: str, policy: Escalation) -> bool:
     return SEVERITY_RANK[severity] >= SEVERITY_RANK[policy.slack_min_severity]
 
 
-def escalation_receivers(
+def escalation_channels(
     severity: str, policy: Escalation, *, slack: bool, email: bool
 ) -> tuple[str, ...]:
     """Who an escalation at ``severity`` goes to: the escalation email list (through the
-    receivers that reach people by address) always, and the paging receivers (on-call)
+    channels that reach people by address) always, and the paging channels (on-call)
     from ``slack_min_severity`` (critical by default) up.
 
-    ``slack`` and ``email`` say whether a paging receiver and an address receiver are
+    ``slack`` and ``email`` say whether a paging channel and an address channel are
     configured (the names of the config keys they are set by). A warning that has risen
     to critical pages on-call like any critical incident.
     """
-    receivers: list[str] = []
+    channels: list[str] = []
     if slack and pages_on_call(severity, policy):
-        receivers += paging_receivers()
+        channels += paging_channels()
     if email and policy.emails:
-        receivers += address_receivers()
-    return tuple(receivers)
+        channels += address_channels()
+    return tuple(channels)
 
 
 def needs_retrigger(incident: IncidentFacts, policy: Escalation, now: datetime) -> Decision:

@@ -220,7 +220,7 @@ def record_action(
 
 
 def forget_notifications(session: Session, incident: Incident) -> None:
-    """Receivers are told afresh, as about a new incident (re-trigger, new episode)."""
+    """Channels are told afresh, as about a new incident (re-trigger, new episode)."""
     for state in session.exec(
         select(NotificationState).where(NotificationState.incident_id == incident.id)
     ):

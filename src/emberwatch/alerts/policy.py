@@ -23,21 +23,21 @@ from emberwatch.alerts.decisions import (
     IncidentFacts,
     Notified,
     SourceFacts,
-    escalation_receivers,
+    escalation_channels,
     needs_escalation,
     needs_notify,
     needs_retrigger,
     source_health,
 )
 from emberwatch.alerts.lifecycle import record_action, retrigger
-from emberwatch.alerts.routing import Facts, breaks_through, in_quiet_hours, receivers_for
+from emberwatch.alerts.routing import Facts, breaks_through, channels_for, in_quiet_hours
 from emberwatch.config import (
     SEVERITY_RANK,
     Config,
     Route,
-    address_receivers,
-    notifying_receivers,
-    paging_receivers,
+    address_channels,
+    notifying_channels,
+    paging_channels,
 )
 from emberwatch.models import (
     AlertRecord,
@@ -118,7 +118,7 @@ def retrigger_stage(session: Session, config: Config, now: datetime) -> int:
 
 
 def escalate_stage(session: Session, config: Config, now: datetime) -> int:
-    """Unacknowledged warning/critical incidents are escalated, each to its role's receivers.
+    """Unacknowledged warning/critical incidents are escalated, each to its role's channels.
 
     Every escalation goes to the escalation email list; from ``slack_min_severity``
     (critical by default) it is also reposted to on-call in Slack, pinging someone.
@@ -129,20 +129,20 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
     leads, facts_of = _read(session, incidents, now)
     routes = config.effective_routes()
     configured = set(config.channels.configured())
-    pagers = [name for name in paging_receivers() if name in configured]
-    mailers = [name for name in address_receivers() if name in configured]
+    pagers = [name for name in paging_channels() if name in configured]
+    mailers = [name for name in address_channels() if name in configured]
     for incident in incidents:
-        receivers = [
+        channels = [
             name
-            for name in escalation_receivers(
+            for name in escalation_channels(
                 incident.severity, policy, slack=bool(pagers), email=bool(mailers)
             )
             if name in configured
         ]
-        if not receivers:
+        if not channels:
             continue  # nobody to escalate to at this severity: the digest still shows it
         facts = facts_of[incident.id]  # type: ignore[index]
-        if any(name in pagers for name in receivers):
+        if any(name in pagers for name in channels):
             facts = replace(facts, owes_page=not _paged(session, incident, pagers))
         verdict = needs_escalation(facts, policy, now)
         if not verdict.act:
@@ -151,7 +151,7 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
         if lead is None:
             continue
         if _held_by_quiet_hours(config, incident, lead, now, routes):
-            continue  # what quiet hours kept from a receiver, escalation must not page about
+            continue  # what quiet hours kept from a channel, escalation must not page about
         level = incident.escalations + 1
         key = f"escalate:{incident.id}:{incident.episode}:{level}"
         fields = {
@@ -159,7 +159,7 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
             "incident_id": incident.id,
             "payload": {"reason": verdict.reason, "level": level},
         }
-        for name in receivers:
+        for name in channels:
             enqueue_message(
                 session,
                 config,
@@ -179,27 +179,27 @@ def escalate_stage(session: Session, config: Config, now: datetime) -> int:
             actor="emberwatch",
             via="timer",
             now=now,
-            note=f"{verdict.reason}; to {' and '.join(receivers)}",
+            note=f"{verdict.reason}; to {' and '.join(channels)}",
         )
         log.warning(
-            "incident %s escalated to %s: %s", incident.id, ", ".join(receivers), verdict.reason
+            "incident %s escalated to %s: %s", incident.id, ", ".join(channels), verdict.reason
         )
         count += 1
     return count
 
 
 def notify_stage(session: Session, config: Config, now: datetime) -> int:
-    """Tell each routed receiver what is new, as the timers and budgets allow."""
+    """Tell each routed channel what is new, as the timers and budgets allow."""
     count = 0
     routes = config.effective_routes()
-    notifying = set(notifying_receivers())
+    notifying = set(notifying_channels())
     incidents = _incidents(session, "triggered")
     ids: list[int] = [i.id for i in incidents]  # type: ignore[misc]
     leads, facts_of = _read(session, incidents, now)
     states: dict[tuple[int, str], NotificationState] = {}
     for chunk in _chunks(ids):
         for state in session.exec(_STATES, params={"ids": chunk}):  # type: ignore[call-overload]
-            states[state.incident_id, state.receiver] = state
+            states[state.incident_id, state.channel] = state
     for incident in incidents:
         lead = leads.get(incident.id)  # type: ignore[arg-type]
         if lead is None:
@@ -215,10 +215,10 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
             incident.category,
             incident.severity,
         )
-        for receiver, route in receivers_for(routes, routing).items():
-            if receiver not in notifying or config.receiver_settings(receiver) is None:
+        for channel, route in channels_for(routes, routing).items():
+            if channel not in notifying or config.channel_settings(channel) is None:
                 continue
-            state = states.get((incident.id, receiver))  # type: ignore[arg-type]
+            state = states.get((incident.id, channel))  # type: ignore[arg-type]
             last = None
             if state is not None and state.episode == incident.episode:
                 last = Notified(
@@ -230,22 +230,22 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
             if state is None:
                 state = NotificationState(
                     incident_id=incident.id,
-                    receiver=receiver,  # type: ignore[arg-type]
+                    channel=channel,  # type: ignore[arg-type]
                     episode=incident.episode,
                     notified_at=now,
                     severity=incident.severity,
                     # A re-trigger forgets what was told, not how often: keys stay unique.
-                    count=_last_number(session, incident, receiver),
+                    count=_last_number(session, incident, channel),
                 )
             if state.episode != incident.episode:
                 state.episode, state.count = incident.episode, 0
             number = state.count + 1
-            budget = config.receiver_settings(receiver).max_per_hour
-            sent = _sent_last_hour(session, config, receiver, now)
+            budget = config.channel_settings(channel).max_per_hour
+            sent = _sent_last_hour(session, config, channel, now)
             if not verdict.cut_through and sent >= budget:
                 session.add(
                     Rollup(
-                        receiver=receiver,
+                        channel=channel,
                         incident_id=incident.id,  # type: ignore[arg-type]
                         brand=incident.brand,
                         source_name=lead.source_name,
@@ -253,15 +253,15 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
                         created_at=now,
                     )
                 )
-                log.info("incident %s: %s over its budget; rolled up", incident.id, receiver)
+                log.info("incident %s: %s over its budget; rolled up", incident.id, channel)
             else:
                 enqueue_message(
                     session,
                     config,
-                    channel=receiver,
+                    channel=channel,
                     now=now,
                     kind="alert",
-                    key=f"notify:{incident.id}:{incident.episode}:{receiver}:{number}",
+                    key=f"notify:{incident.id}:{incident.episode}:{channel}:{number}",
                     alert_id=lead.alert_id,
                     incident_id=incident.id,
                     payload={
@@ -282,12 +282,12 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
 
 
 def rollup_stage(session: Session, config: Config, now: datetime) -> int:
-    """Sum up what budgets held back: one summary per receiver, never dropped."""
+    """Sum up what budgets held back: one summary per channel, never dropped."""
     count = 0
-    for receiver in notifying_receivers():
+    for channel in notifying_channels():
         pending = session.exec(
             select(Rollup)
-            .where(Rollup.receiver == receiver, Rollup.delivery_id.is_(None))  # type: ignore[union-attr]
+            .where(Rollup.channel == channel, Rollup.delivery_id.is_(None))  # type: ignore[union-attr]
             .order_by(Rollup.id)  # type: ignore[arg-type]
         ).all()
         if not pending or now - pending[0].created_at < ROLLUP_EVERY:
@@ -297,11 +297,11 @@ def rollup_stage(session: Session, config: Config, now: datetime) -> int:
             f"{n} more {_plural(category, n)} about {brand} on {source}"
             for (brand, source, category), n in tally.most_common()
         ]
-        key = f"rollup:{receiver}:{pending[0].id}-{pending[-1].id}"
+        key = f"rollup:{channel}:{pending[0].id}-{pending[-1].id}"
         enqueue_message(
             session,
             config,
-            channel=receiver,
+            channel=channel,
             key=key,
             now=now,
             kind="rollup",
@@ -327,10 +327,10 @@ def source_health_stage(session: Session, config: Config, now: datetime) -> int:
     """
     count = 0
     states = {s.name: s for s in session.exec(select(SourceState))}
-    # On-call hears of sources in trouble: the first configured paging receiver, else the
+    # On-call hears of sources in trouble: the first configured paging channel, else the
     # first that reaches people by address.
     configured = config.channels.configured()
-    candidates = [n for n in [*paging_receivers(), *address_receivers()] if n in configured]
+    candidates = [n for n in [*paging_channels(), *address_channels()] if n in configured]
     if not candidates:
         return 0
     channel = candidates[0]
@@ -418,7 +418,7 @@ def _held_by_quiet_hours(
     now: datetime,
     routes: list[Route] | None = None,
 ) -> bool:
-    """Whether quiet hours keep this incident from a receiver it is routed to right now."""
+    """Whether quiet hours keep this incident from a channel it is routed to right now."""
     routing = Facts(
         incident.brand,
         lead.source_name,
@@ -428,10 +428,10 @@ def _held_by_quiet_hours(
     )
     if routes is None:
         routes = config.effective_routes()
-    notifying = set(notifying_receivers())
-    for receiver, route in receivers_for(routes, routing).items():
+    notifying = set(notifying_channels())
+    for channel, route in channels_for(routes, routing).items():
         quiet = route.quiet_hours
-        if receiver not in notifying or config.receiver_settings(receiver) is None:
+        if channel not in notifying or config.channel_settings(channel) is None:
             continue
         if quiet and in_quiet_hours(now, quiet) and not breaks_through(incident.severity, quiet):
             return True
@@ -439,7 +439,7 @@ def _held_by_quiet_hours(
 
 
 def _paged(session: Session, incident: Incident, pagers: list[str]) -> bool:
-    """Whether an escalation this episode already went to on-call (a paging receiver)."""
+    """Whether an escalation this episode already went to on-call (a paging channel)."""
     prefix = f"escalate:{incident.id}:{incident.episode}:"
     found = _rows(session, _PAGED, {"prefix": _like_prefix(prefix), "pagers": pagers}).first()
     return found is not None
@@ -538,7 +538,7 @@ _NUMBERS = sa.select(Delivery.dedup_key).where(
     Delivery.dedup_key.like(sa.bindparam("prefix"), escape="/")  # type: ignore[attr-defined]
 )
 _SENT = sa.select(Delivery.dedup_key).where(
-    Delivery.channel == sa.bindparam("receiver"),
+    Delivery.channel == sa.bindparam("channel"),
     Delivery.kind.in_(("alert", "rollup")),  # type: ignore[attr-defined]
     Delivery.created_at >= sa.bindparam("since"),  # type: ignore[operator]
 )
@@ -653,18 +653,18 @@ def _facts(session: Session, incident: Incident, now: datetime) -> IncidentFacts
     return _facts_by_id(session, [incident], now)[incident.id]  # type: ignore[index]
 
 
-def _last_number(session: Session, incident: Incident, receiver: str) -> int:
-    """The highest message number this episode already used for a receiver, or 0."""
-    prefix = f"notify:{incident.id}:{incident.episode}:{receiver}:"
+def _last_number(session: Session, incident: Incident, channel: str) -> int:
+    """The highest message number this episode already used for a channel, or 0."""
+    prefix = f"notify:{incident.id}:{incident.episode}:{channel}:"
     keys = _rows(session, _NUMBERS, {"prefix": _like_prefix(prefix)}).scalars().all()
     return max((int(key[len(prefix) :].split(":", 1)[0]) for key in keys), default=0)
 
 
-def _sent_last_hour(session: Session, config: Config, receiver: str, now: datetime) -> int:
-    """Messages sent to a receiver in the last hour (an email to N people counts once)."""
-    params = {"receiver": receiver, "since": now - BUDGET_WINDOW}
+def _sent_last_hour(session: Session, config: Config, channel: str, now: datetime) -> int:
+    """Messages sent to a channel in the last hour (an email to N people counts once)."""
+    params = {"channel": channel, "since": now - BUDGET_WINDOW}
     rows = _rows(session, _SENT, params).scalars().all()
-    settings = config.receiver_settings(receiver)
-    if settings is not None and config.receiver(receiver).targets(settings, None) != [None]:
+    settings = config.channel_settings(channel)
+    if settings is not None and config.channel(channel).targets(settings, None) != [None]:
         return len({key.rsplit(":", 1)[0] for key in rows})  # one row per target
     return len(rows)

@@ -1,4 +1,4 @@
-"""Routing: which receivers hear about an incident, and quiet hours. Pure functions."""
+"""Routing: which channels hear about an incident, and quiet hours. Pure functions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from emberwatch.config import SEVERITY_RANK, QuietHours, Route, summary_receivers
+from emberwatch.config import SEVERITY_RANK, QuietHours, Route, summary_channels
 
 
 @dataclass(frozen=True)
@@ -31,24 +31,24 @@ def route_matches(route: Route, facts: Facts) -> bool:
     return SEVERITY_RANK[facts.severity] >= SEVERITY_RANK[match.min_severity]
 
 
-def receivers_for(routes: list[Route], facts: Facts) -> dict[str, Route]:
-    """Each receiver with the first matching route that names it.
+def channels_for(routes: list[Route], facts: Facts) -> dict[str, Route]:
+    """Each channel with the first matching route that names it.
 
     Routes are tried in order; the first match wins unless it says ``continue_matching``.
-    Nothing is unroutable: with no match the incident still reaches the summary receivers
+    Nothing is unroutable: with no match the incident still reaches the summary channels
     (the digest).
     """
     chosen: dict[str, Route] = {}
     for route in routes:
         if not route_matches(route, facts):
             continue
-        for receiver in route.receivers:
-            chosen.setdefault(receiver, route)
+        for channel in route.channels:
+            chosen.setdefault(channel, route)
         if not route.continue_matching:
             break
-    for summary in summary_receivers():
+    for summary in summary_channels():
         if summary not in chosen:
-            chosen[summary] = routes[0] if routes else Route(name=summary, receivers=[summary])
+            chosen[summary] = routes[0] if routes else Route(name=summary, channels=[summary])
     return chosen
 
 

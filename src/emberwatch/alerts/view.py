@@ -569,10 +569,10 @@ def what_changed(view: AlertView) -> str | None:
 
 
 def team_timezone(config: Config) -> str:
-    """The zone message times are shown in: the first receiver's that has one (the
+    """The zone message times are shown in: the first channel's that has one (the
     digest's), else the first route's quiet hours', else UTC."""
     for name in config.channels.configured():
-        zone = getattr(config.receiver_settings(name), "timezone", None)
+        zone = getattr(config.channel_settings(name), "timezone", None)
         if zone:
             return str(zone)
     for route in config.routes:

@@ -1,14 +1,14 @@
 """Apprise: one URL per target, for Discord, PagerDuty, Opsgenie, ntfy, Telegram and the
 rest of the services `Apprise <https://github.com/caronc/apprise>`_ knows.
 
-Optional: ``pip install 'emberwatch[apprise]'``; a config that names this receiver
+Optional: ``pip install 'emberwatch[apprise]'``; a config that names this channel
 without the package installed is refused with that line. Each URL is its own outbox row,
 so one target's failure retries only that target.
 
 What it costs: Apprise's ``notify`` returns only True or False. There is no status code
 and no ``Retry-After``, so every failure is retried with the worker's own backoff (a rate
 limit is not waited out as asked, and a wrong token is retried until the deadline instead
-of being reported as a broken receiver at once); only a missing or unparsable URL is
+of being reported as a broken channel at once); only a missing or unparsable URL is
 permanent. Apprise also has no way to cancel a send in flight: ``timeout`` stops waiting,
 and the attempt counts as a retryable failure.
 """
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anyio
 from pydantic import Field, SecretStr, field_validator
 
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, is_alert
+from emberwatch.channels.base import BaseChannel, Envelope, Notice, Outcome, is_alert
 from emberwatch.settings import PositiveDuration, StrictModel
 from emberwatch.text import cut, one_line
 
@@ -53,7 +53,7 @@ class Settings(StrictModel):
     @classmethod
     def _package_installed(cls, value: list[SecretStr]) -> list[SecretStr]:
         if not installed():
-            raise ValueError(f"the apprise receiver needs the apprise package: {INSTALL}")
+            raise ValueError(f"the apprise channel needs the apprise package: {INSTALL}")
         return value
 
 
@@ -80,7 +80,7 @@ def notify(url: str, title: str, body: str) -> bool | None:
     return bool(sender.notify(body=body, title=title))
 
 
-class Apprise(Receiver):
+class Apprise(BaseChannel):
     name: ClassVar[str] = NAME
     Settings: ClassVar[type[StrictModel]] = Settings
     max_bytes: ClassVar[int] = MAX_BYTES

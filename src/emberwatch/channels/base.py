@@ -1,6 +1,6 @@
-"""The receiver contract: what every module in :mod:`emberwatch.channels` provides.
+"""The channel contract: what every module in :mod:`emberwatch.channels` provides.
 
-A receiver formats and classifies; it never retries, waits or writes to the database. The
+A channel formats and classifies; it never retries, waits or writes to the database. The
 delivery worker (:mod:`emberwatch.delivery`) claims an outbox row, loads what the row is
 about (an incident's :class:`~emberwatch.alerts.view.AlertView`, a :class:`Notice` or a
 :class:`Report`), and hands it to :meth:`Channel.send` with an :class:`Envelope`. The
@@ -9,11 +9,11 @@ about (an incident's :class:`~emberwatch.alerts.view.AlertView`, a :class:`Notic
 - ``sent``: mark the row sent;
 - ``retry``: try again with backoff, never sooner than ``retry_after`` seconds when set;
 - ``permanent``: this message can never go (a refused payload, a refused recipient);
-- ``broken``: the receiver itself is misconfigured (a 404 webhook): the row is kept and
+- ``broken``: the channel itself is misconfigured (a 404 webhook): the row is kept and
   retried now and then until its deadline, and people are told once through another
-  receiver.
+  channel.
 
-Everything else a receiver declares is read by the config (its ``Settings`` model, under
+Everything else a channel declares is read by the config (its ``Settings`` model, under
 ``[channels.<name>]``), by the default routes (its ``role``), by the alert policy
 (``notifies``, ``pages``, ``summary``) and by the worker (``deadline``, ``min_gap``,
 ``pacing_key``, ``targets``).
@@ -40,7 +40,7 @@ Status = Literal["sent", "retry", "permanent", "broken"]
 
 @dataclass(frozen=True)
 class Notice:
-    """A short message Emberwatch wrote itself: a rollup, a broken receiver, source health.
+    """A short message Emberwatch wrote itself: a rollup, a broken channel, source health.
     Every line is one line (no control characters)."""
 
     subject: str
@@ -61,22 +61,22 @@ Content = "AlertView | Notice | Report"
 
 def is_alert(content: object) -> bool:
     """Whether ``content`` is an incident's view (the worker hands over nothing else but a
-    :class:`Notice` or a :class:`Report`). Receivers test for this instead of importing the
+    :class:`Notice` or a :class:`Report`). Channels test for this instead of importing the
     view's class, so loading the config never loads the database models."""
     return not isinstance(content, Notice | Report)
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """Where one outbox row goes and what the receiver needs to send it."""
+    """Where one outbox row goes and what the channel needs to send it."""
 
-    receiver: str
-    kind: str  # alert, escalation, rollup, receiver_broken, source_*, digest
-    settings: Any  # the receiver's own Settings
+    channel: str
+    kind: str  # alert, escalation, rollup, channel_broken, source_*, digest
+    settings: Any  # the channel's own Settings
     http: httpx.AsyncClient
-    recipient: str | None = None  # set when the receiver fans out per recipient
+    recipient: str | None = None  # set when the channel fans out per recipient
     payload: Mapping[str, Any] = field(default_factory=dict)
-    config: Any = None  # the whole Config, for a receiver that borrows another's settings
+    config: Any = None  # the whole Config, for a channel that borrows another's settings
 
     @property
     def first(self) -> bool:
@@ -102,7 +102,7 @@ class Outcome:
     @classmethod
     def from_error(cls, error: DeliveryError) -> Outcome:
         status: Status = (
-            "broken" if error.receiver_broken else "permanent" if error.permanent else "retry"
+            "broken" if error.channel_broken else "permanent" if error.permanent else "retry"
         )
         return cls(
             status,
@@ -119,7 +119,7 @@ class Outcome:
             permanent=self.status in ("permanent", "broken"),
             retry_after=self.retry_after,
             plain_text_fallback=self.plain_text_fallback,
-            receiver_broken=self.status == "broken",
+            channel_broken=self.status == "broken",
             failed_recipients=list(self.failed_recipients),
         )
 
@@ -129,7 +129,7 @@ SENT = Outcome("sent")
 
 @dataclass(frozen=True)
 class Role:
-    """A receiver's place in the default routes (used when the config has no ``[[routes]]``)."""
+    """A channel's place in the default routes (used when the config has no ``[[routes]]``)."""
 
     name: str  # on-call, marketing, ops: also the default route's name
     min_severity: Literal["info", "warning", "critical"] = "info"
@@ -137,7 +137,7 @@ class Role:
 
 @runtime_checkable
 class Channel(Protocol):
-    """One receiver type. Each module in this package exposes one as ``CHANNEL``."""
+    """One channel type. Each module in this package exposes one as ``CHANNEL``."""
 
     name: ClassVar[str]  # its ``[channels.<name>]`` table, and what routes name
     Settings: ClassVar[type[StrictModel]]
@@ -153,7 +153,7 @@ class Channel(Protocol):
         ...
 
     def min_gap(self, config: Any) -> timedelta:
-        """The least time between two sends to one receiver, across every node."""
+        """The least time between two sends to one channel, across every node."""
         ...
 
     def pacing_key(self, settings: Any) -> str | None:
@@ -165,7 +165,7 @@ class Channel(Protocol):
         ...
 
     def render(self, content: Any, envelope: Envelope) -> Any:
-        """The body this receiver would send for ``content``; pure."""
+        """The body this channel would send for ``content``; pure."""
         ...
 
     async def send(self, envelope: Envelope, content: Any) -> Outcome:
@@ -173,7 +173,7 @@ class Channel(Protocol):
         ...
 
 
-class Receiver:
+class BaseChannel:
     """Defaults for the contract; each channel module subclasses it."""
 
     name: ClassVar[str]

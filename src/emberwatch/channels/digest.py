@@ -1,8 +1,8 @@
 """The digest's sending half: the ops team's daily report, mailed through the email
-receiver's SMTP server.
+channel's SMTP server.
 
 The report itself (when it is due, what it holds, how it reads) is the
-:mod:`emberwatch.digest` package's; the delivery worker hands this receiver the rendered
+:mod:`emberwatch.digest` package's; the delivery worker hands this channel the rendered
 :class:`~emberwatch.channels.base.Report`. Failures are classified as email's are.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from emberwatch.channels import email
-from emberwatch.channels.base import Envelope, Outcome, Receiver, Report, Role
+from emberwatch.channels.base import BaseChannel, Envelope, Outcome, Report, Role
 from emberwatch.errors import DeliveryError
 from emberwatch.settings import EmailAddress, StrictModel, known_zone
 
@@ -35,7 +35,7 @@ class Settings(StrictModel):
 DigestChannel = Settings
 
 
-class Digest(Receiver):
+class Digest(BaseChannel):
     """Ops: hears of every incident, once a day, whatever the routes say."""
 
     name: ClassVar[str] = NAME
@@ -44,7 +44,7 @@ class Digest(Receiver):
     notifies: ClassVar[bool] = False
     summary: ClassVar[bool] = True
     max_bytes: ClassVar[int] = 10_000_000
-    # The receiver it borrows settings from, and what to say when that one is missing.
+    # The channel it borrows settings from, and what to say when that one is missing.
     requires: ClassVar[dict[str, str]] = {
         email.NAME: "digest is sent by email: add a [channels.email] section for SMTP"
     }
@@ -70,7 +70,7 @@ class Digest(Receiver):
             await email.send(message, getattr(envelope.config.channels, email.NAME))
         except DeliveryError as error:
             outcome = Outcome.from_error(error)
-            # Name this receiver's step, not the email receiver's it borrowed.
+            # Name this channel's step, not the email channel's it borrowed.
             said = outcome.error.removeprefix(f"{email.NAME}: ")
             return replace(outcome, error=f"{NAME}: {said}")
         return Outcome("sent")

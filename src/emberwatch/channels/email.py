@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import aiosmtplib
 from pydantic import Field, SecretStr
 
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role, is_alert
+from emberwatch.channels.base import BaseChannel, Envelope, Notice, Outcome, Role, is_alert
 from emberwatch.errors import DeliveryError
 from emberwatch.settings import EmailAddress, PositiveDuration, SenderAddress, StrictModel
 from emberwatch.templating import render_template
@@ -126,7 +126,7 @@ def alert_subject(view: AlertView, *, first: bool = True) -> str:
 def notice_message(
     channel: EmailChannel, recipients: list[str], subject: str, lines: list[str]
 ) -> EmailMessage:
-    """A short notice Emberwatch wrote itself (rollups, broken receivers, source health)."""
+    """A short notice Emberwatch wrote itself (rollups, broken channels, source health)."""
     return build_message(
         sender=channel.sender,
         recipients=recipients,
@@ -170,7 +170,7 @@ async def send(message: EmailMessage, channel: EmailChannel) -> list[str]:
     return [addr for addr, (code, _msg) in refused.items() if code >= 500]
 
 
-class Email(Receiver):
+class Email(BaseChannel):
     """Marketing: warning and critical incidents by default, one outbox row per recipient
     so that one recipient's refusal fails only that row."""
 

@@ -2,7 +2,7 @@
 
 Failure classification: the shared table of :mod:`emberwatch.http_status` (``429`` → retry
 after ``Retry-After``; ``403``/``404``/``410`` such as ``no_service``,
-``channel_not_found``, ``channel_is_archived`` → the receiver is broken; ``5xx`` and
+``channel_not_found``, ``channel_is_archived`` → the channel is broken; ``5xx`` and
 timeouts → retry; any other ``4xx`` → permanent), plus one Slack rule: ``400
 invalid_payload``/``invalid_blocks`` → retry once as plain text. Only ``200`` is success.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 from pydantic import Field
 
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, Role, is_alert
+from emberwatch.channels.base import BaseChannel, Envelope, Notice, Outcome, Role, is_alert
 from emberwatch.errors import DeliveryError
 from emberwatch.http_status import classify_status, retry_after_seconds
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
@@ -215,10 +215,10 @@ async def send(
         raise DeliveryError(message, retry_after=retry_after_seconds(response.headers) or 1.0)
     if kind == "retry":
         raise DeliveryError(message, retry_after=retry_after_seconds(response.headers))
-    raise DeliveryError(message, permanent=True, receiver_broken=kind == "broken")
+    raise DeliveryError(message, permanent=True, channel_broken=kind == "broken")
 
 
-class Slack(Receiver):
+class Slack(BaseChannel):
     """On-call: pages at critical by default, and escalations ping people here."""
 
     name: ClassVar[str] = NAME

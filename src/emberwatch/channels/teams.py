@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, is_alert, post_json
+from emberwatch.channels.base import BaseChannel, Envelope, Notice, Outcome, is_alert, post_json
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
 from emberwatch.text import cut, one_line
 
@@ -102,7 +102,7 @@ def _encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-class Teams(Receiver):
+class Teams(BaseChannel):
     name: ClassVar[str] = NAME
     Settings: ClassVar[type[StrictModel]] = Settings
     max_bytes: ClassVar[int] = MAX_BYTES

@@ -8,10 +8,10 @@ source health) is ``{"kind", "subject", "lines"}``. Every request carries
 - ``X-Emberwatch-Signature: sha256=<hex>``: HMAC-SHA256, under ``secret``, of the
   timestamp, a ``.``, and the exact body bytes.
 
-A receiver recomputes the signature over what it received and rejects a timestamp more
+The server that takes it recomputes the signature over what it received and rejects a timestamp more
 than a few minutes old, so a captured request cannot be replayed (the README has a
 ten-line verifier). Failures are classified by :mod:`emberwatch.http_status`: 429 and 5xx
-retry (never sooner than ``Retry-After``), 401/403/404/410 mark the receiver broken, any
+retry (never sooner than ``Retry-After``), 401/403/404/410 mark the channel broken, any
 other 4xx is permanent.
 """
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from emberwatch.channels.base import Envelope, Notice, Outcome, Receiver, is_alert, post_json
+from emberwatch.channels.base import BaseChannel, Envelope, Notice, Outcome, is_alert, post_json
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ TIMESTAMP_HEADER = "X-Emberwatch-Timestamp"
 
 
 class Settings(StrictModel):
-    """A URL that takes Emberwatch's signed JSON (see the README's "Webhook receiver")."""
+    """A URL that takes Emberwatch's signed JSON (see the README's "Webhook channel")."""
 
     url: SecretWebUrl
     secret: SecretStr = Field(description="signs each body: HMAC-SHA256, X-Emberwatch-Signature")
@@ -130,7 +130,7 @@ def fit(body: dict[str, Any], limit: int = MAX_BYTES) -> bytes:
     return data
 
 
-class Webhook(Receiver):
+class Webhook(BaseChannel):
     name: ClassVar[str] = NAME
     Settings: ClassVar[type[StrictModel]] = Settings
     max_bytes: ClassVar[int] = MAX_BYTES

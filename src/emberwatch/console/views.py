@@ -467,7 +467,7 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class DeliveryEntry:
-    receiver: str
+    destination: str
     kind: str
     status: str
     attempts: int
@@ -610,7 +610,7 @@ def _curve(rows: list[tuple[int, int, datetime, int]]) -> Curve:
 
 
 def _deliveries(session: Session, incident_id: int) -> dict[str, list[DeliveryEntry]]:
-    """Messages about the incident, grouped by receiver (channel and recipient)."""
+    """Messages about the incident, grouped by destination (channel, and recipient if any)."""
     rows = session.exec(
         select(Delivery)
         .where(Delivery.incident_id == incident_id)
@@ -619,10 +619,10 @@ def _deliveries(session: Session, incident_id: int) -> dict[str, list[DeliveryEn
     ).all()
     grouped: dict[str, list[DeliveryEntry]] = {}
     for d in rows:
-        receiver = d.channel + (f" → {one_line(d.recipient, 100)}" if d.recipient else "")
-        grouped.setdefault(receiver, []).append(
+        destination = d.channel + (f" → {one_line(d.recipient, 100)}" if d.recipient else "")
+        grouped.setdefault(destination, []).append(
             DeliveryEntry(
-                receiver,
+                destination,
                 d.kind,
                 d.status,
                 d.attempts,

@@ -1,7 +1,7 @@
 """``emberwatch demo``: the real scheduler and pipeline against a simulated internet.
 
 Everything runs on loopback: a feed server publishing :mod:`emberwatch.demo.story`, a
-real SMTP server (aiosmtpd, from the ``demo`` extra) and a Slack webhook receiver. Output
+real SMTP server (aiosmtpd, from the ``demo`` extra) and a Slack webhook server. Output
 lands in one folder. The demo's config ships inside the package (``demo.toml`` here, read
 through :mod:`importlib.resources`), so the demo runs from an installed wheel too.
 
@@ -30,7 +30,7 @@ from emberwatch import db as database
 from emberwatch.config import Config, load_config
 from emberwatch.console.users import add_user
 from emberwatch.delivery import deliver_due
-from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackReceiver, free_port
+from emberwatch.demo.servers import HTTPServer, MailCatcher, SlackServer, free_port
 from emberwatch.demo.story import StoryFeeds
 from emberwatch.digest import build_digest, enqueue_digest, render
 from emberwatch.ingest import PollReport, Runtime
@@ -68,7 +68,7 @@ def _run(output: Path, duration: float, config_path: Path, serve: bool) -> None:
 
     story = StoryFeeds(datetime.now(UTC), duration)
     feeds = HTTPServer(story.handle).start()
-    slack = SlackReceiver(output / "slack").start()
+    slack = SlackServer(output / "slack").start()
     mail = MailCatcher(output / "mail").start()
     try:
         os.environ.update(
@@ -137,7 +137,7 @@ async def _monitor(
     config: object,
     engine: object,
     duration: float,
-    slack: SlackReceiver,
+    slack: SlackServer,
     mail: MailCatcher,
     started: float,
 ) -> None:

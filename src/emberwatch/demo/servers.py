@@ -1,4 +1,4 @@
-"""Loopback stand-ins for the internet: a feed server, a Slack receiver and an SMTP server.
+"""Loopback stand-ins for the internet: a feed server, a Slack webhook and an SMTP server.
 
 The demo uses them, and so do the end-to-end tests: they are real servers on 127.0.0.1
 speaking real HTTP and SMTP, never mocks.
@@ -73,7 +73,7 @@ class HTTPServer(_Server):
     """Serve whatever ``handler(method, path, body) -> Reply`` answers."""
 
 
-class SlackReceiver(_Server):
+class SlackServer(_Server):
     """Accepts Slack incoming-webhook posts, keeps them, and saves each as a .json file.
 
     ``script`` may hold replies to give before answering ``ok`` (e.g. a 429 with

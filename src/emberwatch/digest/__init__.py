@@ -4,8 +4,8 @@ Three steps, one module each: :mod:`~emberwatch.digest.schedule` decides when a 
 digest is due and queues it in the outbox like any other producer;
 :mod:`~emberwatch.digest.gather` reads the day from the database; and
 :mod:`~emberwatch.digest.render` turns it into subject, text and HTML when the delivery
-worker picks the row up. Sending is the ``digest`` receiver's
-(:mod:`emberwatch.channels.digest`), through the email receiver's SMTP server.
+worker picks the row up. Sending is the ``digest`` channel's
+(:mod:`emberwatch.channels.digest`), through the email channel's SMTP server.
 
 The digest for a local date is enqueued with the key ``digest:<date>``, so it is sent at
 most once per day however often the scheduler fires or the process restarts; it is sent on
@@ -17,7 +17,7 @@ What it holds, for the reported local day (all read in a handful of queries):
 - first, one line with the state of the day (:attr:`Digest.headline`): open incidents by
   severity, the oldest unacknowledged one and its age, escalations, failed deliveries and
   unhealthy sources; "All clear" only when there is none of these;
-- what needs attention now: broken receivers, failed or expired deliveries, unhealthy
+- what needs attention now: broken channels, failed or expired deliveries, unhealthy
   sources (a source not polled yet is "pending", not unhealthy);
 - mention counts by brand, source and sentiment against the day before and the 7-day
   average, and a 14-day chart of volume and negative share;

@@ -23,11 +23,11 @@ from emberwatch.config import SEVERITY_RANK, Config
 from emberwatch.digest.schedule import day_bounds
 from emberwatch.models import (
     AlertRecord,
+    ChannelHealth,
     Delivery,
     Incident,
     IncidentAction,
     MentionRecord,
-    ReceiverHealth,
     Rollup,
     SourceState,
     utcnow,
@@ -162,8 +162,8 @@ class FailedDelivery:
 
 
 @dataclass(frozen=True)
-class BrokenReceiver:
-    receiver: str
+class BrokenChannel:
+    channel: str
     broken_since: datetime
     last_error: str
 
@@ -223,7 +223,7 @@ class Digest:
     time_to_resolve: Durations = field(default_factory=Durations)
     escalated: list[EscalatedIncident] = field(default_factory=list)
     failed_deliveries: list[FailedDelivery] = field(default_factory=list)
-    broken_receivers: list[BrokenReceiver] = field(default_factory=list)
+    broken_channels: list[BrokenChannel] = field(default_factory=list)
     silenced: int = 0
     rolled_up: dict[str, int] = field(default_factory=dict)
     sources: list[SourceLine] = field(default_factory=list)  # every source not healthy
@@ -260,7 +260,7 @@ class Digest:
     @property
     def state(self) -> str:
         """``critical``, ``warning``, ``attention`` or ``clear``: the headline's colour."""
-        if self.broken_receivers or any(i.severity == "critical" for i in self.open_incidents):
+        if self.broken_channels or any(i.severity == "critical" for i in self.open_incidents):
             return "critical"
         if any(i.severity == "warning" for i in self.open_incidents):
             return "warning"
@@ -289,8 +289,8 @@ class Digest:
             escalated = [i for i in waiting if i.escalations]
             if escalated:
                 parts.append(f"{len(escalated)} escalated without acknowledgement")
-        for r in self.broken_receivers:
-            parts.append(f"receiver {r.receiver} BROKEN")
+        for r in self.broken_channels:
+            parts.append(f"channel {r.channel} BROKEN")
         if self.failed_deliveries:
             n = len(self.failed_deliveries)
             parts.append(f"{n} deliver{'y' if n == 1 else 'ies'} failed or expired")
@@ -321,9 +321,9 @@ class Digest:
     def attention(self) -> list[str]:
         """What needs someone now besides the incidents, one line each, shown first."""
         lines = [
-            f"receiver {r.receiver} is BROKEN since {local_time(r.broken_since, self.zone)}: "
+            f"channel {r.channel} is BROKEN since {local_time(r.broken_since, self.zone)}: "
             f"{r.last_error or 'no error recorded'}"
-            for r in self.broken_receivers
+            for r in self.broken_channels
         ]
         if self.failed_deliveries:
             n = len(self.failed_deliveries)
@@ -476,12 +476,12 @@ def _add_alerts(session: Session, digest: Digest, start: datetime, end: datetime
     ]
     digest.silenced = sum(alert.silenced for alert in digest.alerts)
     rollups = session.execute(
-        sa.select(Rollup.receiver, sa.func.count())
+        sa.select(Rollup.channel, sa.func.count())
         .where(_during(Rollup.created_at, start, end))
-        .group_by(Rollup.receiver)
-        .order_by(Rollup.receiver)
+        .group_by(Rollup.channel)
+        .order_by(Rollup.channel)
     ).all()
-    digest.rolled_up = {receiver: n for receiver, n in rollups}
+    digest.rolled_up = {channel: n for channel, n in rollups}
 
 
 def _during(column: object, start: datetime, end: datetime) -> sa.ColumnElement[bool]:
@@ -659,12 +659,12 @@ def _add_deliveries(session: Session, digest: Digest, start: datetime, end: date
         for d in failed
     ]
     broken = session.exec(
-        select(ReceiverHealth)
-        .where(ReceiverHealth.broken_since.is_not(None))  # type: ignore[union-attr]
-        .order_by(ReceiverHealth.receiver)
+        select(ChannelHealth)
+        .where(ChannelHealth.broken_since.is_not(None))  # type: ignore[union-attr]
+        .order_by(ChannelHealth.channel)
     ).all()
-    digest.broken_receivers = [
-        BrokenReceiver(r.receiver, r.broken_since, one_line(r.last_error or "", 300))  # type: ignore[arg-type]
+    digest.broken_channels = [
+        BrokenChannel(r.channel, r.broken_since, one_line(r.last_error or "", 300))  # type: ignore[arg-type]
         for r in broken
     ]
 

@@ -92,9 +92,9 @@ def subject_line(digest: Digest) -> str:
         f"{digest.mentions} mentions, {len(digest.alerts)} alerts, "
         f"{len(digest.open_incidents)} open incidents"
     )
-    if digest.broken_receivers:
-        names = ", ".join(r.receiver for r in digest.broken_receivers)
-        subject += f" — BROKEN RECEIVER: {names}"
+    if digest.broken_channels:
+        names = ", ".join(r.channel for r in digest.broken_channels)
+        subject += f" — BROKEN CHANNEL: {names}"
     elif digest.attention:
         subject += " — needs attention"
     return subject

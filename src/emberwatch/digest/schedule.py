@@ -19,7 +19,7 @@ from emberwatch.models import (
 )
 from emberwatch.outbox import enqueue
 
-KIND = "digest"  # the outbox rows' kind, and the receiver that sends them
+KIND = "digest"  # the outbox rows' kind, and the channel that sends them
 DEDUP_PREFIX = f"{KIND}:"
 
 

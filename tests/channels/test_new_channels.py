@@ -1,4 +1,4 @@
-"""Webhook, Teams and Apprise go where the other receivers go: named in routes, sent by the
+"""Webhook, Teams and Apprise go where the other channels go: named in routes, sent by the
 delivery worker to a real loopback server, counted in metrics, and listed in the digest
 when they fail."""
 
@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from emberwatch import metrics
-from emberwatch.alerts.routing import Facts, receivers_for
+from emberwatch.alerts.routing import Facts, channels_for
 from emberwatch.delivery import deliver_due
 from emberwatch.digest import build_digest, render
 from emberwatch.errors import ConfigError
@@ -29,7 +29,7 @@ def config_for(port: int):
             "teams": {"webhook_url": url},
             "apprise": {"urls": [f"json://127.0.0.1:{port}/hooks/{SECRET}"]},
         },
-        routes=[{"name": "everyone", "receivers": list(NEW)}],
+        routes=[{"name": "everyone", "channels": list(NEW)}],
     )
 
 
@@ -38,20 +38,20 @@ def sent(channel: str, outcome: str) -> float:
     return metrics.REGISTRY.get_sample_value("emberwatch_delivery_attempts_total", labels) or 0
 
 
-def test_routes_name_the_new_receivers_and_the_digest_still_hears_everything():
+def test_routes_name_the_new_channels_and_the_digest_still_hears_everything():
     config = config_for(9)
     facts = Facts("acme", "hn", "hackernews", "complaint", "warning")
-    assert list(receivers_for(config.effective_routes(), facts)) == [*NEW, "digest"]
+    assert list(channels_for(config.effective_routes(), facts)) == [*NEW, "digest"]
 
 
-def test_a_route_naming_an_unknown_receiver_names_the_known_ones():
+def test_a_route_naming_an_unknown_channel_names_the_known_ones():
     with pytest.raises(ConfigError) as caught:
-        make_config(routes=[{"name": "legal", "receivers": ["pager"]}])
-    assert "route 'legal' uses undefined receiver 'pager'" in str(caught.value)
+        make_config(routes=[{"name": "legal", "channels": ["pager"]}])
+    assert "route 'legal' uses undefined channel 'pager'" in str(caught.value)
     assert "webhook" in str(caught.value)
 
 
-async def test_the_worker_sends_counts_and_the_digest_reports_the_new_receivers(engine):
+async def test_the_worker_sends_counts_and_the_digest_reports_the_new_channels(engine):
     server = Loopback()
     try:
         config = config_for(server.port)
