@@ -1,7 +1,9 @@
-"""HTTP answers, read once for every caller: Retry-After and what a status code means.
+"""HTTP answers: Retry-After, and what a status code means to a send.
 
 Connectors (:mod:`emberwatch.sources`) and channels (:mod:`emberwatch.channels`) share
-this table, so a 429 or a 503 means the same thing to a poll and to a delivery:
+the ``Retry-After`` reading. The status table is read by the channels that post JSON
+(:func:`emberwatch.channels.base.post_json`: webhook, Teams); Slack keeps the reading it
+always had (:mod:`emberwatch.channels.slack`: 401 and 408 permanent):
 
 ====================  ===========================================================
 status                meaning (:func:`classify_status`)

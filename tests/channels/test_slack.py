@@ -284,6 +284,10 @@ def test_plain_rendering_has_only_text():
         (410, "channel_is_archived", {}, lambda e: e.permanent and e.channel_broken),
         (500, "rollup_error", {}, lambda e: not e.permanent),
         (400, "invalid_token", {}, lambda e: e.permanent and not e.plain_text_fallback),
+        # Slack's own reading, not the shared table's (broken, retry): permanent.
+        (401, "invalid_auth", {}, lambda e: e.permanent and not e.channel_broken),
+        (408, "timeout", {}, lambda e: e.permanent and not e.channel_broken),
+        (429, "rate_limited", {}, lambda e: e.retry_after == 1.0 and not e.permanent),
     ],
 )
 @respx.mock

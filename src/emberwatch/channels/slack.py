@@ -1,10 +1,12 @@
 """On-call Slack: Block Kit messages posted to an incoming webhook.
 
-Failure classification: the shared table of :mod:`emberwatch.http_status` (``429`` → retry
-after ``Retry-After``; ``403``/``404``/``410`` such as ``no_service``,
-``channel_not_found``, ``channel_is_archived`` → the channel is broken; ``5xx`` and
-timeouts → retry; any other ``4xx`` → permanent), plus one Slack rule: ``400
-invalid_payload``/``invalid_blocks`` → retry once as plain text. Only ``200`` is success.
+Failure classification, Slack's own (its incoming-webhook errors), read before the shared
+table of :mod:`emberwatch.http_status` was made and kept as it was: ``429`` → retry after
+``Retry-After`` (1 s when absent); ``400 invalid_payload``/``invalid_blocks`` → retry once
+as plain text; ``403``/``404``/``410`` (``no_service``, ``channel_not_found``,
+``channel_is_archived``…) → the channel is broken; ``5xx`` and timeouts → retry; anything
+else (``401`` and ``408`` included, which the shared table reads as broken and retry) →
+permanent. Only ``200`` is success.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import Field
 
 from emberwatch.channels.base import BaseChannel, Envelope, Notice, Outcome, Role, is_alert
 from emberwatch.errors import DeliveryError
-from emberwatch.http_status import classify_status, retry_after_seconds
+from emberwatch.http_status import retry_after_seconds
 from emberwatch.settings import PositiveDuration, SecretWebUrl, StrictModel
 from emberwatch.text import cut, one_line, slack_mrkdwn, slack_url
 
@@ -39,6 +41,8 @@ class Settings(StrictModel):
 
 
 SECTION_LIMIT = 3000
+# What Slack answers for a webhook that no longer leads anywhere (see the docstring).
+BROKEN_STATUSES = frozenset({403, 404, 410})
 HEADER_LIMIT = 150
 CONTEXT_LIMIT = 2000
 TEXT_LIMIT = 39_000
@@ -210,12 +214,13 @@ async def send(
     message = f"slack: post webhook: HTTP {status} {body}".strip()
     if status == 400 and body in {"invalid_payload", "invalid_blocks"}:
         raise DeliveryError(message, plain_text_fallback=True)
-    kind = classify_status(status)
-    if kind == "rate_limited":
+    if status == 429:
         raise DeliveryError(message, retry_after=retry_after_seconds(response.headers) or 1.0)
-    if kind == "retry":
+    if status in BROKEN_STATUSES:
+        raise DeliveryError(message, permanent=True, channel_broken=True)
+    if status >= 500:
         raise DeliveryError(message, retry_after=retry_after_seconds(response.headers))
-    raise DeliveryError(message, permanent=True, channel_broken=kind == "broken")
+    raise DeliveryError(message, permanent=True)
 
 
 class Slack(BaseChannel):
