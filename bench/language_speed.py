@@ -5,6 +5,13 @@ Run ``.venv/bin/python bench/language_speed.py`` (``--quick`` for fewer repeats)
 and the synthetic forum mentions of ``_common.mention_text`` (mean about 390 characters).
 The baselines, on the same texts in the same process: raw vaderSentiment ``polarity_scores``
 and the full ``Scorer.score`` (on VADER's tweet ground truth when ``../shared/data`` has it).
+
+The classifier's model, in the compact form of ``emberwatch.scoring._langid`` against
+py3langid's own: load time (derived on a first run, then from the cache), peak RSS of a
+process that loads it and classifies one text, and µs per classified text. ``--same``
+checks instead that both give the same answer, to the last bit of the confidence, on the
+multilingual sample of ``tests/scoring/multilingual_examples.py``, the hand-written
+examples and every text of ``../shared/data/sentiment``.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,13 +30,14 @@ from typing import Any
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from emberwatch.mention import Mention
-from emberwatch.scoring import Scorer, language
+from emberwatch.scoring import Scorer, _langid, language
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "scoring"))
 sys.path.insert(0, str(ROOT / "bench"))
 from _common import mention_text  # noqa: E402
 from language_examples import ENGLISH, FOREIGN, UNDETERMINED  # noqa: E402
+from multilingual_examples import sample  # noqa: E402
 
 
 def _us_per_text(fn: Callable[[Any], object], texts: Sequence[Any], repeats: int) -> float:
@@ -51,6 +61,110 @@ def _tweets() -> list[str]:
         return []
     rows = path.read_text(encoding="utf-8-sig").splitlines()
     return [row.split("\t", 2)[2] for row in rows if row.strip()]
+
+
+def _shared_texts() -> list[str]:
+    """Every text of ``../shared/data/sentiment`` (English tweets and review snippets)."""
+    env = os.environ.get("EMBERWATCH_SHARED_DATA")
+    data = Path(env) if env else ROOT / ".." / "shared" / "data"
+    found = []
+    for path in sorted((data / "sentiment").glob("*.txt")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[2].strip():
+                found.append(parts[2])
+    return found
+
+
+_LOAD_AND_CLASSIFY = (
+    "from emberwatch.scoring import language\n"
+    "language._identifier = {make}\n"
+    "assert language.detect({text!r})[0] == {code!r}\n"
+    "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+)
+
+
+def _peak_rss_mib(
+    make: str, env: dict[str, str], text: str = "Mon colis est arrivé abîmé"
+) -> float:
+    """Peak RSS of a process that imports the scorer, loads a model and classifies once
+    (or reads an English text, which needs no model). Read as the child's own ``VmHWM``:
+    ``wait4``'s figure would count this big process, which the child starts as a copy."""
+    code = _LOAD_AND_CLASSIFY.format(make=make, text=text, code="fr" if "colis" in text else "en")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def bench_model() -> dict[str, float]:
+    """The compact model against py3langid's own: load, memory, µs per classified text."""
+    figures = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        start = time.perf_counter()
+        with _cache_home(cache):
+            _langid.load(language.LANGUAGES)
+        figures["compact: derive (first run), s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        with _cache_home(cache):
+            compact = _langid.load(language.LANGUAGES)
+        figures["compact: load from the cache, s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        own = language._py3langid()
+        figures["py3langid: load, s"] = time.perf_counter() - start
+        figures["compact: peak RSS, MiB"] = _peak_rss_mib("None", env)
+        figures["py3langid: peak RSS, MiB"] = _peak_rss_mib("language._py3langid()", env)
+        figures["no classifier: peak RSS, MiB"] = _peak_rss_mib(
+            "None", env, "my order is late again, where is it?"
+        )
+    assert compact is not None
+    texts = [t for _, t in FOREIGN]
+    best = {"compact": float("inf"), "py3langid": float("inf")}
+    for _ in range(5):  # interleaved, CPU time: other load disturbs less
+        for name, ident in (("compact", compact), ("py3langid", own)):
+            start = time.process_time()
+            for text in texts:
+                ident.classify(text)
+            best[name] = min(best[name], time.process_time() - start)
+    for name, seconds in best.items():
+        figures[f"{name}: classify µs, foreign examples"] = seconds / len(texts) * 1e6
+    return figures
+
+
+class _cache_home:
+    def __init__(self, path: str) -> None:
+        self.path, self.old = path, os.environ.get("XDG_CACHE_HOME")
+
+    def __enter__(self) -> None:
+        os.environ["XDG_CACHE_HOME"] = self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = self.old
+
+
+def same_answers() -> tuple[int, int, int]:
+    """(texts, answers that differ, texts that reached the classifier in ``detect``)."""
+    compact, own = _langid.load(language.LANGUAGES), language._py3langid()
+    assert compact is not None
+    texts = sample() + ENGLISH + [t for _, t in FOREIGN] + UNDETERMINED + _shared_texts()
+    differ = reached = 0
+    for text in texts:
+        clean = language._NOISE.sub(" ", text[: language._MAX_CHARS])
+        differ += compact.classify(clean) != own.classify(clean)
+        language._identifier = own
+        before = language.detect(text)
+        language._identifier = compact
+        differ += language.detect(text) != before
+        reached += before[1] not in (
+            0.0,
+            language._FAST_EN_CONFIDENCE,
+            language._LIKELY_EN_CONFIDENCE,
+        )
+    return len(texts), differ, reached
 
 
 def _fast(text: str) -> bool:
@@ -103,7 +217,16 @@ def accuracy() -> list[tuple[str, int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and texts")
+    parser.add_argument("--same", action="store_true", help="compare answers with py3langid's")
     args = parser.parse_args()
+    if args.same:
+        n, differ, reached = same_answers()
+        print(f"{n} texts ({reached} reach the classifier in detect): {differ} answers differ")
+        return
+    print("## The classifier's model: compact form against py3langid's own")
+    for name, value in bench_model().items():
+        print(f"{name:<44}{value:>10.3g}")
+    print()
     figures = bench_language(args.quick)
     print("## Language detection: cost per text (best of 3)")
     for name, value in figures.items():

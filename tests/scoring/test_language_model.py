@@ -1,0 +1,127 @@
+"""The compact form of py3langid's model answers exactly as py3langid does, is derived
+from the installed wheel once and cached, and steps aside when the model cannot take
+that form."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from language_examples import ENGLISH, FOREIGN, UNDETERMINED
+from multilingual_examples import sample
+
+from emberwatch.scoring import _langid, language
+
+
+@pytest.fixture(scope="module")
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture
+def in_cache(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    return cache_home / "emberwatch"
+
+
+@pytest.fixture(scope="module")
+def py3langid_itself():
+    return language._py3langid()
+
+
+def test_it_answers_as_py3langid_to_the_last_bit(in_cache, py3langid_itself):
+    compact = _langid.load(language.LANGUAGES)
+    assert compact is not None
+    texts = sample(n_random=400) + ENGLISH + [t for _, t in FOREIGN] + UNDETERMINED + [""]
+    for text in texts:
+        clean = language._NOISE.sub(" ", text[: language._MAX_CHARS])
+        assert compact.classify(clean) == py3langid_itself.classify(clean), clean
+
+
+def test_the_second_load_reads_the_cache_without_deriving(in_cache, monkeypatch):
+    assert _langid.load(language.LANGUAGES) is not None
+    (folder,) = in_cache.glob(f"{_langid.FORMAT}-*")
+    assert {p.name for p in folder.iterdir()} == {f"{n}.npy" for n in _langid._PARTS}
+
+    def derive(*args: object) -> bool:
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(_langid, "derive", derive)
+    assert _langid.load(language.LANGUAGES).classify("Le colis est arrivé cassé")[0] == "fr"
+
+
+def test_a_damaged_cache_is_derived_again(in_cache):
+    _langid.load(language.LANGUAGES)
+    (folder,) = in_cache.glob(f"{_langid.FORMAT}-*")
+    (folder / "fail.npy").write_bytes(b"not an array")
+    assert _langid._read_cache(folder) is None
+    # The damaged folder is in the way of the rename: this process uses its own copy.
+    assert _langid.load(language.LANGUAGES).classify("Le colis est arrivé cassé")[0] == "fr"
+    assert not list(in_cache.glob(".staging-*"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only folder anyway")
+def test_an_unwritable_cache_still_gives_a_classifier(tmp_path, monkeypatch):
+    tmp_path.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        assert _langid.load(language.LANGUAGES).classify("Das Paket kam nie an")[0] == "de"
+    finally:
+        tmp_path.chmod(stat.S_IRWXU)
+
+
+def test_a_cache_folder_that_cannot_be_made_still_gives_a_classifier(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("in the way")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    assert _langid.load(language.LANGUAGES).classify("Das Paket kam nie an")[0] == "de"
+
+
+def _table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """An Aho-Corasick automaton's full transition table for ``words``, built directly
+    from its definition (the state after a byte is the longest suffix read so far that is
+    a prefix of a word), rows shared as py3langid stores them."""
+    prefixes = sorted({w[:i] for w in words for i in range(len(w) + 1)}, key=lambda p: (len(p), p))
+    number = {p: i for i, p in enumerate(prefixes)}
+    full = np.zeros((len(prefixes), 256), dtype=np.uint32)
+    for p, i in number.items():
+        for b in range(256):
+            text = p + bytes([b])
+            full[i, b] = next(number[text[k:]] for k in range(len(text) + 1) if text[k:] in number)
+    rows, row_of = np.unique(full, axis=0, return_inverse=True)
+    return rows.ravel(), row_of.ravel().astype(np.int64)
+
+
+def _npy(array: np.ndarray) -> io.BytesIO:
+    out = io.BytesIO()
+    np.save(out, array)
+    out.seek(0)
+    return out
+
+
+def test_a_trie_with_failure_links_is_recognized_and_a_changed_table_is_not():
+    rows, row_of = _table([b"he", b"she", b"his", b"hers", b"\xe3\x81\x82"])
+    edges = _langid._trie_edges(_npy(rows), row_of)
+    assert edges is not None
+    keys, values = edges
+    fail = _langid._failure_links(keys, values, len(row_of))
+    assert _langid._same_automaton(_npy(rows), row_of, keys, values, fail)
+
+    changed = rows.copy()
+    changed[int(row_of[values[0]]) * 256 + ord("z")] = values[-1]
+    edges = _langid._trie_edges(_npy(changed), row_of)
+    if edges is not None:
+        keys, values = edges
+        fail = _langid._failure_links(keys, values, len(row_of))
+        assert not _langid._same_automaton(_npy(changed), row_of, keys, values, fail)
+
+
+def test_language_falls_back_to_py3langid_when_the_model_takes_no_compact_form(monkeypatch):
+    monkeypatch.setattr(_langid, "load", lambda languages: None)
+    monkeypatch.setattr(language, "_identifier", None)
+    assert language.detect("Mon colis est arrivé abîmé")[0] == "fr"
+    assert type(language._identifier).__name__ == "LanguageIdentifier"
+    monkeypatch.setattr(language, "_identifier", None)
