@@ -289,7 +289,11 @@ class Silence(SQLModel, table=True):
 
 
 class AlertRecord(SQLModel, table=True):
-    """One alert per mention; its severity may rise as the mention spreads."""
+    """One alert per mention; its severity may rise as the mention spreads.
+
+    The one stored shape of an alert: ingest writes it, incidents file it, the digest lists
+    it. What a message says about it is :class:`emberwatch.alerts.view.AlertView`.
+    """
 
     __tablename__ = "alerts"
 

@@ -1,8 +1,11 @@
 """The alert as channels see it: the incident, the mentions it holds, and what to say first.
 
-:class:`AlertView` is what the Slack and email channels render. It carries the alert's own
-mention, the incident's mentions newest first (:class:`MentionLine`), and the helpers that
-put the message in the order people act on it:
+An alert has two shapes: :class:`~emberwatch.models.AlertRecord`, the stored row (what
+ingest writes, what incidents file, what the digest lists), and :class:`AlertView`, what
+a message renders, read from the rows when the delivery worker sends it, so a retried
+message shows the incident as it stands. Every channel renders the view. It carries the
+alert's own mention, the incident's mentions newest first (:class:`MentionLine`), and the
+helpers that put the message in the order people act on it:
 
 1. :func:`plain_why`: one sentence in plain words ("A customer on Trustpilot says their
    order is three weeks late and that support blamed the courier; …");

@@ -1,7 +1,9 @@
 """Gathering the digest: what was heard on one local day, read in a handful of queries.
 
 The typed parts of a :class:`Digest` and :func:`build_digest`, which reads them from the
-database. Pure reading: nothing here sends, renders or writes.
+database. The day's alerts are the stored rows (:class:`~emberwatch.models.AlertRecord`,
+only the columns shown); the other parts are summaries no table holds. Pure reading:
+nothing here sends, renders or writes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, select
 
 from emberwatch.alerts import themes as complaint_themes
@@ -81,16 +84,6 @@ class DayVolume:
     @property
     def negative_share(self) -> float | None:
         return self.negative / self.mentions if self.mentions else None
-
-
-@dataclass(frozen=True)
-class AlertLine:
-    id: int
-    severity: str
-    category: str
-    brand: str
-    source_name: str
-    silenced: bool
 
 
 @dataclass(frozen=True)
@@ -217,7 +210,8 @@ class Digest:
     by_source: list[Count] = field(default_factory=list)
     by_sentiment: list[Count] = field(default_factory=list)
     daily: list[DayVolume] = field(default_factory=list)
-    alerts: list[AlertLine] = field(default_factory=list)
+    # The day's alerts as stored, with only the columns the digest shows.
+    alerts: list[AlertRecord] = field(default_factory=list)
     open_incidents: list[OpenIncident] = field(default_factory=list)
     time_to_acknowledge: Durations = field(default_factory=Durations)
     time_to_resolve: Durations = field(default_factory=Durations)
@@ -457,24 +451,27 @@ def _mention_counts(session: Session, edges: list[datetime]) -> _MentionCounts:
     return counts
 
 
+# What the digest shows of an alert (not its reason, the longest column).
+_ALERT_COLUMNS = (
+    AlertRecord.id,
+    AlertRecord.severity,
+    AlertRecord.category,
+    AlertRecord.brand,
+    AlertRecord.source_name,
+    AlertRecord.silenced_by,
+)
+
+
 def _add_alerts(session: Session, digest: Digest, start: datetime, end: datetime) -> None:
-    rows = session.execute(
-        sa.select(
-            AlertRecord.id,
-            AlertRecord.severity,
-            AlertRecord.category,
-            AlertRecord.brand,
-            AlertRecord.source_name,
-            AlertRecord.silenced_by,
+    digest.alerts = list(
+        session.exec(
+            select(AlertRecord)
+            .options(load_only(*_ALERT_COLUMNS))
+            .where(_during(AlertRecord.created_at, start, end))
+            .order_by(AlertRecord.id)  # type: ignore[arg-type]
         )
-        .where(_during(AlertRecord.created_at, start, end))
-        .order_by(AlertRecord.id)  # type: ignore[arg-type]
-    ).all()
-    digest.alerts = [
-        AlertLine(id_, severity, category, brand, source, silenced_by is not None)
-        for id_, severity, category, brand, source, silenced_by in rows
-    ]
-    digest.silenced = sum(alert.silenced for alert in digest.alerts)
+    )
+    digest.silenced = sum(alert.silenced_by is not None for alert in digest.alerts)
     rollups = session.execute(
         sa.select(Rollup.channel, sa.func.count())
         .where(_during(Rollup.created_at, start, end))
