@@ -306,7 +306,13 @@ def _valence(
                 pass
             elif before in _NEGATE or "n't" in before:
                 valence = valence * N_SCALAR
-            valence = _idioms(valence, low, i)
+            if (
+                before in _PHRASE_STARTS  # low[i - 3]
+                or low[i - 2] in _PHRASE_STARTS
+                or low[i - 1] in _PHRASE_STARTS
+                or item in _PHRASE_STARTS
+            ):
+                valence = _idioms(valence, low, i)
     if (
         i > 0
         and low[i - 1] == "least"
@@ -315,6 +321,14 @@ def _valence(
     ):
         valence = valence * N_SCALAR
     return valence
+
+
+# The first words of VADER's idioms and of its boosters of more than one word. Every
+# sequence _idioms looks up starts at word i - 3, i - 2, i - 1 or i, so when none of these
+# four is among them, _idioms returns the valence it was given and is not called.
+_PHRASE_STARTS = frozenset(
+    key.split()[0] for key in (*SPECIAL_CASES, *BOOSTER_DICT) if len(key.split()) > 1
+)
 
 
 def _idioms(valence: float, low: list[str], i: int) -> float:
@@ -388,15 +402,23 @@ class _Analyzer(SentimentIntensityAnalyzer):
 
     def compound(self, text: str) -> float:
         """``polarity_scores(text)["compound"]``, without the three other scores (VADER's
-        ``score_valence``, its compound part only)."""
+        ``score_valence``, its compound part only, with ``_punctuation_emphasis`` inline:
+        the same arithmetic in the same order)."""
         sentiments, text = self._valences(text)
         if not sentiments:
             return 0.0
         total = float(sum(sentiments))
-        if total > 0:
-            total += self._punctuation_emphasis(text)
-        elif total < 0:
-            total -= self._punctuation_emphasis(text)
+        if total:
+            ep_count = text.count("!")
+            qm_count = text.count("?")
+            qm_amplifier = 0  # VADER's int 0 when there are fewer than two marks
+            if qm_count > 1:
+                qm_amplifier = qm_count * 0.18 if qm_count <= 3 else 0.96
+            emphasis = (4 if ep_count > 4 else ep_count) * 0.292 + qm_amplifier
+            if total > 0:
+                total += emphasis
+            elif total < 0:
+                total -= emphasis
         return round(normalize(total), 4)
 
     def _valences(self, text: str) -> tuple[list[float], str]:
@@ -413,18 +435,21 @@ class _Analyzer(SentimentIntensityAnalyzer):
         zero = self._neutral.indices(text, low) if self._neutral is not None else ()
         last = len(low) - 1
         cap_diff = None
-        for i, lowered in enumerate(low):
-            if (
-                lowered not in known
-                or i in zero
-                or lowered in BOOSTER_DICT
-                or (lowered == "kind" and i < last and low[i + 1] == "of")
-            ):
+        # Each word's valence depends on its neighbours only, not on the other valences,
+        # so the known words are visited word by word (``list.index`` finds them) instead
+        # of testing every word of the text.
+        for lowered in known:
+            if lowered in BOOSTER_DICT:
                 continue
-            if cap_diff is None:  # SentiText.is_cap_diff: some words but not all in capitals
-                capitals = sum(map(str.isupper, words))
-                cap_diff = 0 < len(words) - capitals < len(words)
-            sentiments[i] = _valence(lexicon, words, low, i, cap_diff)
+            i = -1
+            for _ in range(low.count(lowered)):
+                i = low.index(lowered, i + 1)
+                if i in zero or (lowered == "kind" and i < last and low[i + 1] == "of"):
+                    continue
+                if cap_diff is None:  # SentiText.is_cap_diff: some words but not all capitals
+                    capitals = sum(map(str.isupper, words))
+                    cap_diff = 0 < len(words) - capitals < len(words)
+                sentiments[i] = _valence(lexicon, words, low, i, cap_diff)
         if "but" in known or "but" in low:
             # VADER's own rule, with its quirks (it finds each value's first index).
             sentiments = self._but_check(words, sentiments)
