@@ -6,7 +6,13 @@ import time
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from emberwatch.scoring.sentiment import EMOJI_TEXT, SentimentModel, _Analyzer, fuse_rating
+from emberwatch.scoring.sentiment import (
+    EMOJI_TEXT,
+    SentimentModel,
+    _Analyzer,
+    _vader_tables,
+    fuse_rating,
+)
 
 MODEL = SentimentModel()
 
@@ -202,3 +208,13 @@ def test_requests_for_help_are_not_praise(text):
 )
 def test_sincere_thanks_stays_positive(text):
     assert MODEL.compound(text) >= 0.4
+
+
+def test_vader_files_are_read_as_vader_reads_them():
+    stock = SentimentIntensityAnalyzer()
+    lexicon, emojis = _vader_tables()
+    assert list(lexicon.items()) == list(stock.lexicon.items())
+    assert list(emojis.items()) == list(stock.emojis.items())
+    # Each analyzer has its own copies: a brand's overrides stay in its own model.
+    assert _Analyzer().lexicon is not _Analyzer().lexicon
+    assert _Analyzer().lexicon == lexicon

@@ -28,6 +28,7 @@ VADER are quadratic in the number of words; only the first :data:`MAX_CHARS` are
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from bisect import bisect_right
@@ -35,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
+from vaderSentiment import vaderSentiment as _vader
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
     C_INCR,
@@ -379,15 +381,24 @@ class _Analyzer(SentimentIntensityAnalyzer):
     """
 
     def __init__(self, neutral: Neutral | None = None) -> None:
-        super().__init__()
+        # VADER's __init__ reads and parses its two files for every analyzer; they are
+        # read once a process instead (:func:`_vader_tables`) and each analyzer gets its
+        # own copies, as it would from VADER (a brand's overrides change its lexicon).
+        lexicon, emojis = _vader_tables()
+        self.lexicon, self.emojis = dict(lexicon), dict(emojis)
         self._neutral = neutral
         self.emojis.update(EMOJI_TEXT)
-        singles = sorted(e for e in self.emojis if len(e) == 1)
-        # The same class as runs of consecutive code points: ``re`` tests a class of
-        # characters beyond the Basic Multilingual Plane item by item, and 1,212 emoji
-        # make 143 runs. A set check first skips texts without any.
-        self._emoji = re.compile("[" + "".join(_runs(sorted(map(ord, singles)))) + "]")
-        self._emoji_chars = frozenset(singles)
+        self._emoji_chars = frozenset(e for e in self.emojis if len(e) == 1)
+        self._emoji: re.Pattern[str] | None = None  # compiled on the first text with emoji
+
+    def _emoji_pattern(self) -> re.Pattern[str]:
+        """One class of every single-character emoji. It is written as runs of consecutive
+        code points: ``re`` tests a class of characters beyond the Basic Multilingual Plane
+        item by item, and 1,212 emoji make 143 runs."""
+        if self._emoji is None:
+            points = sorted(map(ord, self._emoji_chars))
+            self._emoji = re.compile("[" + "".join(_runs(points)) + "]")
+        return self._emoji
 
     def _describe(self, match: re.Match[str]) -> str:
         start = match.start()
@@ -424,7 +435,7 @@ class _Analyzer(SentimentIntensityAnalyzer):
     def _valences(self, text: str) -> tuple[list[float], str]:
         """Each word's valence, and the text as VADER reads it (emoji described)."""
         if not text.isascii() and not self._emoji_chars.isdisjoint(text):
-            text = self._emoji.sub(self._describe, text)
+            text = self._emoji_pattern().sub(self._describe, text)
         text = text.strip()
         words, low = _words(text)
         sentiments: list[float] = [0] * len(low)  # VADER's 0 for a word it doesn't score
@@ -454,6 +465,29 @@ class _Analyzer(SentimentIntensityAnalyzer):
             # VADER's own rule, with its quirks (it finds each value's first index).
             sentiments = self._but_check(words, sentiments)
         return sentiments, text
+
+
+_TABLES: list[tuple[dict[str, float], dict[str, str]]] = []
+
+
+def _vader_tables() -> tuple[dict[str, float], dict[str, str]]:
+    """VADER's lexicon and emoji descriptions, read from its files once a process and
+    parsed as its make_lex_dict and make_emoji_dict parse them: each line stripped, its
+    first two tab-separated fields."""
+    if not _TABLES:
+        folder = os.path.dirname(os.path.abspath(_vader.__file__))
+        tables = []
+        for name in ("vader_lexicon.txt", "emoji_utf8_lexicon.txt"):
+            # Without newline translation, as VADER's codecs.open reads them.
+            with open(os.path.join(folder, name), encoding="utf-8", newline="") as f:
+                lines = f.read().rstrip("\n").split("\n")
+            # A generator: each line's fields are freed at once, so the garbage collector
+            # is not set off by thousands of lists kept alive.
+            fields = (line.strip().split("\t", 2) for line in lines if line)
+            tables.append({row[0]: row[1] for row in fields})
+        lexicon = {word: float(value) for word, value in tables[0].items()}
+        _TABLES.append((lexicon, tables[1]))
+    return _TABLES[0]
 
 
 class SentimentModel:
