@@ -103,3 +103,16 @@ def test_naming_apprise_without_the_package_says_how_to_install_it(monkeypatch):
         make_config(channels={"apprise": {"urls": ["json://127.0.0.1:9/"]}})
     [line] = [line for line in str(caught.value).splitlines() if "apprise" in line]
     assert "pip install 'emberwatch[apprise]'" in line
+
+
+def test_a_teams_card_shows_a_mentions_markdown_as_written():
+    from emberwatch.channels import teams
+    from tests.channels.test_slack import incident_view, mention
+
+    forged = "[click here](https://evil.example) **urgent** _now_"
+    card = teams.card(incident_view(1, mentions=[mention(1, text=forged, author="**boss**")]))
+    body = card["attachments"][0]["content"]["body"]
+    assert {block["type"] for block in body} == {"RichTextBlock"}  # no Markdown TextBlock
+    runs = [run["text"] for block in body for run in block["inlines"]]
+    assert "**boss**" in runs
+    assert any(forged in run for run in runs)

@@ -4,7 +4,9 @@ A Workflows webhook ("When a Teams webhook request is received" → "Post card i
 channel") takes ``{"type": "message", "attachments": [{"contentType":
 "application/vnd.microsoft.card.adaptive", "content": <card>}]}`` and answers ``202
 Accepted``. A card may be at most about 28 KB, so mentions are dropped (oldest first) and
-texts cut until it fits. Failures are classified by :mod:`emberwatch.http_status`.
+texts cut until it fits. Every text is a ``TextRun`` in a ``RichTextBlock``, which Teams
+shows as written: unlike a ``TextBlock``'s Markdown, a mention's ``[text](url)`` or
+``**bold**`` stays plain text. Failures are classified by :mod:`emberwatch.http_status`.
 """
 
 from __future__ import annotations
@@ -41,8 +43,19 @@ class Settings(StrictModel):
     )
 
 
-def _text(text: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text, "wrap": True, **extra}
+BOLD = {"weight": "Bolder"}
+
+
+def _text(*runs: str | tuple[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A block of text runs, each a string or (string, style). A TextRun is shown as
+    written, never read as Markdown, so a mention's text cannot forge a link or a style."""
+    inlines = [
+        {"type": "TextRun", "text": run}
+        if isinstance(run, str)
+        else {"type": "TextRun", "text": run[0], **run[1]}
+        for run in runs
+    ]
+    return {"type": "RichTextBlock", "inlines": inlines, **extra}
 
 
 def card(view: AlertView, listed: int | None = None, limit: int = 2000) -> dict[str, Any]:
@@ -51,25 +64,22 @@ def card(view: AlertView, listed: int | None = None, limit: int = 2000) -> dict[
     head = f"{view.severity.upper()} · {view.brand} · {view.category} on {view.platform}"
     if view.escalation_level:
         head = f"ESCALATION {view.escalation_level} · {head}"
+    colour = COLOURS.get(view.severity, "Default")
     body: list[dict[str, Any]] = [
-        _text(
-            cut(one_line(head), 200),
-            weight="Bolder",
-            size="Medium",
-            color=COLOURS.get(view.severity, "Default"),
-        ),
+        _text((cut(one_line(head), 200), {**BOLD, "size": "Medium", "color": colour})),
         _text(cut(view.why, limit)),
-        _text(f"**Respond by {view.respond_by_local}** ({view.respond_within_words})"),
+        _text((f"Respond by {view.respond_by_local}", BOLD), f" ({view.respond_within_words})"),
         *(_text(cut(f"{i}. {step}", limit)) for i, step in enumerate(view.playbook, 1)),
     ]
     for m in mentions:
-        who = f"**{cut(one_line(m.who), 100)}** on {m.platform}"
-        body.append(_text(f"{who}: {cut(m.quote, limit)}", separator=True))
+        who = (cut(one_line(m.who), 100), BOLD)
+        body.append(_text(who, f" on {m.platform}: {cut(m.quote, limit)}", separator=True))
     more = max(view.mention_total, len(view.listed)) - len(mentions)
     if more > 0:
         body.append(_text(f"…and {more} more"))
     reasons = "; ".join(view.reason_lines) or "none stored"
-    body.append(_text(cut(f"Scores: {view.scores}. Reasons: {reasons}", limit), isSubtle=True))
+    scores = cut(f"Scores: {view.scores}. Reasons: {reasons}", limit)
+    body.append(_text((scores, {"isSubtle": True})))
     actions = [
         {"type": "Action.OpenUrl", "title": title, "url": view.links[key]}
         for key, title in ACTIONS.items()
@@ -93,7 +103,7 @@ def _envelope(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict
 
 
 def notice_card(notice: Notice) -> dict[str, Any]:
-    body = [_text(cut(notice.subject, 300), weight="Bolder")]
+    body = [_text((cut(notice.subject, 300), BOLD))]
     body += [_text(cut(line, 2000)) for line in notice.lines[:20]]
     return _envelope(body, [])
 
