@@ -111,14 +111,14 @@ def _split(pattern: str) -> list[str]:
     backtracking would have taken, so the first match and each match of ``finditer`` are
     the same. Patterns with capturing groups or a shape not read here are returned whole.
     """
-    if _CAPTURING.search(pattern):
+    if re.search(_CAPTURING, pattern):
         return [pattern]
     top = _bars(pattern, 0)
     if top is None:
         return [pattern]
     if len(top) > 1:
         return [piece for part in top for piece in _split(part)]
-    lead = _LEAD.match(pattern).group(0)  # type: ignore[union-attr]
+    lead = re.match(_LEAD, pattern).group(0)  # type: ignore[union-attr]
     if not pattern.startswith("(?:", len(lead)):
         return [pattern]
     close = _closing(pattern, len(lead))
@@ -232,7 +232,7 @@ def _skip_ahead(pattern: str) -> str:
     """
     if not pattern.startswith("\\b"):
         return pattern
-    behind = _LOOKBEHINDS.match(pattern, 2).group(0)  # type: ignore[union-attr]
+    behind = re.match(_LOOKBEHINDS, pattern[2:]).group(0)  # type: ignore[union-attr]
     if behind:
         # "\\b(?<!of )w" is "w(?<!\\ww)(?<!of w)": the look-behinds move after the word.
         rewritten = _behind(pattern[2 + len(behind) :])
@@ -289,7 +289,7 @@ def _behind(body: str) -> str | None:
         if after == "+":
             return "\\d(?<!\\w\\d)\\d*" + body[3:]
         return None if after in ("?", "*", "{") else "\\d(?<!\\w\\d)" + body[2:]
-    run = _LITERAL_RUN.match(body)
+    run = re.match(_LITERAL_RUN, body)
     if run is None:
         return None
     word = run.group(0)
@@ -300,12 +300,14 @@ def _behind(body: str) -> str | None:
     return f"{word}(?<!\\w{word}){body[len(word) :]}"
 
 
-_LITERAL_RUN = re.compile(r"[a-z0-9 ]+")
+# Patterns that read the cue patterns, used when a family's pattern is first built: given
+# as text, so that importing this module compiles none of them (re caches them).
+_LITERAL_RUN = r"[a-z0-9 ]+"
 # An opening parenthesis that is not escaped and not "(?": a capturing group (the cue
 # patterns hold no parenthesis inside a character class).
-_CAPTURING = re.compile(r"(?<!\\)(?:\\\\)*\((?!\?)")
-_LOOKBEHINDS = re.compile(r"(?:\(\?<[!=][a-z ]+\))*")
-_LEAD = re.compile(r"(?:\\b(?:\(\?<[!=][a-z ]+\))*)?")
+_CAPTURING = r"(?<!\\)(?:\\\\)*\((?!\?)"
+_LOOKBEHINDS = r"(?:\(\?<[!=][a-z ]+\))*"
+_LEAD = r"(?:\\b(?:\(\?<[!=][a-z ]+\))*)?"
 
 
 def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:

@@ -146,11 +146,22 @@ _REQUEST_PATTERN = (
     r"|\b(?:would|i'?d|we'?d) (?:really |greatly )?appreciate\b"
     r"|\bappreciate (?:any|your|some) (?:help|assistance|advice)\b"
 )
-# The same matches, split into one alternative a word with each leading \b after its word
-# (see _cues._split and _cues._skip_ahead), so that ``re`` skips ahead to the words.
-_REQUEST = re.compile("|".join(map(_skip_ahead, _split(_REQUEST_PATTERN))))
 # A thank-you that closes a question or a request is a sign-off, not praise.
-_SIGN_OFF = re.compile(r"(?:^| )(?:thanks|thank you|thx|ty|cheers|thank u)(?: (?:again|all))?$")
+_SIGN_OFF_PATTERN = r"(?:^| )(?:thanks|thank you|thx|ty|cheers|thank u)(?: (?:again|all))?$"
+# Both compiled on first use (:func:`_requests`): importing the scorer compiles neither.
+_REQUESTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
+
+
+def _requests() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The request pattern, split into one alternative a word with each leading \\b after
+    its word (see _cues._split and _cues._skip_ahead) so that ``re`` skips ahead to the
+    words, and the sign-off pattern."""
+    if not _REQUESTS:
+        request = re.compile("|".join(map(_skip_ahead, _split(_REQUEST_PATTERN))))
+        _REQUESTS.append((request, re.compile(_SIGN_OFF_PATTERN)))
+    return _REQUESTS[0]
+
+
 _REQUEST_HINTS = ("pl", "help", "thank", "thx", "tia", "appreciat", "ty")
 # One scan for any of them (``re`` skips ahead to their first letters).
 _REQUEST_HINT = re.compile("|".join(_REQUEST_HINTS))
@@ -202,9 +213,10 @@ class Neutral:
 
 def _request_indices(low: list[str], asks: bool) -> set[int]:
     joined = " ".join(low)
-    spans = [m.span() for m in _REQUEST.finditer(joined)]
+    request, sign_off = _REQUESTS[0] if _REQUESTS else _requests()
+    spans = [m.span() for m in request.finditer(joined)]
     if spans or asks:
-        closing = _SIGN_OFF.search(joined)
+        closing = sign_off.search(joined)
         if closing:
             spans.append(closing.span())
     if not spans:
