@@ -2,7 +2,8 @@
 
 ``emberwatch --help``, ``score`` without ``--config`` and ``sources parse`` used to import
 the config loader, which imports pydantic, every connector and the channels' SQLAlchemy
-tables: half a second before the first line. Each test runs the real command in a fresh
+tables: half a second before the first line; ``sources parse`` also imported httpx and
+anyio, which only a connector's ``fetch`` uses. Each test runs the real command in a fresh
 interpreter and reads ``sys.modules`` when it has finished. How fast they start is
 measured by ``bench/startup.py``, not here.
 """
@@ -41,6 +42,8 @@ HEAVY = ("sqlalchemy", "sqlmodel", "psycopg", "alembic", "matplotlib", "aiohttp"
 # What a connector needs for its settings and its fetch, which --help and score do not.
 CONNECTOR_NEEDS = {"pydantic", "httpx", "anyio", "emberwatch.sources"}
 OURS = ("emberwatch.config", "emberwatch.channels", "emberwatch.db", "emberwatch.models")
+# What only a connector's fetch needs: parsing a saved body sends no request.
+HTTP_CLIENT = ("httpx", "httpcore", "anyio", "emberwatch.sources._http")
 
 LINES = (
     '{"text": "Order #1234 still not here after 3 weeks", "author_followers": 900}\n'
@@ -84,6 +87,11 @@ def forbidden(modules: set[str], allowed_connector: str | None = None) -> list[s
     return sorted(found)
 
 
+def http_client(modules: set[str]) -> list[str]:
+    """The modules of ``modules`` that only sending a request needs."""
+    return sorted(m for m in modules if m in HTTP_CLIENT or m.split(".")[0] in HTTP_CLIENT)
+
+
 def test_help_imports_no_config_database_or_connector(tmp_path):
     done, modules = modules_after(tmp_path, "--help")
     assert done.returncode == 0, done.stderr
@@ -115,6 +123,7 @@ def test_sources_parse_imports_only_its_connector(tmp_path):
     assert done.stdout.strip()
     assert "emberwatch.sources.hackernews" in modules
     assert forbidden(modules, allowed_connector="hackernews") == []
+    assert http_client(modules) == []
 
 
 def test_an_unknown_source_type_still_names_the_known_ones(tmp_path):
@@ -134,6 +143,22 @@ def test_the_check_sees_a_forbidden_import(tmp_path):
     assert {"sqlalchemy", "emberwatch.sources.rss"} <= set(forbidden(modules))
     assert "emberwatch.sources.rss" in forbidden(modules, allowed_connector="hackernews")
     assert "emberwatch.sources.rss" not in forbidden(modules, allowed_connector="rss")
+
+
+def test_the_check_sees_an_http_client(tmp_path):
+    # The control for sources parse: the same run with the connectors' HTTP helper (and
+    # through it httpx and anyio) imported first.
+    body = FIXTURES / "hackernews" / "search_by_date.json"
+    done, modules = modules_after(
+        tmp_path,
+        "sources",
+        "parse",
+        "hackernews",
+        str(body),
+        preload=("emberwatch.sources._http",),
+    )
+    assert done.returncode == 0, done.stderr
+    assert {"httpx", "anyio", "emberwatch.sources._http"} <= set(http_client(modules))
 
 
 def test_score_with_config_still_reads_the_config(tmp_path):

@@ -1,4 +1,4 @@
-"""Reading optional fields of decoded JSON, shared by connectors' ``parse`` functions.
+"""Decoding JSON bodies and reading their optional fields, for connectors' ``parse`` functions.
 
 APIs leave fields out or send ``null`` freely, but a field of the wrong type means the
 body is not what the connector was written for, and ``parse`` must say so with a
@@ -7,9 +7,11 @@ body is not what the connector was written for, and ``parse`` must say so with a
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar, overload
 
 from emberwatch.errors import ParseError
+from emberwatch.sources._text import snippet
 
 T = TypeVar("T")
 
@@ -20,6 +22,17 @@ _NAMES: dict[type, str] = {
     dict: "an object",
     list: "a list",
 }
+
+
+def load_json(body: bytes, *, source: str) -> Any:
+    """Decode a JSON body, or raise ParseError with a short excerpt (HTML pages, truncation).
+
+    Here rather than beside the HTTP helper, so that ``parse`` loads no HTTP client.
+    """
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ParseError(f"{source}: body is not JSON: {snippet(body)!r}") from None
 
 
 @overload

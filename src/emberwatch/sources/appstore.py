@@ -57,19 +57,22 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, field_validator
 
 from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
 from emberwatch.sources._watermark import Walk
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "appstore"
 PAGE_SIZE = 50
@@ -92,7 +95,7 @@ class Settings(SourceSettings):
 
 def parse(body: bytes) -> list[Mention]:
     """Parse one page of the customer-reviews feed into mentions."""
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("feed"), dict):
         raise ParseError("appstore: expected an object with a 'feed' object")
     entries = data["feed"].get("entry")
@@ -176,6 +179,8 @@ async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One poll: newest-first pages down to the watermark; see the module docstring."""
+    from emberwatch.sources import _http
+
     walk = Walk(cursor, now - settings.backfill)
     page = int(walk.resume_at or 1)
     base = settings.base_url.rstrip("/")

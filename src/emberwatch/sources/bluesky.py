@@ -67,17 +67,20 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import Duration, SourceSettings
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "bluesky"
 GET_POSTS_BATCH = 25
@@ -117,7 +120,7 @@ def parse(body: bytes) -> list[Mention]:
 
 def _page(body: bytes) -> tuple[list[tuple[datetime | None, Mention]], bool]:
     """The posts with their ``sortAt`` time, and whether the response offers more."""
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("posts"), list):
         raise ParseError("bluesky: expected an object with a 'posts' list")
     cursor = opt(data, "cursor", str, "bluesky: response")
@@ -201,6 +204,8 @@ _sessions: dict[tuple[str, str], tuple[str, datetime]] = {}
 
 async def _access_jwt(client: httpx.AsyncClient, settings: Settings, now: datetime) -> str:
     """An access token from createSession, reused until shortly before it expires."""
+    from emberwatch.sources import _http
+
     assert settings.identifier is not None and settings.app_password is not None
     url = settings.pds_url.rstrip("/") + _SESSION_PATH
     key = (url, settings.identifier)
@@ -222,7 +227,7 @@ async def _access_jwt(client: httpx.AsyncClient, settings: Settings, now: dateti
         source=settings.name,
         step=step,
     )
-    data = _http.load_json(response.content, source=TYPE)
+    data = load_json(response.content, source=TYPE)
     token = data.get("accessJwt") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
         raise ParseError("bluesky: createSession answered without 'accessJwt'")
@@ -248,6 +253,8 @@ async def _get(
     params: dict[str, Any],
     step: str,
 ) -> httpx.Response:
+    from emberwatch.sources import _http
+
     headers: dict[str, str] = {}
     host = settings.base_url
     if settings.identifier is not None:

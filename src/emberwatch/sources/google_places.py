@@ -75,20 +75,23 @@ import html
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import snippet
 from emberwatch.sources._watermark import Walk
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "google_places"
 MAX_REVIEWS = 5
@@ -125,7 +128,7 @@ class Settings(SourceSettings):
 
 def parse(body: bytes) -> list[Mention]:
     """Parse a Place Details body from either API; non-OK legacy bodies raise ParseError."""
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict):
         raise ParseError("google_places: expected a JSON object")
     if "status" in data or "result" in data:
@@ -225,6 +228,8 @@ async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One Place Details call; keeps the reviews newer than the watermark."""
+    from emberwatch.sources import _http
+
     walk = Walk(cursor, now - settings.backfill)
     api_key = settings.api_key.get_secret_value() if settings.api_key else ""
     place = quote(settings.place_id, safe="")

@@ -22,17 +22,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field
 
 from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
+from emberwatch.sources._json import load_json
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "hackernews"
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
@@ -52,7 +56,7 @@ def parse(body: bytes) -> list[Mention]:
 
 
 def _page(body: bytes) -> dict[str, Any]:
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("hits"), list):
         raise ParseError("hackernews: expected an object with a 'hits' list")
     return data
@@ -109,6 +113,8 @@ def _int_or_none(value: Any) -> int | None:
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
+    from emberwatch.sources import _http
+
     since = (
         int(json.loads(cursor)["since"]) if cursor else int((now - settings.backfill).timestamp())
     )

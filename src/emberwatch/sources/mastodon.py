@@ -70,19 +70,22 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, quote, urlparse
 
-import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "mastodon"
 STATUSES_BATCH = 20
@@ -119,7 +122,7 @@ def parse(body: bytes) -> list[Mention]:
 
 
 def _statuses(body: bytes) -> list[tuple[str, Mention]]:
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if isinstance(data, dict) and "statuses" in data:
         data = data["statuses"]
     elif isinstance(data, dict) and "id" in data:
@@ -218,6 +221,8 @@ async def _get(
     params: dict[str, Any] | None,
     step: str,
 ) -> httpx.Response:
+    from emberwatch.sources import _http
+
     return await _http.get(
         client,
         settings.base_url.rstrip("/") + path,

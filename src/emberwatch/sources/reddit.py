@@ -66,17 +66,20 @@ import html
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import Duration, SourceSettings
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "reddit"
 SITE = "https://www.reddit.com"
@@ -127,7 +130,7 @@ def parse(body: bytes) -> list[Mention]:
 
 
 def _listing(body: bytes) -> tuple[list[_Item], str | None]:
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or data.get("kind") != "Listing":
         raise ParseError("reddit: expected a Listing object")
     listing = data.get("data")
@@ -213,6 +216,8 @@ _tokens: dict[tuple[str, str], tuple[str, datetime]] = {}
 
 async def _access_token(client: httpx.AsyncClient, settings: Settings, now: datetime) -> str:
     """An app-only OAuth token (client-credentials grant), reused until it nearly expires."""
+    from emberwatch.sources import _http
+
     assert settings.client_id is not None and settings.client_secret is not None
     client_id = settings.client_id.get_secret_value()
     url = settings.base_url.rstrip("/") + "/api/v1/access_token"
@@ -233,7 +238,7 @@ async def _access_token(client: httpx.AsyncClient, settings: Settings, now: date
         source=settings.name,
         step=step,
     )
-    data = _http.load_json(response.content, source=TYPE)
+    data = load_json(response.content, source=TYPE)
     token = data.get("access_token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
         error = data.get("error") if isinstance(data, dict) else None
@@ -256,6 +261,8 @@ async def _get(
     params: dict[str, Any],
     step: str,
 ) -> httpx.Response:
+    from emberwatch.sources import _http
+
     headers = {"User-Agent": settings.user_agent}
     if token:
         url = settings.oauth_url.rstrip("/") + path

@@ -17,18 +17,21 @@ import calendar
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, urlparse
 
 import feedparser
-import httpx
 
 from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, normalize_author
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import feed_text, html_to_text, snippet
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "rss"
 
@@ -116,6 +119,8 @@ def _unwrap_google_redirect(link: str | None) -> str | None:
 async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
+    from emberwatch.sources import _http
+
     state = json.loads(cursor) if cursor else {}
     headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9"}
     if state.get("etag"):

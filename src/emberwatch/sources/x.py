@@ -67,17 +67,20 @@ from __future__ import annotations
 import html
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import SourceSettings
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "x"
 LOOKUP_BATCH = 100
@@ -116,7 +119,7 @@ def parse(body: bytes) -> list[Mention]:
 
 
 def _page(body: bytes) -> tuple[list[tuple[int, Mention]], dict[str, Any]]:
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or not ({"data", "meta", "errors"} & data.keys()):
         raise ParseError("x: expected an object with 'data', 'meta' or 'errors'")
     includes = opt(data, "includes", dict, "x: response") or {}
@@ -187,6 +190,8 @@ def _x_time(moment: datetime) -> str:
 async def _get(
     client: httpx.AsyncClient, settings: Settings, path: str, params: dict[str, Any], step: str
 ) -> httpx.Response:
+    from emberwatch.sources import _http
+
     assert settings.bearer_token is not None
     return await _http.get(
         client,

@@ -55,20 +55,23 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import ParseError
 from emberwatch.mention import Mention, normalize_author
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._watermark import Walk
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "yelp"
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -95,7 +98,7 @@ def parse(body: bytes) -> list[Mention]:
 
 
 def _page(body: bytes) -> dict[str, Any]:
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("reviews"), list):
         raise ParseError("yelp: expected an object with a 'reviews' list")
     opt(data, "total", int, TYPE)
@@ -144,6 +147,8 @@ async def fetch(
     client: httpx.AsyncClient, settings: Settings, cursor: str | None, now: datetime
 ) -> Fetched:
     """One poll: newest-first offset pages down to the watermark; see the module docstring."""
+    from emberwatch.sources import _http
+
     walk = Walk(cursor, now - settings.backfill)
     offset = int(walk.resume_at or 0)
     url = f"{settings.base_url.rstrip('/')}/v3/businesses/{quote(settings.business_id, safe='')}"

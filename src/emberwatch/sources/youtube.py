@@ -69,21 +69,24 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from emberwatch.errors import FetchError, ParseError
 from emberwatch.mention import Mention, conversation, normalize_author, parse_timestamp
-from emberwatch.sources import _http
 from emberwatch.sources._fetched import Fetched
-from emberwatch.sources._json import opt
+from emberwatch.sources._json import load_json, opt
 from emberwatch.sources._settings import SourceSettings
 from emberwatch.sources._text import html_to_text
 from emberwatch.sources._watermark import Walk
+
+# httpx and the HTTP helper are imported where a request is sent, so that
+# `emberwatch sources parse` loads neither (tests/test_startup.py).
+if TYPE_CHECKING:
+    import httpx
 
 TYPE = "youtube"
 WATCH_URL = "https://www.youtube.com/watch?v={}&lc={}"
@@ -126,7 +129,7 @@ def parse(body: bytes) -> list[Mention]:
 
 
 def _page(body: bytes) -> dict[str, Any]:
-    data = _http.load_json(body, source=TYPE)
+    data = load_json(body, source=TYPE)
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ParseError("youtube: expected an object with an 'items' list")
     opt(data, "nextPageToken", str, TYPE)
@@ -205,6 +208,8 @@ def _headers(settings: Settings) -> dict[str, str]:
 async def _get(
     client: httpx.AsyncClient, settings: Settings, params: dict[str, Any], step: str, now: datetime
 ) -> dict[str, Any]:
+    from emberwatch.sources import _http
+
     try:
         response = await _http.get(
             client,
