@@ -1,8 +1,9 @@
 """Poll fan-out: many sources against a loopback API, through ``poll_all`` and a real ``run``.
 
 Run ``python bench/fanout.py [--quick] [--sources N] [--only round|steady|poll-once]
-[--backend sqlite|postgresql|both]``. A separate process serves an Algolia-shaped API on
-127.0.0.1 (aiohttp) and records when each request arrived and ended.
+[--backend sqlite|postgresql|both] [--requests FILE]``. A separate process serves an
+Algolia-shaped API on 127.0.0.1 (aiohttp) and records when each request arrived and ended
+(``--requests`` writes the round's requests to a JSON file).
 
 - **poll-once**: this process polls N ``hackernews`` sources (default 1,000) with
   ``pipeline.poll_all`` (the ``poll --once`` path) on SQLite, twice; every request is
@@ -345,7 +346,7 @@ def _cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def _round_rows(backend: str, sources: int) -> list[Row]:
+def _round_rows(backend: str, sources: int, requests_file: str | None = None) -> list[Row]:
     with (
         _api(DELAY) as base_url,
         tempfile.TemporaryDirectory(prefix="emberwatch-") as name,
@@ -361,16 +362,26 @@ def _round_rows(backend: str, sources: int) -> list[Row]:
         concurrency = 20  # the default max_concurrent_polls
         with _running(config, folder) as node:
             deadline = time.time() + 120 + sources * DELAY
+            # The node's CPU time from its first request on (startup excluded).
+            while time.time() < deadline and node.poll() is None:
+                if _get(f"{base_url}/stats")["max_in_flight"]:
+                    break
+                time.sleep(0.02)
+            cpu_before = _cpu_seconds(node.pid)
             while time.time() < deadline and node.poll() is None:
                 stats = _get(f"{base_url}/stats")
                 if len({q for q, _, _ in stats["requests"]}) >= sources:
                     break
                 time.sleep(0.5)
+            cpu = _cpu_seconds(node.pid) - cpu_before
             stats = _get(f"{base_url}/stats")
         first: dict[str, tuple[float, float]] = {}
         for query, started, ended in stats["requests"]:
             first.setdefault(query, (started, ended))
     bound = math.ceil(sources / min(concurrency, 100)) * DELAY
+    if requests_file:
+        Path(requests_file).write_text(json.dumps(stats["requests"]), encoding="utf-8")
+    durations = sum(e - s for _, s, e in stats["requests"])
     if len(first) < sources:
         seconds, ratio = float("nan"), float("inf")
     else:
@@ -383,6 +394,18 @@ def _round_rows(backend: str, sources: int) -> list[Row]:
             f"{seconds:.2f} s = {ratio:.2f}x bound ({len(first):,} polled)",
             f"bound {bound:.1f} s; <= {TARGET_RATIO}x",
             verdict(ratio <= TARGET_RATIO),
+        ),
+        Row(
+            "fanout",
+            f"run on {backend}, mean requests in flight in the round",
+            f"{durations / seconds:.1f}",
+            f"max_concurrent_polls {concurrency}",
+        ),
+        Row(
+            "fanout",
+            f"run on {backend}, CPU of the run process in the round",
+            f"{cpu:.2f} s ({cpu / seconds:.0%} of one core)",
+            "the round is on time only if the node gets this much CPU",
         ),
         Row(
             "fanout",
@@ -520,6 +543,9 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=("poll-once", "round", "steady"), action="append")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--requests", metavar="FILE", help="round: write each request's [query, start, end] here"
+    )
     args = parser.parse_args()
     sources = args.sources or (200 if args.quick else 1_000)
     parts = args.only or ["poll-once", "round", "steady"]
@@ -529,7 +555,7 @@ def main() -> None:
         rows += _poll_once_rows(sources)
     for backend in backends:
         if "round" in parts:
-            rows += _round_rows(backend, sources)
+            rows += _round_rows(backend, sources, args.requests)
         if "steady" in parts:
             rows += _steady_rows(backend, STEADY_SOURCES)
     finish(rows, args, f"fanout ({sources:,} sources per round, {DELAY * 1000:.0f} ms per request)")

@@ -86,6 +86,27 @@ def test_nodes_claim_disjoint_sources_and_a_lapsed_lease_passes_on(engine):
     assert sorted(n for n, _ in taken) == sorted(n for n, _ in first)
 
 
+def test_a_claim_leaves_other_nodes_sources_and_its_own_polls_alone(engine):
+    # Rows this node does not poll: a removed source, and one another node's config added.
+    ignored = ensure_sources(engine, _config("gone", "mine", "busy"), T0)
+    assert ignored == set()
+    ignored = ensure_sources(engine, _config("mine", "busy"), T0)
+    assert ignored == {"gone"}
+    ensure_sources(engine, _config("theirs"), T0)
+    claimed = claim_due_sources(
+        engine, {"mine", "busy"}, "node", T0, 10, ignored=ignored, busy=["busy"]
+    )
+    assert [n for n, _ in claimed] == ["mine"]
+    assert ignored == {"gone", "theirs"}  # learned, so later claims skip it in the query
+    with engine.connect() as connection:
+        leased = connection.execute(
+            sa.select(SourceState.__table__.c.name).where(
+                SourceState.__table__.c.leased_by.is_not(None)
+            )
+        ).scalars()
+        assert set(leased) == {"mine"}
+
+
 def test_a_released_source_is_due_one_interval_on_and_backoff_holds_it(engine):
     ensure_sources(engine, _config("a", "b"), T0)
     claimed = dict(claim_due_sources(engine, ["a", "b"], "node", T0, 10))

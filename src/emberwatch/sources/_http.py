@@ -3,13 +3,21 @@
 Retrying is not done here: a failed poll is recorded and the scheduler backs the source
 off (see ``emberwatch.ingest``). Keeping one attempt per poll means a slow source holds
 nothing but its own poll.
+
+Under ``emberwatch run`` the requests, not the polls, take the ``max_concurrent_polls``
+slots (:func:`slots_for_requests`): a poll reads its state and commits what it brought
+without holding one, so a slot is busy exactly while a source is being asked.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+import anyio
 import httpx
 
 from emberwatch.errors import FetchError, ParseError
@@ -18,6 +26,19 @@ from emberwatch.sources._text import snippet
 
 USER_AGENT = "emberwatch/0.1 (+https://github.com/emberwatch/emberwatch)"
 DETAIL_LIMIT = 2000
+
+_slots: ContextVar[anyio.CapacityLimiter | None] = ContextVar("request_slots", default=None)
+
+
+@contextmanager
+def slots_for_requests(slots: anyio.CapacityLimiter) -> Iterator[None]:
+    """Within this block (this task and the tasks it starts), each request waits for one
+    of ``slots`` and holds it until its response is read."""
+    token = _slots.set(slots)
+    try:
+        yield
+    finally:
+        _slots.reset(token)
 
 
 async def get(
@@ -57,10 +78,17 @@ async def request(
 ) -> httpx.Response:
     """Send one request (``content`` takes httpx's ``json``, ``data`` or ``auth``)."""
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
+    slots = _slots.get()
     try:
-        response = await client.request(
-            method, url, params=params, headers=merged, timeout=timeout, **content
-        )
+        if slots is None:
+            response = await client.request(
+                method, url, params=params, headers=merged, timeout=timeout, **content
+            )
+        else:
+            async with slots:
+                response = await client.request(
+                    method, url, params=params, headers=merged, timeout=timeout, **content
+                )
     except httpx.TimeoutException:
         raise FetchError(f"{source}: {step}: timed out after {timeout:g}s") from None
     except httpx.HTTPError as exc:
