@@ -3,8 +3,13 @@ alone on held-out examples of that installation, and leaves scores alone without
 
 from __future__ import annotations
 
+import math
+import os
 import pickle
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from tests.scoring.label_examples import examples, split
@@ -176,3 +181,48 @@ def test_a_non_latin_text_learns_from_its_letters():
     taught = Scorer(learned=fitted)
     assert taught.score(mention("ケストレル また 圏外 です")).complaint > 0.5
     assert taught.score(mention("ケストレル また 最高 です")).complaint < 0.5
+
+
+_SEEDED_RUN = """
+from tests.scoring.label_examples import examples, split
+from emberwatch.scoring import Scorer, learned
+train, held = split(examples(300))
+layer = learned.fit(train[:150], Scorer())
+scorer = Scorer()
+for example in held[:60]:
+    judged = layer.judge(scorer.evidence(example.mention))
+    print(repr(judged.shift), repr(judged.complaint))
+    print(judged.category, repr(judged.category_probability))
+"""
+
+
+def test_fitting_and_judging_give_the_same_bits_whatever_the_string_hash_seed():
+    # Sets iterate in an order that follows string hashes, seeded anew in each process: a
+    # float sum in that order would change in its last bits from one process to the next.
+    root = Path(__file__).resolve().parents[2]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _SEEDED_RUN],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    ]
+    assert runs[0].count("\n") == 120
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_packed_weights_add_up_exactly_in_any_order():
+    rows = [(0.1, -2.5, 3e-9, -0.0), (-0.3, 1e-12, 7.25, 4.0), (0.2, 2.5, -3e-9, -4.0)]
+    packed = [learned._pack(r) for r in rows]
+    forward, backward = sum(packed), sum(reversed(packed))
+    assert forward == backward
+    total, lanes = forward, []
+    for _ in range(4):
+        lane = ((total + learned._LANE_HALF) & learned._LANE_MASK) - learned._LANE_HALF
+        total = (total - lane) >> learned._LANE
+        lanes.append(lane / learned._ONE)
+    assert lanes == pytest.approx([math.fsum(c) for c in zip(*rows, strict=True)], abs=1e-18)

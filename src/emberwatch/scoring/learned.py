@@ -10,10 +10,12 @@ found in it (:func:`~emberwatch.scoring.complaint.find_cues`), and the category 
 gave it. A text in a script other than Latin also gives its pairs of adjacent letters,
 since its words are not separated by spaces. The vocabulary is the features seen in at
 least :data:`MIN_COUNT` labelled mentions, at most :data:`MAX_FEATURES` of them. Scoring
-is one set intersection and a sum over the few words the vocabulary knows: about 8 us a
-mention. Word pairs and character n-grams of English text were tried and dropped: they
-cost 3 to 15 us more a mention (the budget is 10% of about 100 us) and, on the
-examples in ``tests/scoring/label_examples.py``, gained nothing over words and cues.
+is one set intersection and a sum over the few words the vocabulary knows, each word's
+weights packed into one integer (fixed-point lanes: the sum is exact, so the same in
+every process whatever order a set gives): about 4 us a mention. Word pairs and
+character n-grams of English text were tried and dropped: they cost 3 to 15 us more a
+mention (the budget is 10% of about 100 us) and, on the examples in
+``tests/scoring/label_examples.py``, gained nothing over words and cues.
 
 **Complaint.** A logistic regression whose offset is the cues' log-odds ``z``::
 
@@ -51,11 +53,13 @@ import io
 import itertools
 import json
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -135,7 +139,9 @@ def feature_keys(evidence: Evidence) -> list[str]:
     adjacent characters of a text in a script other than Latin, and its cue families and
     the rules' category (with a ``\\x00`` prefix, which no word has)."""
     lower = evidence.prepared.lower
-    keys = [*evidence.prepared.words]
+    # Sorted: a set's order changes from process to process (string hashing is seeded),
+    # and with it the vocabulary's order and the last bits of the fitted weights.
+    keys = sorted(evidence.prepared.words)
     if not lower.isascii() and _NON_LATIN.search(lower):
         keys.extend(_wide_pairs(lower))
     keys.extend("\x00" + cue.family for cue in evidence.complaint.cues)
@@ -193,33 +199,38 @@ class LearnedLayer:
             self._dense = [(a, b, c) for a, b, c in self.category_dense.tolist()]
         else:
             self._allowed = frozenset()
-        # Each feature's weights as a tuple (complaint, then each class), by feature: one
-        # dict lookup a feature. A feature the vocabulary lacks adds nothing.
+        # Each feature's weights (complaint, then each class) packed into one integer, a
+        # fixed-point lane each (_pack). Judging a mention adds one integer a feature:
+        # integer sums are exact, so the total is the same in any order (a sum of floats
+        # taken in a set's order would differ in its last bits between processes), and
+        # one addition a feature is cheaper than one a weight.
         table = np.column_stack(columns).tolist()
-        self._rows = {key: tuple(table[i]) for key, i in self.vocabulary.items()}
-        self._known = frozenset(self.vocabulary)
-        self._zero = (0.0,) * len(columns)
+        self._packed = {key: _pack(table[i]) for key, i in self.vocabulary.items()}
+        self._known = frozenset(self._packed)
         # The cue and category features by the name that follows their prefix, so that
-        # judging a mention builds no key: _marked[name] is _rows["\x00" + name].
+        # judging a mention builds no key: _marked[name] is _packed["\x00" + name].
         self._marked = {
             key[1:]: row
-            for key, row in self._rows.items()
+            for key, row in self._packed.items()
             if isinstance(key, str) and key[:1] == "\x00"
         }
-        # The rules' category's row, by category name, with the zero row for one the
-        # vocabulary lacks; and the complaint correction's constants.
-        self._category_rows = {c: self._marked.get("=" + c, self._zero) for c in CATEGORIES}
+        # The rules' category's features, by category name (0 for one the vocabulary
+        # lacks); and the complaint correction's constants.
+        self._category_rows = {c: self._marked.get("=" + c, 0) for c in CATEGORIES}
         scale, offset = self.calibration
         self._scale_less_one = scale - 1.0 if self.complaint_weights is not None else None
         self._offset = offset
         self._learned_from = f"learned from {self.n_complaint} team labels: "
+        self._category_heads = {
+            c: f"learned from {self.n_labels} team labels ({self.class_labels.get(c, 0)} {c}): "
+            for c in self.classes
+        }
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         for name in (
-            "_rows",
+            "_packed",
             "_known",
-            "_zero",
             "_allowed",
             "_dense",
             "_marked",
@@ -227,6 +238,7 @@ class LearnedLayer:
             "_scale_less_one",
             "_offset",
             "_learned_from",
+            "_category_heads",
         ):
             state.pop(name, None)
         return state
@@ -245,57 +257,58 @@ class LearnedLayer:
         """The corrected complaint probability and, when confident, a category.
 
         The features of :func:`feature_keys`, looked up without building the keys twice:
-        this runs for every mention scored, so it sums plain tuples, not numpy arrays.
+        this runs for every mention scored, so it adds each feature's packed weights
+        (one integer) and unpacks the column totals once.
         """
-        rows = self._rows
+        packed = self._packed
         prepared = evidence.prepared
-        # Most words of a mention are not in the vocabulary; a set intersection drops them.
-        found = [*map(rows.__getitem__, self._known.intersection(prepared.words))]
+        # Most words of a long mention are not in the vocabulary; a set intersection
+        # drops them in one C call.
+        total = sum(map(packed.__getitem__, prepared.words & self._known))
         lower = prepared.lower
         if not lower.isascii() and _NON_LATIN.search(lower):
-            found += [rows[k] for k in _wide_pairs(lower) if k in rows]
+            total += sum(map(packed.get, _wide_pairs(lower), _ZEROS))
         complaint = evidence.complaint
         if complaint.cues:
-            # The cue families' rows, in the cues' order (a row is a non-empty tuple).
-            found += filter(None, map(self._marked.get, map(_FAMILY, complaint.cues)))
+            total += sum(map(self._marked.get, map(_FAMILY, complaint.cues), _ZEROS))
         category_row = self._category_rows.get(evidence.category)
-        found.append(
-            category_row
-            if category_row is not None
-            else self._marked.get("=" + evidence.category, self._zero)
-        )
-        # One pass over the mention's rows: column 0 is complaint, then one per class
-        # (the same left-to-right sums as before; the rows all have one width).
-        sums = [*map(sum, zip(*found, strict=False))]
+        if category_row is None:
+            category_row = self._marked.get("=" + evidence.category, 0)
+        total += category_row
+        # The lanes, lowest (complaint) first: each lane's signed value, then what it
+        # borrowed from the lanes above is given back (see _pack).
+        lane = ((total + _LANE_HALF) & _LANE_MASK) - _LANE_HALF
+        total = (total - lane) >> _LANE
         z = complaint.log_odds
         probability, shift, reasons = complaint.probability, 0.0, ()
         if self._scale_less_one is not None:
-            shift = self._scale_less_one * z + self._offset + sums[0]
+            shift = self._scale_less_one * z + self._offset + lane / _ONE
             probability = _logistic(z + shift)
             reasons = (f"{self._learned_from}{shift:+.1f} -> complaint {probability:.2f}",)
         if not self._allowed:
             return Judgement(probability, shift, reasons)
         sentiment = evidence.sentiment
-        logits = [
-            total + dz * z + ds * sentiment + d1
-            for total, (dz, ds, d1) in zip(sums[1:], self._dense, strict=True)
-        ]
+        logits = []
+        for dz, ds, d1 in self._dense:
+            lane = ((total + _LANE_HALF) & _LANE_MASK) - _LANE_HALF
+            total = (total - lane) >> _LANE
+            logits.append(lane / _ONE + dz * z + ds * sentiment + d1)
         top = max(logits)
-        exps = [math.exp(v - top) for v in logits]
-        chosen = self.classes[exps.index(1.0)]
+        chosen = self.classes[logits.index(top)]
         if chosen in self._allowed:
-            confidence = 1.0 / sum(exps)
+            confidence = 1.0 / sum(map(math.exp, map(operator.sub, logits, repeat(top))))
             if confidence >= CONFIDENT:
                 return Judgement(probability, shift, reasons, chosen, confidence)
         return Judgement(probability, shift, reasons)
 
     def category_reason(self, judgement: Judgement, rules: str) -> str:
         """Why the layer's category replaced the rules' one."""
-        count = self.class_labels.get(judgement.category or "", 0)
-        return (
-            f"learned from {self.n_labels} team labels ({count} {judgement.category}): "
-            f"{judgement.category_probability:.2f} confident, over the rules' {rules}"
-        )
+        category = judgement.category
+        head = self._category_heads.get(category)  # type: ignore[arg-type]
+        if head is None:
+            count = self.class_labels.get(category or "", 0)
+            head = f"learned from {self.n_labels} team labels ({count} {category}): "
+        return f"{head}{judgement.category_probability:.2f} confident, over the rules' {rules}"
 
     def to_bytes(self) -> bytes:
         """The layer as ``numpy.savez`` bytes: arrays and a JSON header, no pickle."""
@@ -462,6 +475,24 @@ def evaluate(scorer: Scorer, examples: Sequence[Example]) -> Report:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return Report(n, precision, recall, f1, right / n_cat if n_cat else None, n_cat)
+
+
+# Fixed-point lanes of a packed feature row (LearnedLayer._packed): _LANE bits each, of
+# which _FRACTION after the point; weight j is lane j, a signed number (a negative lane
+# borrows one from the lane above, which unpacking gives back). A weight is rounded to a
+# multiple of 2**-64 (5e-20, far below what any score or reason shows), and a column
+# total stays exact up to 2**63.
+_LANE = 128
+_FRACTION = 64
+_ONE = float(2**_FRACTION)
+_LANE_MASK = (1 << _LANE) - 1
+_LANE_HALF = 1 << (_LANE - 1)
+_ZEROS = repeat(0)  # map(dict.get, keys, _ZEROS): 0 for a missing key
+
+
+def _pack(weights: Sequence[float]) -> int:
+    """Weights as one integer: weight j, as a signed fixed-point number, in lane j."""
+    return sum(round(w * _ONE) << (_LANE * j) for j, w in enumerate(weights))
 
 
 def _logistic(z: float) -> float:

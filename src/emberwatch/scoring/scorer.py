@@ -167,10 +167,11 @@ class Scorer:
             # The rules' category again, with the corrected probability. categorize reads
             # the probability only against COMPLAINT_AT, and writes it only in the reason
             # of a complaint: on the same side of COMPLAINT_AT, any other category and its
-            # reasons are the same as before.
-            if rules == "complaint" or (probability >= triage.COMPLAINT_AT) != (
+            # reasons are the same as before, and a complaint stays a complaint, whose
+            # reasons are not needed when the layer's category replaces it.
+            if (probability >= triage.COMPLAINT_AT) != (
                 complaint.probability >= triage.COMPLAINT_AT
-            ):
+            ) or (rules == "complaint" and judgement.category in (None, "complaint")):
                 category, category_reasons = triage.categorize(
                     sentiment=sentiment,
                     complaint=probability,
