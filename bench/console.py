@@ -9,11 +9,15 @@ engagement snapshots per alerted mention, every source's state and 60 sent diges
 serves the real endpoint (``emberwatch.web.build_app``: auth and pages) on 127.0.0.1, logs
 in through ``/login`` like a browser, and requests each page ``--rounds`` times, reading
 the whole body (``/mentions?format=csv``: until the first chunk of rows, time to first
-byte). It prints the median and p95 per page beside the 200 ms target of the console issue.
-The text searches cover a common word (and its 20th page), a rare phrase, a word in most
-mentions, two characters (too short for the trigram index: LIKE alone) and a phrase that
-matches nothing (without the index, every row read).
-The client runs in the server's event loop, so its parsing is inside the figures.
+byte). It prints the median and p95 per page beside the 200 ms target of the console issue
+and beside its baseline, measured in the same rounds: before each timed request for a page,
+the same client, logged in, asks the same server for ``/healthz``. That request takes the
+path every page takes (HTTP on loopback, the auth middleware, the session looked up in the
+database through a worker thread) and does nothing else, so a page's figure less its
+``/healthz`` figure is what the page itself costs. The text searches cover a common word
+(and its 20th page), a rare phrase, a word in most mentions, two characters (too short for
+the trigram index: LIKE alone) and a phrase that matches nothing (without the index, every
+row read). The client runs in the server's event loop, so its parsing is inside the figures.
 """
 
 from __future__ import annotations
@@ -291,7 +295,10 @@ def pages(ids: dict[str, int]) -> list[tuple[str, str]]:
     ]
 
 
-async def _time(engine: Engine, config: Config, ids: dict[str, int], rounds: int) -> dict:
+async def _time(
+    engine: Engine, config: Config, ids: dict[str, int], rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per page: its request times and those of ``/healthz`` asked just before each, in ms."""
     app = build_app(config, engine, lambda: NOW)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -310,8 +317,15 @@ async def _time(engine: Engine, config: Config, ids: dict[str, int], rounds: int
             answer = await http.post("/login", data=form, headers=browser, allow_redirects=False)
             assert answer.status == 303, f"login failed: {answer.status}"
             for name, path in pages(ids):
-                times = []
+                times, floor = [], []
                 for _ in range(rounds + 1):  # the first request warms caches; not counted
+                    # The baseline just before each request for the page, so that a change
+                    # in the machine's load touches both alike.
+                    started = time.perf_counter()
+                    async with http.get("/healthz", headers=browser) as response:
+                        assert response.status == 200, f"/healthz: HTTP {response.status}"
+                        await response.read()
+                    floor.append((time.perf_counter() - started) * 1000)
                     started = time.perf_counter()
                     async with http.get(path, headers=browser) as response:
                         assert response.status == 200, f"{path}: HTTP {response.status}"
@@ -322,7 +336,7 @@ async def _time(engine: Engine, config: Config, ids: dict[str, int], rounds: int
                         else:
                             await response.read()
                             times.append((time.perf_counter() - started) * 1000)
-                results[name] = times[1:]
+                results[name] = (times[1:], floor[1:])
     finally:
         await runner.cleanup()
     return results
@@ -340,15 +354,24 @@ def bench(backend: str, mentions: int, incidents: int, rounds: int) -> list[Row]
         print(f"{backend}: filling", flush=True)
         ids = fill(engine, mentions, incidents)
         results = asyncio.run(_time(engine, config, ids, rounds))
-    rows = []
-    for name, times in results.items():
+    every_floor = [ms for _times, floor in results.values() for ms in floor]
+    rows = [
+        Row(
+            "console",
+            f"{backend} /healthz, logged in (the baseline: HTTP, auth, session lookup)",
+            f"median {statistics.median(every_floor):.1f} ms, p95 {p95(every_floor):.1f} ms",
+            f"{len(every_floor)} requests, one before each timed page request",
+        )
+    ]
+    for name, (times, floor) in results.items():
         median, high = statistics.median(times), p95(times)
         rows.append(
             Row(
                 "console",
                 f"{backend} {name}",
-                f"median {median:.0f} ms, p95 {high:.0f} ms",
-                f"< {TARGET_MS:.0f} ms",
+                f"median {median:.1f} ms, p95 {high:.1f} ms",
+                f"/healthz median {statistics.median(floor):.1f} ms, p95 {p95(floor):.1f} ms; "
+                f"target p95 < {TARGET_MS:.0f} ms",
                 verdict(high < TARGET_MS),
             )
         )
@@ -368,7 +391,7 @@ def main() -> None:
     rows: list[Row] = []
     for backend in backends:
         rows += bench(backend, mentions, incidents, rounds)
-    finish(rows, args, "Console pages (median and p95 per page; target 200 ms)")
+    finish(rows, args, "Console pages (median and p95 per page beside /healthz; target 200 ms)")
 
 
 if __name__ == "__main__":
