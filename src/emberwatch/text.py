@@ -89,9 +89,15 @@ def jsonl(value: Any) -> str:
     DEL, U+2028/U+2029 and bidi controls would reach the terminal or the next reader raw.
     They can only occur inside JSON strings, where ``\\uXXXX`` means the same character.
     """
-    return _JSON_RAW.sub(
-        lambda m: f"\\u{ord(m[0]):04x}", json.dumps(value, ensure_ascii=False, default=str)
-    )
+    return _JSON_RAW.sub(_escape, _ENCODER.encode(value))
+
+
+# What json.dumps(value, ensure_ascii=False, default=str) builds on every call, built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def _escape(found: re.Match[str]) -> str:
+    return f"\\u{ord(found[0]):04x}"
 
 
 def slack_mrkdwn(text: str) -> str:
