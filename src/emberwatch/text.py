@@ -21,7 +21,9 @@ paragraph separators break a line where a reader sees none. Neither belongs in o
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -88,16 +90,42 @@ def jsonl(value: Any) -> str:
     ``json.dumps(..., ensure_ascii=False)`` escapes only C0 controls; C1 (U+0080–U+009F),
     DEL, U+2028/U+2029 and bidi controls would reach the terminal or the next reader raw.
     They can only occur inside JSON strings, where ``\\uXXXX`` means the same character.
+    The line is ``json.dumps(value, ensure_ascii=False, default=str)``'s, from an encoder
+    made once (``emberwatch score`` writes one a mention); an all-ASCII line without DEL
+    has nothing to escape and skips the search.
     """
-    return _JSON_RAW.sub(_escape, _ENCODER.encode(value))
-
-
-# What json.dumps(value, ensure_ascii=False, default=str) builds on every call, built once.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+    line = _encode(value)
+    if line.isascii() and "\x7f" not in line:
+        return line
+    return _JSON_RAW.sub(_escape, line)
 
 
 def _escape(found: re.Match[str]) -> str:
     return f"\\u{ord(found[0]):04x}"
+
+
+def _float(value: float) -> str:
+    """A float as json.dumps writes it (allow_nan): its repr, or NaN and ±Infinity."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, default=str)`` as one function. With the
+    C accelerator, its encoder is made once: ``JSONEncoder.encode`` makes one every call,
+    which costs as much as encoding a mention's line. No circular-reference check: a JSON
+    line is built from parsed JSON and scores, which hold no cycles."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False, default=str).encode
+    chunks = make(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _encoder()
 
 
 def slack_mrkdwn(text: str) -> str:
