@@ -1,3 +1,5 @@
+import copy
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -105,3 +107,26 @@ def test_a_conversation_key_names_platform_kind_and_id_and_always_fits_its_colum
     key = conversation("bluesky", "post", uri)
     assert len(key) <= MAX_THREAD_LENGTH and key.startswith("bluesky:post:sha256:")
     assert conversation("bluesky", "post", uri) == key
+
+
+def test_a_mention_survives_pickling_and_copying_whole():
+    m = Mention(
+        "reddit",
+        "t3_1",
+        "https://r.example/1",
+        "dana",
+        42,
+        "Title",
+        "text",
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        4.5,
+        1,
+        2,
+        3,
+        "reddit:post:1",
+    )
+    assert pickle.loads(pickle.dumps(m)) == m
+    assert copy.deepcopy(m) == m and copy.copy(m) == m
+    assert pickle.loads(pickle.dumps(Mention.from_dict({"text": "x"}))) == Mention.from_dict(
+        {"text": "x"}
+    )

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 
@@ -68,6 +69,12 @@ class Mention:
         """Title and text together, as the matcher and the scorer read them."""
         return f"{self.title}\n{self.text}" if self.title else self.text
 
+    def __reduce__(self) -> tuple[type[Mention], tuple[Any, ...]]:
+        # Pickled as the arguments of Mention(...): the scoring pool sends every new
+        # mention to its worker, and this is half the time of a dataclass's own
+        # field-by-field state, both ways.
+        return Mention, _field_values(self)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["published_at"] = _iso(self.published_at)
@@ -119,6 +126,7 @@ _FIELDS = (
 )
 if tuple(f.name for f in fields(Mention)) != _FIELDS:  # pragma: no cover - a developer's slip
     raise TypeError("Mention.from_dict does not read every field of Mention")
+_field_values = attrgetter(*_FIELDS)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -187,3 +187,12 @@ def test_snapshots_from_json_names_the_bad_item(items, message):
 def test_a_zero_viral_threshold_is_refused():
     with pytest.raises(ValueError, match="viral_threshold"):
         Scorer(viral_threshold=0)
+
+
+def test_scores_survive_pickling_whole_as_the_scoring_pool_sends_them():
+    import pickle
+
+    scores = SCORER.score(_mention("my order is late again and support ignores me"))
+    copied = pickle.loads(pickle.dumps(scores))
+    assert copied == scores and type(copied) is Scores
+    assert copied.reasons == scores.reasons and copied.reasons is not scores.reasons

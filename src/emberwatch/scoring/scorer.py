@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from emberwatch.mention import Mention, parse_timestamp
@@ -101,8 +102,19 @@ class Scores:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as its field values, made again by _scores: the scoring pool returns
+        # every new mention's scores from its worker, and this is faster both ways than
+        # a dataclass's own field-by-field state.
+        return _scores_from, _score_values(self)
+
 
 _scores = maker(Scores)
+_score_values = attrgetter(*(f.name for f in fields(Scores)))
+
+
+def _scores_from(*values: Any) -> Scores:
+    return _scores(*values)  # type: ignore[no-any-return]
 
 
 class Scorer:
