@@ -9,7 +9,6 @@ VIP matching see one spelling per person; :func:`author_key` is the form they co
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, fields
@@ -164,6 +163,8 @@ def conversation(platform: str, kind: str, ident: object) -> str:
     key = f"{platform}:{kind}:{ident}"
     if len(key) <= MAX_THREAD_LENGTH:
         return key
+    import hashlib  # here: OpenSSL's load is a good part of `emberwatch score`'s start-up
+
     return f"{platform}:{kind}:sha256:{hashlib.sha256(str(ident).encode()).hexdigest()}"
 
 
