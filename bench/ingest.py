@@ -2,7 +2,7 @@
 
 Run ``python bench/ingest.py [--quick] [-n N]``. Mentions arrive as Algolia (Hacker News)
 result pages of 100 hits, as a poll would fetch them; each page goes through the
-connector's ``parse``, ``pipeline.match_stage`` and ``pipeline._commit_poll`` (store, score,
+connector's ``parse``, ``pipeline.match_stage`` and ``pipeline.commit_poll`` (store, score,
 decide, file alerts into incidents), one transaction per page, as production does.
 
 The runtime scores each poll's new mentions in its scoring process (``scoring_processes``,
@@ -163,7 +163,7 @@ def run_backend(backend: str, n: int) -> dict:
             presumed = ahead.result() if ahead is not None else None
             t1 = time.perf_counter()
             cursor = json.dumps({"since": int(now.timestamp())})
-            pipeline._commit_poll(rt, settings, matched, cursor, 1, now, presumed=presumed)
+            pipeline.commit_poll(rt, settings, matched, cursor, 1, now, presumed=presumed)
             spent["score (wait)"] += t1 - t0
             spent["store+decide"] += time.perf_counter() - t1
 

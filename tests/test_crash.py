@@ -24,11 +24,11 @@ KILL_BEFORE_POLL_COMMIT = """
 import os, signal
 import emberwatch.ingest as pipeline
 from sqlmodel import Session
-_real = pipeline._commit_poll
+_real = pipeline.commit_poll
 def _dying(*args, **kwargs):
     Session.commit = lambda self: os.kill(os.getpid(), signal.SIGKILL)
     return _real(*args, **kwargs)
-pipeline._commit_poll = _dying
+pipeline.commit_poll = _dying
 """
 
 # Kills the process after polls commit, while the outbox worker is sending.

@@ -17,7 +17,7 @@ from emberwatch.alerts.lifecycle import act
 from emberwatch.alerts.policy import evaluate
 from emberwatch.cli import cli
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
-from emberwatch.ingest import Runtime, _commit_poll, match_stage
+from emberwatch.ingest import Runtime, commit_poll, match_stage
 from emberwatch.mention import Mention
 from emberwatch.models import Incident, SourceState
 from emberwatch.replay import ReplayInputError, _figures, _polls, _settings_for, read_mentions
@@ -131,7 +131,7 @@ def live_figures(config, path: Path, resolve_after: timedelta | None) -> dict:
         if now in by_time:
             settings, seen = by_time[now]
             matched = match_stage([s.mention for s in seen], runtime.matchers, settings)
-            report = _commit_poll(runtime, settings, matched, None, 1, now, bookkeeping=False)
+            report = commit_poll(runtime, settings, matched, None, 1, now, bookkeeping=False)
             if report.alerts:
                 evaluate(engine, config, now)
         if digest is not None:

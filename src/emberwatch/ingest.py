@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from emberwatch import labels, metrics
+from emberwatch import db, labels, metrics
 from emberwatch.alerts.decisions import Decision, decide
 from emberwatch.alerts.grouping import TextShapes, grouping_keys
 from emberwatch.alerts.incidents import RecentKeys, RecentTexts, attach
@@ -194,7 +194,10 @@ class _Filing:
 
 
 @dataclass(frozen=True)
-class _Matched:
+class Matched:
+    """A fetched mention a brand's matcher kept (:func:`match_stage`): the brand, and
+    whether its author is one of the brand's VIPs."""
+
     mention: Mention
     brand: str
     vip: bool
@@ -253,7 +256,7 @@ async def poll_source(
         await asyncio.wait([asyncio.wrap_future(ahead.future)])
     report = await _in_thread(
         rt,
-        lambda: _commit_poll(
+        lambda: commit_poll(
             rt,
             settings,
             matched,
@@ -278,10 +281,10 @@ async def _in_thread(rt: Runtime, function: Callable[..., Any], *args: Any) -> A
 
 def match_stage(
     mentions: list[Mention], matchers: list[BrandMatcher], settings: SourceSettings
-) -> list[_Matched]:
+) -> list[Matched]:
     """Keep the mentions about a brand this source serves; the first matching brand wins."""
     served = [m for m in matchers if not settings.brands or m.brand in settings.brands]
-    kept: list[_Matched] = []
+    kept: list[Matched] = []
     seen: set[str] = set()
     for mention in mentions:
         if mention.external_id in seen:
@@ -290,7 +293,7 @@ def match_stage(
         text = mention.full_text
         for matcher in served:
             if matcher.matches(text):
-                kept.append(_Matched(mention, matcher.brand, matcher.is_vip(mention.author)))
+                kept.append(Matched(mention, matcher.brand, matcher.is_vip(mention.author)))
                 break
     return kept
 
@@ -309,7 +312,7 @@ class ScoredAhead:
         return self.pool.result(self.future, self.batch, self.now)
 
 
-def score_ahead(rt: Runtime, matched: list[_Matched], now: datetime) -> ScoredAhead | None:
+def score_ahead(rt: Runtime, matched: list[Matched], now: datetime) -> ScoredAhead | None:
     """Start scoring the matched mentions in the scoring process, before the poll's
     transaction, as if each were new: most are, and the transaction scores the rest.
 
@@ -392,10 +395,10 @@ def _record_failure(
     return PollReport(settings.name, error=str(error))
 
 
-def _commit_poll(
+def commit_poll(
     rt: Runtime,
     settings: SourceSettings,
-    matched: list[_Matched],
+    matched: list[Matched],
     cursor: str | None,
     pages: int,
     now: datetime,
@@ -471,22 +474,21 @@ def _commit_poll(
                 scored.append((record, scores, alerted.get(record.id)))  # type: ignore[arg-type]
                 updated += 1
         if new_rows:
-            # Multi-row INSERTs into the table, RETURNING each row's id with its identity.
-            # Not through the ORM, which splits the rows wherever a column turns None,
-            # and not in the rows' order, which makes SQLite insert one row at a time.
-            table = MentionRecord.__table__.c  # type: ignore[attr-defined]
-            inserted = session.execute(
-                MentionRecord.__table__.insert().returning(  # type: ignore[attr-defined]
-                    table.id, table.source, table.external_id
-                ),
+            # One INSERT for the poll's new mentions, RETURNING each row's id with its
+            # identity. Not through the ORM, which splits the rows wherever a column
+            # turns None.
+            inserted = db.insert_rows(
+                session,
+                MentionRecord.__table__,  # type: ignore[attr-defined]
                 new_rows,
+                ("id", "source", "external_id"),
             )
             ids = {(source, external_id): id_ for id_, source, external_id in inserted}
             for stored, m in fresh:
                 stored.id = ids[m.source, m.external_id]
             first_snapshots = [_snapshot_values(r.id, m, now) for r, m in fresh if m.has_counts]
             if first_snapshots:
-                session.execute(sa.insert(EngagementSnapshot), first_snapshots)
+                db.insert_rows(session, EngagementSnapshot.__table__, first_snapshots)  # type: ignore[attr-defined]
         # Decide in arrival order: incident grouping depends on which alert came first.
         decided = _decisions(rt.config, scored)
         keys_by_brand: dict[str, list[str]] = {}
@@ -537,7 +539,7 @@ def _commit_poll(
 
 
 def _existing_records(
-    session: Session, matched: list[_Matched]
+    session: Session, matched: list[Matched]
 ) -> dict[tuple[str, str], MentionRecord]:
     found: dict[tuple[str, str], MentionRecord] = {}
     by_source: dict[str, list[str]] = {}
@@ -548,14 +550,14 @@ def _existing_records(
             rows = session.exec(
                 select(MentionRecord).where(
                     MentionRecord.source == source,
-                    MentionRecord.external_id.in_(ids[start : start + 500]),  # type: ignore[attr-defined]
+                    db.one_of(session, MentionRecord.external_id, ids[start : start + 500]),
                 )
             ).all()
             found.update({(r.source, r.external_id): r for r in rows})
     return found
 
 
-def _new_row(item: _Matched, source_name: str, now: datetime, scores: Scores) -> dict[str, Any]:
+def _new_row(item: Matched, source_name: str, now: datetime, scores: Scores) -> dict[str, Any]:
     """A new mention's row in ``mentions``, scores included."""
     m = item.mention
     return {
@@ -651,7 +653,7 @@ def _snapshot_history(session: Session, records: list[MentionRecord]) -> dict[in
     for start in range(0, len(ids), 500):
         rows = session.exec(
             select(EngagementSnapshot)
-            .where(EngagementSnapshot.mention_id.in_(ids[start : start + 500]))  # type: ignore[attr-defined]
+            .where(db.one_of(session, EngagementSnapshot.mention_id, ids[start : start + 500]))
             .order_by(EngagementSnapshot.seen_at, EngagementSnapshot.id)  # type: ignore[arg-type]
         ).all()
         for r in rows:
@@ -666,7 +668,9 @@ def _alerts_by_mention(session: Session, records: list[MentionRecord]) -> dict[i
     ids = _ids(records)
     for start in range(0, len(ids), 500):
         rows = session.exec(
-            select(AlertRecord).where(AlertRecord.mention_id.in_(ids[start : start + 500]))  # type: ignore[attr-defined]
+            select(AlertRecord).where(
+                db.one_of(session, AlertRecord.mention_id, ids[start : start + 500])
+            )
         ).all()
         found.update({a.mention_id: a for a in rows})
     return found
@@ -711,18 +715,18 @@ def _file_alert(
     now: datetime,
     alert: AlertRecord | None,
     filing: _Filing,
-) -> tuple[AlertRecord | _NewAlert, Incident | None, int | None]:
+) -> tuple[AlertRecord, Incident | None, int | None]:
     """Raise or raise the severity of this mention's alert, then file it in an incident.
 
-    ``alert`` is the mention's existing alert, if any; a new one is returned as a
-    :class:`_NewAlert` for :func:`_insert_new_alerts`. Returns the alert, its incident
-    and the silence that holds it, if any. Nothing is sent here, and nothing is flushed:
-    the alert policy (``emberwatch.alerts.policy``) decides when each channel hears,
-    from what this transaction commits.
+    ``alert`` is the mention's existing alert, if any; a new one is returned without an
+    id, outside the session, for :func:`_insert_new_alerts`. Returns the alert, its
+    incident and the silence that holds it, if any. Nothing is sent here, and nothing is
+    flushed: the alert policy (``emberwatch.alerts.policy``) decides when each channel
+    hears, from what this transaction commits.
     """
-    filed: AlertRecord | _NewAlert
+    filed: AlertRecord
     if alert is None:
-        filed = _NewAlert(
+        filed = AlertRecord(
             mention_id=record.id,  # type: ignore[arg-type]
             brand=record.brand,
             source_name=record.source_name,
@@ -746,54 +750,17 @@ def _file_alert(
     return filed, incident, None
 
 
-@dataclass(slots=True)
-class _NewAlert:
-    """A new alert, inserted with the poll's other new alerts in one statement.
-
-    Built and flushed as ORM objects, new alerts went in one INSERT each; an existing
-    alert, raised again, stays an ORM object.
-    """
-
-    mention_id: int
-    brand: str
-    source_name: str
-    category: str
-    severity: str
-    reason: str
-    created_at: datetime
-    updated_at: datetime
-    incident_id: int | None = None
-    silenced_by: int | None = None
-    id: int | None = None
-
-
-def _insert_new_alerts(session: Session, alerts: list[AlertRecord | _NewAlert]) -> None:
-    """Insert the new alerts, in filing order, and give each its id."""
-    new = [alert for alert in alerts if isinstance(alert, _NewAlert)]
+def _insert_new_alerts(session: Session, alerts: list[AlertRecord]) -> None:
+    """Insert the new alerts (those without an id), in filing order, in one statement and
+    give each its id. Added to the session instead, they went in one INSERT each."""
+    new = [alert for alert in alerts if alert.id is None]
     if not new:
         return
-    columns = AlertRecord.__table__.c  # type: ignore[attr-defined]
-    rows = [
-        {
-            "mention_id": a.mention_id,
-            "incident_id": a.incident_id,
-            "silenced_by": a.silenced_by,
-            "brand": a.brand,
-            "source_name": a.source_name,
-            "category": a.category,
-            "severity": a.severity,
-            "reason": a.reason,
-            "status": "triggered",
-            "created_at": a.created_at,
-            "updated_at": a.updated_at,
-        }
-        for a in new
-    ]
+    table = AlertRecord.__table__  # type: ignore[attr-defined]
+    columns = [column.name for column in table.c if column.name != "id"]
+    rows = [{name: getattr(alert, name) for name in columns} for alert in new]
     # A mention has one alert at most, so the mention id says which row got which id.
-    inserted = session.execute(
-        AlertRecord.__table__.insert().returning(columns.id, columns.mention_id),  # type: ignore[attr-defined]
-        rows,
-    )
+    inserted = db.insert_rows(session, table, rows, ("id", "mention_id"))
     ids = {mention_id: alert_id for alert_id, mention_id in inserted}
     for alert in new:
         alert.id = ids[alert.mention_id]
@@ -802,7 +769,7 @@ def _insert_new_alerts(session: Session, alerts: list[AlertRecord | _NewAlert]) 
 def _log_filed(
     record: MentionRecord | _NewMention,
     decision: Decision,
-    alert: AlertRecord | _NewAlert,
+    alert: AlertRecord,
     incident: Incident | None,
     silence_id: int | None,
 ) -> None:
@@ -846,7 +813,7 @@ async def refresh_source(rt: Runtime, settings: SourceSettings) -> PollReport:
     asked = set(ids)  # a refresh updates what is stored; it never adds
     matched = match_stage([m for m in mentions if m.external_id in asked], rt.matchers, settings)
     return await _in_thread(
-        rt, lambda: _commit_poll(rt, settings, matched, None, 1, now, bookkeeping=False)
+        rt, lambda: commit_poll(rt, settings, matched, None, 1, now, bookkeeping=False)
     )
 
 

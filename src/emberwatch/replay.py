@@ -9,7 +9,7 @@ and runs them through the real code with a simulated clock:
   first configured source of its ``source`` type), and again at each of its
   ``snapshots`` (``[{"at", "likes", "reposts", "replies"}]``) with those counts, as the
   engagement refresh would; one poll's sightings are one
-  :func:`emberwatch.ingest._commit_poll` (match, store, score, decide, group);
+  :func:`emberwatch.ingest.commit_poll` (match, store, score, decide, group);
 - the alert policy, :func:`emberwatch.alerts.policy.evaluate`, runs after each poll
   that filed an alert (as ``run`` does) and on the ``evaluate_interval`` grid whenever a
   timer may have come due (see :class:`_Timers`); the digest is queued at its send time;
@@ -64,7 +64,7 @@ from emberwatch.config import (
 )
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import EmberwatchError
-from emberwatch.ingest import Runtime, _commit_poll, _Matched, match_stage
+from emberwatch.ingest import Matched, Runtime, commit_poll, match_stage
 from emberwatch.mention import Mention
 from emberwatch.models import (
     AlertRecord,
@@ -498,13 +498,13 @@ def _settings_for(config: Config) -> Callable[[Sighting], SourceSettings]:
 
 class _ScoredAhead:
     """Every poll's matched mentions scored as new ones in a worker process, ahead of
-    the simulation: :func:`emberwatch.ingest._commit_poll` takes them as ``presumed``
+    the simulation: :func:`emberwatch.ingest.commit_poll` takes them as ``presumed``
     (what the live poller's scoring process gives it) and scores in the simulation only
     the mentions it has stored before. The worker holds a copy of the runtime's scorer,
     so its scores are the ones the simulation would compute. If the worker fails, the
     simulation scores the rest itself."""
 
-    def __init__(self, scorer: Scorer, polls: list[tuple[datetime, list[_Matched]]]) -> None:
+    def __init__(self, scorer: Scorer, polls: list[tuple[datetime, list[Matched]]]) -> None:
         self._executor = concurrent.futures.ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),
@@ -665,7 +665,7 @@ def replay(
             run_due(at)
             clock.now = at
             presumed = ahead.scores(index) if ahead is not None else None
-            report = _commit_poll(
+            report = commit_poll(
                 runtime, settings, matched, None, 1, at, bookkeeping=False, presumed=presumed
             )
             if report.alerts or report.updated:
