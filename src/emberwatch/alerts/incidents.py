@@ -3,7 +3,9 @@
 An alert joins the most recently updated incident of its brand that shares a grouping key
 (conversation, URL, author) or whose text it nearly duplicates within the grouping window;
 otherwise it opens a new incident. Joining a resolved incident opens its next episode.
-Severity only rises automatically.
+Severity only rises automatically. The alert is its stored shape,
+:class:`~emberwatch.models.AlertRecord`, stored already or about to be (a poll inserts its
+new alerts together once they are filed).
 """
 
 from __future__ import annotations
@@ -37,16 +39,6 @@ class FiledMention(Protocol):
     title: str | None
     text: str
     thread: str | None
-
-
-class FiledAlert(Protocol):
-    """What filing reads and sets of an alert: an ``AlertRecord`` or a row to insert."""
-
-    brand: str
-    source_name: str
-    category: str
-    severity: str
-    incident_id: int | None
 
 
 class RecentTexts:
@@ -182,7 +174,7 @@ def _text_of(title: str | None, text: str) -> str:
 
 def attach(
     session: Session,
-    alert: FiledAlert,
+    alert: AlertRecord,
     mention: FiledMention,
     grouping: Grouping,
     now: datetime,
@@ -263,7 +255,7 @@ def _find(
 
 
 def _open_next_episode(
-    session: Session, incident: Incident, alert: FiledAlert, now: datetime
+    session: Session, incident: Incident, alert: AlertRecord, now: datetime
 ) -> None:
     incident.episode += 1
     incident.status = "triggered"
