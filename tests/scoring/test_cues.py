@@ -1,10 +1,12 @@
-"""The cue families find, with their patterns composed into one (``_cues._composed``),
-exactly what the patterns as written find: the same first match and the same matches in
-turn."""
+"""The cue families find, with their patterns cut into alternatives, narrowed by keys and
+rewritten to skip ahead, exactly what the patterns as written find: the same first match
+and the same matches in turn."""
 
 from __future__ import annotations
 
+import functools
 import re
+from re import _parser
 
 import category_examples
 import complaint_examples
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emberwatch.scoring import complaint, triage
-from emberwatch.scoring._cues import Family, _composed, prepare
+from emberwatch.scoring._cues import Family, _keys, _skip_ahead, _Union, prepare
 
 FAMILIES = (*complaint.CUES, *triage._TRIAGE)
 
@@ -42,13 +44,23 @@ def _as_written(fam: Family) -> re.Pattern[str]:
     return re.compile("|".join(fam.written))
 
 
+@functools.cache
+def _compiled(fam: Family) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(_skip_ahead(a)) for a in fam.alternatives)
+
+
 def _check(fam: Family, text: str) -> None:
     prepared = prepare(text)
     written = _as_written(fam)
     want = [m.span() for m in written.finditer(prepared.lower)]
-    assert [m.span() for m in fam.pattern.finditer(prepared.lower)] == want, (fam.name, text)
-    first = fam.pattern.search(prepared.lower)
+    narrowed = fam.narrowed(prepared)
+    got = [m.span() for m in narrowed.finditer(prepared.lower)] if narrowed else []
+    assert got == want, (fam.name, text)
+    first = narrowed.search(prepared.lower) if narrowed else None
     assert (first.span() if first else None) == (want[0] if want else None)
+    # All the alternatives, unnarrowed, one by one.
+    union = _Union(_compiled(fam))
+    assert [m.span() for m in union.finditer(prepared.lower)] == want, (fam.name, text)
 
 
 @pytest.mark.parametrize("fam", FAMILIES, ids=lambda f: f.name)
@@ -68,6 +80,23 @@ def test_families_agree_on_words_shuffled_from_the_examples(words, joint):
         _check(fam, text)
 
 
-def test_runs_of_alternatives_opening_with_a_boundary_share_it_in_order():
-    composed = _composed((r"\bone\b|\btwo", r"(?:@\w+|\byou) lost\b", r"\bthree"))
-    assert composed == r"\b(?:one\b|two)|@\w+ lost\b|\b(?:you lost\b|three)"
+@pytest.mark.parametrize("fam", FAMILIES, ids=lambda f: f.name)
+def test_no_alternative_matches_the_empty_string(fam):
+    # _Union.finditer goes on from each match's end, which needs a non-empty match.
+    for alternative in fam.alternatives:
+        assert _parser.parse(alternative).getwidth()[0] > 0, alternative
+
+
+def test_keys_are_the_words_or_literals_that_open_every_match():
+    assert _keys(r"\bstill (?:not|no)\b") == ({"still"}, set())
+    assert _keys(r"\b(?:was|were) supposed to\b") == ({"was", "were"}, set())
+    assert _keys(r"\b(?<!within )(?:\d+|an?) days") is None
+    # A run that may go on into more letters is a literal, not a word.
+    assert _keys(r"\brefund") == (set(), {"refund"})
+    assert _keys(r"\b(?:didn'?t|log ?in|glitch\w*|errors?)\b") == (
+        set(),
+        {"didn", "log", "glitch", "error"},
+    )
+    assert _keys(r"\b(?:a|b)?c") is None
+    assert _keys("#\\d{4,}") == (set(), {"#"})
+    assert _keys(r"n'?t\b") is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_CHARS = 20_000
 _WORD = re.compile(r"[a-z0-9']+|[#@/]")
@@ -18,10 +18,16 @@ _WORD = re.compile(r"[a-z0-9']+|[#@/]")
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A text lower-cased (apostrophes straightened) and its set of words."""
+    """A text lower-cased (apostrophes straightened) and its set of words.
+
+    ``pieces`` are the words and, of a word with apostrophes, its parts between them
+    ("'great'" gives "great", "don't" gives "don" and "t"): every run of letters and
+    digits between word boundaries is one of them.
+    """
 
     lower: str
     words: frozenset[str]
+    pieces: frozenset[str]
 
 
 def maker(cls: type) -> Callable[..., Any]:
@@ -51,16 +57,24 @@ _prepared = maker(Prepared)
 
 def prepare(text: str) -> Prepared:
     lower = text[:MAX_CHARS].lower().replace("\u2019", "'")
-    return _prepared(lower, frozenset(_WORD.findall(lower)))
+    words = frozenset(_WORD.findall(lower))
+    if "'" not in lower:
+        return _prepared(lower, words, words)
+    parts = {p for w in words if "'" in w for p in w.split("'")}
+    return _prepared(lower, words, words.union(parts))
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
     """A cue family: a name, a weight in log-odds, trigger words and one pattern.
 
-    ``written`` are the patterns as written; :attr:`pattern` is them as one pattern that
-    finds the same matches (:func:`_composed`), compiled on first use, so that importing
-    the scorer (and ``emberwatch score`` on empty input) compiles nothing.
+    ``written`` are the patterns as written. On first use they are cut into alternatives
+    (:func:`_alternatives`), each with keys read off its text (:func:`_keys`): words, one of
+    which opens every match of it, and literals, one of which does. :meth:`narrowed` keeps
+    the alternatives whose keys occur in a text; each is compiled the first time it is
+    kept, rewritten so that ``re`` skips ahead to where it may match (:func:`_skip_ahead`).
+    Nothing is compiled at import, and only alternatives that some text may match are
+    compiled at all.
     """
 
     name: str
@@ -68,20 +82,197 @@ class Family:
     triggers: frozenset[str]
     written: tuple[str, ...]
     chars: str = ""
-    _compiled: list[re.Pattern[str]] = field(default_factory=list, compare=False, repr=False)
+    _built: list[_Built] = field(default_factory=list, compare=False, repr=False)
+    _chosen: dict[int, re.Pattern[str] | _Union] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def _build(self) -> _Built:
+        if not self._built:
+            self._built.append(_build(self.written))
+        return self._built[0]
 
     @property
-    def pattern(self) -> re.Pattern[str]:
-        """The written patterns as one pattern (:func:`_composed`), compiled on first use."""
-        if not self._compiled:
-            self._compiled.append(re.compile(_composed(self.written)))
-        return self._compiled[0]
+    def alternatives(self) -> tuple[str, ...]:
+        """The alternatives, as written (before :func:`_skip_ahead`)."""
+        return self._build().written
 
     def triggered(self, text: Prepared) -> bool:
         """Whether the pattern can match: a trigger word or trigger character occurs."""
         if not self.triggers.isdisjoint(text.words):
             return True
         return any(ch in text.lower for ch in self.chars)
+
+    def narrowed(self, text: Prepared) -> re.Pattern[str] | _Union | None:
+        """The family's alternatives that may match ``text`` (one pattern, or a
+        :class:`_Union` of several); None when none can. Its first match, and each of its
+        matches, are the written patterns', since the alternatives left out match nowhere
+        in ``text``: a word key must be among the text's ``pieces``, a literal key in the
+        text."""
+        built = self._built[0] if self._built else self._build()
+        mask = built.always
+        for word in built.words.intersection(text.pieces):
+            mask |= built.by_word[word]
+        lower = text.lower
+        for literal, bits in built.literals:
+            if literal in lower:
+                mask |= bits
+        if not mask:
+            return None
+        chosen = self._chosen.get(mask)
+        if chosen is None:
+            patterns = built.patterns
+            for bit in range(mask.bit_length()):
+                if mask >> bit & 1 and patterns[bit] is None:
+                    patterns[bit] = re.compile(_skip_ahead(built.written[bit]))
+            kept = tuple(p for bit, p in enumerate(patterns) if mask >> bit & 1)
+            chosen = kept[0] if len(kept) == 1 else _Union(kept)  # type: ignore[arg-type]
+            if len(self._chosen) < _MAX_CHOSEN:
+                self._chosen[mask] = chosen
+        return chosen
+
+
+class _Union:
+    """Alternatives searched one by one, with the matches of ``re.compile("|".join(...))``:
+    the leftmost match of any, and of those starting there, the first alternative's (each
+    alternative's own leftmost match is where the union would find it, since ``re`` tries
+    the alternatives in order at each position). No cue alternative can match the empty
+    string (a test checks), so :meth:`finditer` simply goes on from each match's end."""
+
+    __slots__ = ("patterns",)
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        best = None
+        for pattern in self.patterns:
+            m = pattern.search(text, pos)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+        return best
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        pos = 0
+        while (m := self.search(text, pos)) is not None:
+            yield m
+            pos = m.end()
+
+
+class _Built(NamedTuple):
+    """A family's alternatives and their keys as bit masks (bit i: alternative i): the
+    alternatives without keys, each key word's alternatives and all key words, and each key
+    literal's alternatives. ``patterns`` holds each alternative once compiled."""
+
+    written: tuple[str, ...]
+    always: int
+    by_word: dict[str, int]
+    words: frozenset[str]
+    literals: tuple[tuple[str, int], ...]
+    patterns: list[re.Pattern[str] | None]
+
+
+def _build(written: tuple[str, ...]) -> _Built:
+    alternatives = _alternatives(written)
+    always, by_word, by_literal = 0, {}, {}
+    for bit, alternative in enumerate(alternatives):
+        keys = _keys(alternative)
+        if keys is None:
+            always |= 1 << bit
+            continue
+        for word in keys[0]:
+            by_word[word] = by_word.get(word, 0) | 1 << bit
+        for literal in keys[1]:
+            by_literal[literal] = by_literal.get(literal, 0) | 1 << bit
+    return _Built(
+        alternatives,
+        always,
+        by_word,
+        frozenset(by_word),
+        tuple(by_literal.items()),
+        [None] * len(alternatives),
+    )
+
+
+def _alternatives(written: tuple[str, ...]) -> tuple[str, ...]:
+    """The written patterns split into alternatives (:func:`_split`), in order: a list of
+    words (``\\b(?:outage|glitch\\w*|...)\\b``) becomes one alternative a word, so that
+    a text runs only the few whose words occur, each with a literal prefix ``re`` skips
+    ahead to, instead of trying every word at every position."""
+    return tuple(piece for pattern in written for piece in _split(pattern))
+
+
+_QUANTIFIERS = ("?", "*", "+", "{")
+_METACHARACTERS = frozenset("\\.^$*+?{}[]|()")
+
+
+def _keys(alternative: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """Words and literals one of which opens every match of ``alternative``, or None when
+    that is not read here (then the alternative runs whenever its family does).
+
+    An alternative opening with ``\\b`` (and look-behinds, which only narrow it) followed
+    by a group ``(?:a|b)`` that is not quantified has a key for each branch; otherwise its
+    body is one branch. A branch opening with a run of letters and digits gives that run
+    as a word when a word boundary, a space, an apostrophe or ``\\s`` surely follows it
+    (see :func:`_branch_key`), and as a literal otherwise. An alternative opening without
+    ``\\b`` gives its literal head ("#", "@", an emoji)."""
+    if not alternative.startswith("\\b"):
+        head = _literal_head(alternative)
+        return (frozenset(), frozenset((head,))) if head else None
+    body = alternative[2:]
+    body = body[re.match(_LOOKBEHINDS, body).end() :]  # type: ignore[union-attr]
+    branches = [(body, "")]
+    if body.startswith("(?:"):
+        close = _closing(body, 0)
+        if close is None or body[close + 1 : close + 2] in _QUANTIFIERS:
+            return None
+        inner = _bars(body[3:close], 0)
+        if not inner:
+            return None
+        branches = [(branch, body[close + 1 :]) for branch in inner]
+    words, literals = set(), set()
+    for branch, after in branches:
+        key = _branch_key(branch, after)
+        if key is None:
+            return None
+        (words if key[1] else literals).add(key[0])
+    return frozenset(words), frozenset(literals)
+
+
+def _branch_key(branch: str, after: str) -> tuple[str, bool] | None:
+    """The run of letters and digits that opens ``branch`` (followed by ``after``, what
+    follows the group), and whether it is a whole word of the text: the match opens after
+    a word boundary, and what follows the run is surely not a letter or digit. None when the
+    run is empty, or a single letter (as a literal it would occur nearly always)."""
+    run = re.match(r"[a-z0-9]*", branch).group(0)  # type: ignore[union-attr]
+    rest = branch[len(run) :] or after
+    if rest[:1] in _QUANTIFIERS and rest[:1]:
+        run = run[:-1]  # the last letter is optional or repeated: not part of the run
+        return (run, False) if len(run) > 1 else None
+    if not run:
+        return None
+    optional = rest[1:2] in _QUANTIFIERS and rest[1:2]
+    if rest.startswith("\\b") or (rest[:1] in (" ", "'") and not optional):
+        return run, True
+    if rest.startswith("\\s") and rest[2:3] not in ("?", "*", "{"):
+        return run, True
+    return (run, False) if len(run) > 1 else None
+
+
+def _literal_head(pattern: str) -> str | None:
+    """The literal characters that open every match of ``pattern``: its leading characters
+    that are not special to ``re`` (the last dropped when a quantifier follows it), if
+    they are two or more, or one that is neither a letter nor a digit ("#", "@", an
+    emoji); else None."""
+    end = 0
+    while end < len(pattern) and pattern[end] not in _METACHARACTERS:
+        end += 1
+    if pattern[end : end + 1] in _QUANTIFIERS and pattern[end : end + 1]:
+        end -= 1
+    head = pattern[:end]
+    if len(head) > 1 or (head and not head.isalnum()):
+        return head
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,38 +320,6 @@ def _split(pattern: str) -> list[str]:
         return [pattern]
     rest = pattern[close + 1 :]
     return [piece for b in branches for piece in _split(lead + b + rest)]
-
-
-def _composed(written: tuple[str, ...]) -> str:
-    """The patterns ``written`` as one pattern with the same matches, which ``re`` searches
-    faster than ``"|".join(written)``.
-
-    Each pattern is cut at its top-level bars, and one that does not open with ``\\b`` is
-    split further (:func:`_split`: ``(?:@\\w+|\\byou) lost`` gives ``@\\w+ lost`` and
-    ``\\byou lost``). Then each run of consecutive alternatives that open with ``\\b``
-    shares one: ``\\bA|\\bB`` becomes ``\\b(?:A|B)``, which matches the same (``\\b`` is
-    tested at the same position either way) but is tested once a position, not once an
-    alternative. The alternatives keep their order, so at each position the first that
-    matches is the same one. Cutting deeper (a word list into one alternative a word)
-    makes compiling several times slower for little gain in search.
-    """
-    alternatives = []
-    for pattern in written:
-        for part in _bars(pattern, 0) or [pattern]:
-            alternatives += [part] if part.startswith("\\b") else _split(part)
-    out: list[str] = []
-    run: list[str] = []
-    for alternative in alternatives:
-        if alternative.startswith("\\b"):
-            run.append(alternative[2:])
-            continue
-        if run:
-            out.append("\\b(?:" + "|".join(run) + ")")
-            run = []
-        out.append(alternative)
-    if run:
-        out.append("\\b(?:" + "|".join(run) + ")")
-    return "|".join(out)
 
 
 def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str]]:
@@ -315,7 +474,8 @@ def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:
     found = []
     lower = text.lower
     for fam in triggered(families, text):
-        m = (fam._compiled[0] if fam._compiled else fam.pattern).search(lower)
+        pattern = fam.narrowed(text)
+        m = pattern.search(lower) if pattern is not None else None
         if m:
             found.append(_cue(fam.name, m.group(0).strip(), fam.weight))
     return found
@@ -358,5 +518,5 @@ def _index(
     return frozenset(by_word), by_word, tuple(by_char.items())
 
 
-_MAX_CHOSEN = 4096  # lists of triggered families kept, by bit mask
+_MAX_CHOSEN = 4096  # lists of triggered families (or of alternatives) kept, by bit mask
 _indexes: dict[int, tuple[tuple[Family, ...], frozenset[str], dict, tuple, dict]] = {}

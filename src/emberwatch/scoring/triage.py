@@ -185,8 +185,10 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
             "free demand" in out or not _LEVER_WORDS.isdisjoint(words)
         ):
             continue
-        pattern = fam.pattern
-        if fam is NOT_PRAISE:
+        pattern = fam.narrowed(prepared)
+        if pattern is None:
+            hits = []
+        elif fam is NOT_PRAISE:
             m = pattern.search(prepared.lower)
             hits = [m.group(0)] if m else []
         else:
