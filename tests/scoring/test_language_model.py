@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def in_cache(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def in_cache(cache_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the fallback root too
     return cache_home / "emberwatch"
 
 
@@ -47,10 +49,7 @@ def test_the_second_load_reads_the_cache_without_deriving(in_cache, monkeypatch)
     (folder,) = in_cache.glob(f"{_langid.FORMAT}-*")
     assert {p.name for p in folder.iterdir()} == {f"{n}.npy" for n in _langid._PARTS}
 
-    def derive(*args: object) -> bool:
-        raise AssertionError("derived again")
-
-    monkeypatch.setattr(_langid, "derive", derive)
+    monkeypatch.setattr(_langid, "derive", refuse_to_derive)
     assert _langid.load(language.LANGUAGES).classify("Le colis est arrivé cassé")[0] == "fr"
 
 
@@ -64,20 +63,32 @@ def test_a_damaged_cache_is_derived_again(in_cache):
     assert not list(in_cache.glob(".staging-*"))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only folder anyway")
-def test_an_unwritable_cache_still_gives_a_classifier(tmp_path, monkeypatch):
-    tmp_path.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    try:
-        assert _langid.load(language.LANGUAGES).classify("Das Paket kam nie an")[0] == "de"
-    finally:
-        tmp_path.chmod(stat.S_IRWXU)
+def refuse_to_derive(*args: object) -> bool:
+    raise AssertionError("derived again")
 
 
-def test_a_cache_folder_that_cannot_be_made_still_gives_a_classifier(tmp_path, monkeypatch):
-    (tmp_path / "file").write_text("in the way")
+def test_without_a_writable_home_it_caches_in_a_private_temporary_folder(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("in the way of the home cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert _langid.load(language.LANGUAGES).classify("Das Paket kam nie an")[0] == "de"
+    (private,) = tmp_path.glob("emberwatch-*")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert list(private.glob(f"{_langid.FORMAT}-*"))
+    monkeypatch.setattr(_langid, "derive", refuse_to_derive)
+    assert _langid.load(language.LANGUAGES).classify("Das Paket kam nie an")[0] == "de"
+
+
+def test_a_temporary_folder_others_can_write_is_not_trusted(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("in the way of the home cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    shared = tmp_path / f"emberwatch-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert _langid.load(language.LANGUAGES).classify("Das Paket kam nie an")[0] == "de"
+    assert not list(shared.iterdir())  # derived for the process alone, nothing left
+    assert not list(tmp_path.glob("emberwatch-langid-*"))
 
 
 def _table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:

@@ -17,9 +17,10 @@ states). Loading it decompresses 68 MB (most of a second) and holds over 100 MiB
 The :func:`derive` step reads the wheel's own model file, streaming: the decompressed
 ``.npz`` goes to a temporary file and is read a slice at a time, so deriving stays under
 40 MB. Its result is cached as ``.npy`` files under ``$XDG_CACHE_HOME/emberwatch`` (or
-``~/.cache/emberwatch``), keyed by the model file's SHA-256, the languages and
-:data:`FORMAT`; later processes load them in milliseconds. Nothing is downloaded. Where
-the cache cannot be written, the derived parts are used from memory for this process only.
+``~/.cache/emberwatch``; failing that, ``$TMPDIR/emberwatch-<uid>``, see
+:func:`cache_roots`), keyed by the model file's SHA-256, the languages and :data:`FORMAT`;
+later processes load them in milliseconds. Nothing is downloaded. Where no cache can be
+written, the derived parts serve this process only.
 If the model's automaton is not a trie with failure links (a future py3langid could
 change that), :func:`load` returns None and the caller uses py3langid as it comes.
 """
@@ -33,6 +34,7 @@ import lzma
 import math
 import os
 import shutil
+import stat
 import tempfile
 import unicodedata
 import zipfile
@@ -60,9 +62,31 @@ def model_file() -> Path:
     return Path(MODEL_DIR) / MODEL_FILE
 
 
-def cache_root() -> Path:
+def cache_roots() -> list[Path]:
+    """Where the derived model is cached, first choice first: the user's cache folder
+    (``$XDG_CACHE_HOME/emberwatch`` or ``~/.cache/emberwatch``), then a folder of this user's
+    own in the temporary directory, for a service whose home is read-only or hidden (a
+    container's read-only root with a tmpfs ``/tmp``, systemd's ``ProtectHome``)."""
+    roots = []
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "emberwatch"
+    if os.path.isabs(base):  # not a "~" left unexpanded for want of a home
+        roots.append(Path(base) / "emberwatch")
+    if hasattr(os, "getuid"):
+        roots.append(Path(tempfile.gettempdir()) / f"emberwatch-{os.getuid()}")
+    return roots
+
+
+def _own_folder(root: Path) -> bool:
+    """Whether ``root`` is a real folder of this user that no one else can write: a shared
+    temporary directory could hold another user's folder of that name, with their files."""
+    if not root.name.startswith("emberwatch-"):
+        return True  # under the user's own home
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(root)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 class Identifier:
@@ -137,26 +161,36 @@ class Identifier:
 
 
 def load(languages: Sequence[str]) -> Identifier | None:
-    """The compact identifier for ``languages``: from the cache, else derived into it (or,
-    when the cache cannot be written, into a temporary folder for this process). None when
-    the model's automaton is not a trie with failure links."""
+    """The compact identifier for ``languages``: from a cache, else derived into the first
+    that can be written (or, when none can, into a temporary folder for this process).
+    None when the model's automaton is not a trie with failure links."""
     source = model_file()
-    folder = cache_root() / _key(source, languages)
-    parts = _read_cache(folder)
-    if parts is not None:
-        return Identifier(parts)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
-    except OSError as exc:
-        log.info("language model cache not writable (%s); derived for this process", exc)
+    key = _key(source, languages)
+    roots = [root for root in cache_roots() if _own_folder(root)]
+    for root in roots:
+        parts = _read_cache(root / key)
+        if parts is not None:
+            return Identifier(parts)
+    folder, staging = None, None
+    for root in roots:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+        except OSError as exc:
+            log.info("language model cache %s not writable (%s)", root, exc)
+            continue
+        folder = root / key
+        break
+    if staging is None:
+        log.info("language model derived for this process only: no cache folder is writable")
         staging = Path(tempfile.mkdtemp(prefix="emberwatch-langid-"))
     try:
         if not derive(source, languages, staging):
             return None
         # Unpublished, the parts are read from the staging folder, which then goes: the
         # table stays mapped, the rest is in memory.
-        parts = _read_cache(folder if _publish(staging, folder) else staging)
+        published = folder is not None and _publish(staging, folder)
+        parts = _read_cache(folder if published and folder else staging)
         return Identifier(parts) if parts is not None else None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
