@@ -11,7 +11,6 @@ without holding one, so a slot is busy exactly while a source is being asked.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,7 +19,7 @@ from typing import Any
 import anyio
 import httpx
 
-from emberwatch.errors import FetchError, ParseError
+from emberwatch.errors import FetchError
 from emberwatch.http_status import retry_after_seconds
 from emberwatch.sources._text import snippet
 
@@ -137,11 +136,3 @@ def raise_for_status(response: httpx.Response, *, source: str, step: str) -> Non
 def _detail(content: bytes) -> str:
     # UTF-8 takes at most 4 bytes a character, so this slice holds DETAIL_LIMIT of them.
     return content[: DETAIL_LIMIT * 4].decode("utf-8", "replace")[:DETAIL_LIMIT]
-
-
-def load_json(body: bytes, *, source: str) -> Any:
-    """Decode a JSON body, or raise ParseError with a short excerpt (HTML pages, truncation)."""
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ParseError(f"{source}: body is not JSON: {snippet(body)!r}") from None
