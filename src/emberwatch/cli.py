@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import signal
 import sys
 from collections.abc import Callable
@@ -1419,6 +1420,11 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
 
         scorer.learned = stored_layer(config.database_url)
     failures = 0
+    # One buffered write a line: click.echo resolves the stream and flushes on every call,
+    # which cost more than scoring's JSON. A terminal still sees each line as it is scored
+    # (Python line-buffers a tty); a pipe gets the output in blocks, as from grep.
+    write = sys.stdout.write
+    values = operator.attrgetter(*SCORE_KEYS)
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -1434,8 +1440,9 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
             continue
         scores = scorer.score(mention, snapshots=snapshots, brand=brand)
         out = dict(data)
-        out["scores"] = {key: getattr(scores, key) for key in SCORE_KEYS}
-        click.echo(jsonl(out))
+        out["scores"] = dict(zip(SCORE_KEYS, values(scores), strict=True))
+        write(f"{jsonl(out)}\n")
+    sys.stdout.flush()
     if failures:
         sys.exit(EXIT_ERROR)
 
