@@ -491,7 +491,10 @@ _ZEROS = repeat(0)  # map(dict.get, keys, _ZEROS): 0 for a missing key
 
 
 def _pack(weights: Sequence[float]) -> int:
-    """Weights as one integer: weight j, as a signed fixed-point number, in lane j."""
+    """Weights as one integer: weight j, as a signed fixed-point number, in lane j. Raises
+    ``ValueError`` for a weight that is not a finite number (a damaged stored layer)."""
+    if not all(map(math.isfinite, weights)):
+        raise ValueError(f"learned layer weight is not a finite number: {list(weights)}")
     return sum(round(w * _ONE) << (_LANE * j) for j, w in enumerate(weights))
 
 
