@@ -10,8 +10,9 @@ states). Loading it decompresses 68 MB (most of a second) and holds over 100 MiB
 
 * the table's columns for ``languages`` only, as float16 like the original (14 MB,
   memory-mapped: a text touches the rows of its own features);
-* the automaton as its trie edges (one per state, 104,582 in a dict) and failure links,
-  from which every one of the full table's transitions follows (Aho-Corasick); and
+* the automaton as its trie (104,583 states numbered breadth first, each state's children
+  together) and failure links, from which every one of the full table's transitions
+  follows (Aho-Corasick): 1.5 MB, checked against the table when derived; and
 * the class priors and labels.
 
 The :func:`derive` step reads the wheel's own model file, streaming: the decompressed
