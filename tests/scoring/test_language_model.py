@@ -136,3 +136,11 @@ def test_language_falls_back_to_py3langid_when_the_model_takes_no_compact_form(m
     assert language.detect("Mon colis est arrivé abîmé")[0] == "fr"
     assert type(language._identifier).__name__ == "LanguageIdentifier"
     monkeypatch.setattr(language, "_identifier", None)
+
+
+def test_a_model_file_it_cannot_read_leaves_py3langid_to_load_its_own(in_cache, monkeypatch):
+    damaged = in_cache.parent / "model.npz.xz"
+    damaged.write_bytes(b"not xz at all")
+    monkeypatch.setattr(_langid, "model_file", lambda: damaged)
+    assert _langid.load(language.LANGUAGES) is None
+    assert not list(in_cache.glob(".staging-*"))

@@ -164,7 +164,8 @@ class Identifier:
 def load(languages: Sequence[str]) -> Identifier | None:
     """The compact identifier for ``languages``: from a cache, else derived into the first
     that can be written (or, when none can, into a temporary folder for this process).
-    None when the model's automaton is not a trie with failure links."""
+    None when the model's automaton is not a trie with failure links, or the model file
+    cannot be read so (then the caller loads py3langid's own)."""
     source = model_file()
     key = _key(source, languages)
     roots = [root for root in cache_roots() if _own_folder(root)]
@@ -186,7 +187,13 @@ def load(languages: Sequence[str]) -> Identifier | None:
         log.info("language model derived for this process only: no cache folder is writable")
         staging = Path(tempfile.mkdtemp(prefix="emberwatch-langid-"))
     try:
-        if not derive(source, languages, staging):
+        try:
+            derived = derive(source, languages, staging)
+        except (OSError, ValueError, KeyError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+            # A full disk, or a model file laid out otherwise: py3langid reads its own.
+            log.warning("language model not derived (%s); py3langid loads it itself", exc)
+            return None
+        if not derived:
             return None
         # Unpublished, the parts are read from the staging folder, which then goes: the
         # table stays mapped, the rest is in memory.
