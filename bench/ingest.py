@@ -10,13 +10,13 @@ default 1), so the bench keeps up to ``AHEAD`` pages scoring there while the pol
 and files an earlier page, as happens when several sources are due at once.
 
 The baseline is raw vaderSentiment ``polarity_scores`` on the same texts, in the same
-process: the pipeline's rate is reported as a share of it (target: at least half, on
-SQLite). This machine's speed drifts by a fifth from one minute to the next, so the
-baseline is measured in slices: before each block of ``BLOCK`` pages, VADER reads that
-block's texts while the pipeline is idle, and then the pipeline takes the block. Each
-backend runs in its own subprocess so that its peak RSS is its own; PostgreSQL gets a
-fresh database that is dropped afterwards. Only the stages are timed, not the building of
-the synthetic pages.
+process: the pipeline's rate is reported as a share of it (target: at least half on
+SQLite, 40% on PostgreSQL). This machine's speed drifts by a fifth from one minute to the
+next, so the baseline is measured in slices: before each block of ``BLOCK`` pages, VADER
+reads that block's texts while the pipeline is idle, and then the pipeline takes the
+block. Each backend runs in its own subprocess so that its peak RSS is its own;
+PostgreSQL gets a fresh database that is dropped afterwards. Only the stages are timed,
+not the building of the synthetic pages.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ AHEAD = 2  # polls being scored while the poller stores an earlier one
 SEED = 20_261_120
 AUTHORS = 30_000
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-TARGET_SHARE = 0.5
+TARGET_SHARE = {"sqlite": 0.5, "postgresql": 0.4}
 
 
 def page_hits(page: int, size: int) -> tuple[list[dict], list[str]]:
@@ -262,7 +262,7 @@ def main() -> None:
         result = child(backend, n)
         vader = result["vader"]
         share = result["rate"] / vader
-        target = backend == "sqlite"
+        target = TARGET_SHARE[backend]
         grouping = result.get("grouping_seconds", 0.0) / result["seconds"]
         stages = ", ".join(
             f"{name} {seconds / result['seconds']:.0%}"
@@ -281,10 +281,8 @@ def main() -> None:
                 "ingest",
                 f"{backend}: pipeline throughput",
                 f"{result['rate']:,.0f} mentions/s = {share:.1%} of raw VADER",
-                f"raw VADER {vader:,.0f}/s; target >= {TARGET_SHARE:.0%}"
-                if target
-                else f"raw VADER {vader:,.0f}/s; no target",
-                verdict(share >= TARGET_SHARE) if target else "",
+                f"raw VADER {vader:,.0f}/s; target >= {target:.0%}",
+                verdict(share >= target),
             ),
             Row(
                 "ingest",

@@ -1,8 +1,12 @@
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from emberwatch import db as database
 from emberwatch.errors import SchemaOutOfDateError
+from emberwatch.models import MentionRecord
 
 
 def test_it_creates_every_table_through_migrations(engine):
@@ -35,3 +39,39 @@ def test_redacted_hides_the_password():
 def test_postgres_urls_use_the_psycopg3_driver():
     assert database.normalize_url("postgresql://h/db") == "postgresql+psycopg://h/db"
     assert database.normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_insert_rows_keeps_order_and_types_and_one_of_finds_them(engine):
+    # On PostgreSQL one array per column: a float column may hold ints (a score of 0) and
+    # None beside floats, and a text column None beside text.
+    table = MentionRecord.__table__
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    rows = [
+        {
+            "source": "hackernews",
+            "external_id": str(k),
+            "source_name": "hn",
+            "brand": "acme",
+            "author": [None, "a", 'q"{,}\\'][k % 3],
+            "text": f"text {k}",
+            "first_seen_at": now,
+            "rating": [0, 4.5, None][k % 3],
+        }
+        for k in range(5)
+    ]
+    with Session(engine) as session:
+        inserted = database.insert_rows(session, table, rows, ("id", "external_id")).all()
+        session.commit()
+        assert [external_id for _, external_id in inserted] == [str(k) for k in range(5)]
+        ids = [id_ for id_, _ in inserted]
+        assert ids == sorted(ids)
+        found = session.execute(
+            sa.select(table.c.external_id, table.c.author, table.c.rating)
+            .where(database.one_of(session, table.c.id, ids[1:4]))
+            .order_by(table.c.id)
+        ).all()
+    assert [tuple(row) for row in found] == [
+        ("1", "a", 4.5),
+        ("2", 'q"{,}\\', None),
+        ("3", None, 0.0),
+    ]

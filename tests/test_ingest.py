@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import respx
+import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from emberwatch import db as database
@@ -13,6 +14,7 @@ from emberwatch.models import (
     Delivery,
     EngagementSnapshot,
     Incident,
+    IncidentKey,
     MentionRecord,
     SourceState,
 )
@@ -243,3 +245,58 @@ async def test_a_nul_character_in_a_post_does_not_fail_the_poll(engine):
         stored = session.exec(select(MentionRecord)).one()
     assert "\x00" not in (stored.title or "") and "\x00" not in (stored.author or "")
     assert stored.title == "Acme lost my order"
+
+
+def _every_row(engine):
+    """Every column of every row the pipeline writes, in id order."""
+    tables = (MentionRecord, EngagementSnapshot, AlertRecord, Incident, IncidentKey, SourceState)
+    with engine.connect() as connection:
+        return {
+            model.__tablename__: [
+                dict(row)
+                for row in connection.execute(
+                    sa.select(model.__table__).order_by(model.__table__.c.id)
+                ).mappings()
+            ]
+            for model in tables
+        }
+
+
+@respx.mock
+async def test_postgresql_stores_every_column_as_sqlite_does(engine, tmp_path):
+    # PostgreSQL inserts through unnest() over one array per column (emberwatch.db.insert_rows):
+    # texts that need quoting in an array, missing counts and authors, and a re-poll that
+    # updates engagement and raises alerts must come out as SQLite's plain INSERTs store them.
+    odd = 'Acme "quoted", back\\slash, {braces}, NULL, ünïcode 😀 and a\ttab'
+    first = [
+        hn_hit("1", ANGRY, points=3, comments=1, author="a"),
+        hn_hit("2", HAPPY, points=None, comments=None),
+        hn_hit("3", odd, points=0, comments=0, author="b"),
+        hn_hit("4", f"{ANGRY} Second time this week.", points=7, comments=None, author="a"),
+        hn_hit("5", "Acme is fine I guess", points=None, comments=2, author=""),
+    ]
+    second = [
+        hn_hit("1", ANGRY, points=300, comments=80, author="a"),
+        hn_hit("3", odd, points=250, comments=40, author="b"),
+        hn_hit("6", f"{ANGRY} Still no refund.", points=1, comments=0, author="c"),
+    ]
+    reference = database.create_db_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    database.upgrade(reference)
+    stored = []
+    for target in (reference, engine):
+        respx.get(HN_API).side_effect = [
+            httpx.Response(200, json=hn_page(*first)),
+            httpx.Response(200, json=hn_page(*second)),
+        ]
+        config = make_config()
+        clock = iter([NOW, NOW + timedelta(minutes=30)])
+        async with httpx.AsyncClient() as http:
+            rt = Runtime.build(config, target, http, clock=clock.__next__)
+            reports = [await poll_source(rt, config.sources[0]) for _ in range(2)]
+        assert [(r.new, r.updated) for r in reports] == [(5, 0), (1, 2)]
+        stored.append(_every_row(target))
+    reference.dispose()
+    assert stored[1] == stored[0]
+    assert stored[0]["alerts"] and stored[0]["incident_keys"]
+    # Four first ones, two updates, and the new mention of the second poll.
+    assert len(stored[0]["engagement_snapshots"]) == 7

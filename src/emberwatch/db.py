@@ -96,7 +96,7 @@ def insert_rows(
     poller's time in every poll. Elsewhere (SQLite) it is a multi-row INSERT.
     """
     columns = tuple(rows[0])
-    if not _postgresql(session):
+    if not on_postgresql(session):
         statement = table.insert()
         if returning:
             statement = statement.returning(*(table.c[name] for name in returning))
@@ -122,7 +122,8 @@ def _unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[s
     return statement.returning(*(table.c[name] for name in returning))
 
 
-def _postgresql(session: Session | sa.Connection) -> bool:
+def on_postgresql(session: Session | sa.Connection) -> bool:
+    """Whether the session or connection is on PostgreSQL."""
     bind = session.get_bind() if isinstance(session, Session) else session
     return bind.dialect.name == "postgresql"
 
@@ -130,7 +131,7 @@ def _postgresql(session: Session | sa.Connection) -> bool:
 def one_of(session: Session | sa.Connection, column: Any, values: Sequence[Any]) -> Any:
     """``column IN values``: on PostgreSQL ``column = ANY(array)``, one parameter however
     many values (see :func:`insert_rows` for why that matters)."""
-    if not _postgresql(session):
+    if not on_postgresql(session):
         return column.in_(values)
     return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 

@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -548,13 +549,36 @@ def _existing_records(
     for source, ids in by_source.items():
         for start in range(0, len(ids), 500):
             rows = session.exec(
-                select(MentionRecord).where(
-                    MentionRecord.source == source,
-                    db.one_of(session, MentionRecord.external_id, ids[start : start + 500]),
-                )
+                select(MentionRecord).where(_stored_as(session, source, ids[start : start + 500]))
             ).all()
             found.update({(r.source, r.external_id): r for r in rows})
     return found
+
+
+def _stored_as(session: Session, source: str, external_ids: list[str]) -> Any:
+    """The mentions stored under these identities.
+
+    On PostgreSQL a semi-join on ``unnest``: one index probe per identity, whatever the
+    statistics say. ``source = ... AND external_id = ANY(...)`` on a table not yet analyzed
+    (a new database, or minutes of fast ingest) read every row of the source instead:
+    17 ms per poll at 15,000 mentions.
+    """
+    if not db.on_postgresql(session):
+        return sa.and_(
+            MentionRecord.source == source,
+            MentionRecord.external_id.in_(external_ids),  # type: ignore[attr-defined]
+        )
+    identities = sa.select(
+        sa.literal(source, MentionRecord.__table__.c.source.type),  # type: ignore[attr-defined]
+        sa.func.unnest(
+            sa.bindparam(
+                None,
+                external_ids,
+                type_=postgresql.ARRAY(MentionRecord.__table__.c.external_id.type),  # type: ignore[attr-defined]
+            )
+        ),
+    )
+    return sa.tuple_(MentionRecord.source, MentionRecord.external_id).in_(identities)
 
 
 def _new_row(item: Matched, source_name: str, now: datetime, scores: Scores) -> dict[str, Any]:
