@@ -51,6 +51,7 @@ def test_the_second_load_reads_the_cache_without_deriving(in_cache, monkeypatch)
 
     monkeypatch.setattr(_langid, "derive", refuse_to_derive)
     assert _langid.load(language.LANGUAGES).classify("Le colis est arrivé cassé")[0] == "fr"
+    assert not list(Path(tempfile.gettempdir()).glob("emberwatch-*"))  # no fallback made
 
 
 def test_a_damaged_cache_is_derived_again(in_cache):

@@ -77,13 +77,15 @@ def cache_roots() -> list[Path]:
     return roots
 
 
-def _own_folder(root: Path) -> bool:
-    """Whether ``root`` is a real folder of this user that no one else can write: a shared
-    temporary directory could hold another user's folder of that name, with their files."""
+def _own_folder(root: Path, *, create: bool) -> bool:
+    """Whether ``root`` is a real folder of this user that no one else can write (made so,
+    if ``create``): a shared temporary directory could hold another user's folder of that
+    name, with their files. A folder under the user's home is taken as it is."""
     if not root.name.startswith("emberwatch-"):
-        return True  # under the user's own home
+        return True
     try:
-        root.mkdir(mode=0o700, exist_ok=True)
+        if create:
+            root.mkdir(mode=0o700, exist_ok=True)
         info = os.lstat(root)
     except OSError:
         return False
@@ -168,13 +170,15 @@ def load(languages: Sequence[str]) -> Identifier | None:
     cannot be read so (then the caller loads py3langid's own)."""
     source = model_file()
     key = _key(source, languages)
-    roots = [root for root in cache_roots() if _own_folder(root)]
+    roots = cache_roots()
     for root in roots:
-        parts = _read_cache(root / key)
+        parts = _read_cache(root / key) if _own_folder(root, create=False) else None
         if parts is not None:
             return Identifier(parts)
     folder, staging = None, None
     for root in roots:
+        if not _own_folder(root, create=True):
+            continue
         try:
             root.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
