@@ -66,7 +66,7 @@ def prepare(text: str) -> Prepared:
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """A cue family: a name, a weight in log-odds, trigger words and one pattern.
+    """A cue family: a name, a weight in log-odds, trigger words and its patterns.
 
     ``written`` are the patterns as written. On first use they are cut into alternatives
     (:func:`_alternatives`), each with keys read off its text (:func:`_keys`): words, one of
@@ -260,12 +260,12 @@ def _branch_key(branch: str, after: str) -> tuple[str, bool] | None:
     run is empty, or a single letter (as a literal it would occur nearly always)."""
     run = re.match(r"[a-z0-9]*", branch).group(0)  # type: ignore[union-attr]
     rest = branch[len(run) :] or after
-    if rest[:1] in _QUANTIFIERS and rest[:1]:
+    if rest[:1] in _QUANTIFIERS:
         run = run[:-1]  # the last letter is optional or repeated: not part of the run
         return (run, False) if len(run) > 1 else None
     if not run:
         return None
-    optional = rest[1:2] in _QUANTIFIERS and rest[1:2]
+    optional = rest[1:2] in _QUANTIFIERS
     if rest.startswith("\\b") or (rest[:1] in (" ", "'") and not optional):
         return run, True
     if rest.startswith("\\s") and rest[2:3] not in ("?", "*", "{"):
@@ -281,7 +281,7 @@ def _literal_head(pattern: str) -> str | None:
     end = 0
     while end < len(pattern) and pattern[end] not in _METACHARACTERS:
         end += 1
-    if pattern[end : end + 1] in _QUANTIFIERS and pattern[end : end + 1]:
+    if pattern[end : end + 1] in _QUANTIFIERS:
         end -= 1
     head = pattern[:end]
     if len(head) > 1 or (head and not head.isalnum()):
