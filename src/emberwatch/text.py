@@ -11,6 +11,8 @@ alerts, the CLI, the action pages) uses the same ones:
 - :func:`terminal`: one table cell or log line on a terminal;
 - :func:`jsonl`: one JSON line whose control characters are all escaped as ``\\uXXXX``;
 - :func:`slack_mrkdwn` and :func:`slack_url`: no pings, mentions or forged links in Slack;
+- :func:`markdown_text`: no links, styles or code in a service that reads text as Markdown;
+- :func:`no_pings`: no ``@everyone``, ``@here`` or ``<@id>`` for a service that pings on them;
 - :func:`header_value`: an email header value that cannot start another header;
 - :func:`web_link`: a URL safe to show and follow (plain http(s), nothing invisible).
 
@@ -30,6 +32,8 @@ __all__ = [
     "cut",
     "header_value",
     "jsonl",
+    "markdown_text",
+    "no_pings",
     "one_line",
     "printable",
     "slack_mrkdwn",
@@ -135,6 +139,35 @@ def slack_mrkdwn(text: str) -> str:
     that order) is enough to make any text inert.
     """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# What makes Markdown of plain words: links and images ([ ] and <…> autolinks), emphasis and
+# strikethrough (* _ ~), code (`), Discord's spoilers (||) and the escape itself.
+_MARKDOWN = re.compile(r"([\\`*_~|\[\]<>])")
+
+
+def markdown_text(text: str) -> str:
+    """Text shown as written by a Markdown reader (CommonMark, Discord, Mattermost…).
+
+    A backslash goes before each character that could start a link, an emphasis, code or a
+    spoiler: CommonMark and the chat dialects read any escaped ASCII punctuation as itself,
+    so ``[click](https://evil)`` stays words. Block syntax (``#``, ``>``, ``-`` or ``1.`` at
+    the start of a line) is left alone: it needs a line of its own, and untrusted fields are
+    single lines placed after Emberwatch's own words (:func:`one_line`). A reader that
+    does not render Markdown shows the backslashes.
+    """
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def no_pings(text: str) -> str:
+    """``@`` as the fullwidth ``＠`` (U+FF20), so text cannot ping anyone.
+
+    Discord webhooks ping ``@everyone``, ``@here`` and ``<@id>`` written in a message, and
+    Apprise's Discord plugin finds every ``@word`` in a Markdown body, backslash or not, and
+    appends a ping for it that it allows. The fullwidth sign reads the same to a person, and
+    neither matches it.
+    """
+    return text.replace("@", "\uff20")
 
 
 def web_link(url: str | None) -> str | None:
