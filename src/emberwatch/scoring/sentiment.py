@@ -162,9 +162,16 @@ def _requests() -> tuple[re.Pattern[str], re.Pattern[str]]:
     return _REQUESTS[0]
 
 
-_REQUEST_HINTS = ("pl", "help", "thank", "thx", "tia", "appreciat", "ty")
+# Every alternative of _REQUEST_PATTERN holds one of these, outside any optional part:
+# a text without them has no request, and its tokens are not joined and searched.
+_REQUEST_HINTS = ("please", "pls", "plz", "help", "tia", "appreciat", "advance")
 # One scan for any of them (``re`` skips ahead to their first letters).
 _REQUEST_HINT = re.compile("|".join(_REQUEST_HINTS))
+# The last words that _SIGN_OFF_PATTERN can end a text with.
+_SIGN_OFF_LAST = frozenset(("thanks", "you", "thx", "ty", "cheers", "u", "again", "all"))
+# A sign-off counts only in a text holding one of these, as it always has (the words once
+# gated the whole request check): "any news? cheers" keeps the praise of its "cheers".
+_SIGN_OFF_HINT = re.compile("pl|help|thank|thx|tia|appreciat|ty")
 
 
 def _term_tokens(term: str) -> tuple[str, ...]:
@@ -206,8 +213,15 @@ class Neutral:
                     for i in range(len(bare) - n + 1):
                         if bare[i] == phrase[0] and tuple(bare[i : i + n]) == phrase:
                             out.update(range(i, i + n))
-        if self._requests and _REQUEST_HINT.search(text.lower()):
-            out |= _request_indices(low, "?" in text)
+        if not self._requests:
+            return out
+        # A sign-off counts only in a question or next to a request (_request_indices).
+        asks = "?" in text
+        lowered = text.lower()
+        if _REQUEST_HINT.search(lowered):
+            out |= _request_indices(low, asks and _SIGN_OFF_HINT.search(lowered) is not None)
+        elif asks and low and low[-1] in _SIGN_OFF_LAST and _SIGN_OFF_HINT.search(lowered):
+            out |= _request_indices(low, asks)
         return out
 
 
