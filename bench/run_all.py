@@ -5,9 +5,10 @@ bench prints its own details as it goes; the table at the end gathers their figu
 the baseline or target beside each and whether the target was met. Targets are
 informational: the exit status is non-zero only when a bench itself fails to run.
 
-Plainly, ingest runs 20,000 mentions per backend so that the whole run stays near five
-minutes; ``--full`` runs every bench at its own default (ingest: 100,000, about half an
-hour on 2 cores, because incident grouping slows as alerts accumulate).
+Plainly, ingest runs 20,000 mentions per backend and console 5 rounds a page, so that the
+whole run takes about 12 minutes on 2 loaded cores (fanout alone about 4); ``--full``
+runs every bench at its own default (ingest: 100,000, about half an hour on 2 cores,
+because incident grouping slows as alerts accumulate).
 """
 
 from __future__ import annotations
