@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,18 +98,28 @@ def _peak_rss_mib(
     return int(out.stdout.split()[-1]) / 1024
 
 
+def _read(ident: _langid.Identifier, text: str) -> tuple[Any, int]:
+    """A text's features and size as ``Identifier.classify`` reads them."""
+    text = text.lower() if text.isupper() else text
+    data = unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+    return ident._visits(data), len(data)
+
+
 def bench_model() -> dict[str, float]:
-    """The compact model against py3langid's own: load, memory, µs per classified text."""
+    """The compact model against py3langid's own: load, memory, µs per classified text
+    (the compact one's float64 estimate, which spares numpy's import, and its exact
+    float32 path)."""
     figures = {}
+    thresholds = (language._MIN_CONFIDENCE,)
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "XDG_CACHE_HOME": cache}
         start = time.perf_counter()
         with _cache_home(cache):
-            _langid.load(language.LANGUAGES)
+            _langid.load(language.LANGUAGES, thresholds)
         figures["compact: derive (first run), s"] = time.perf_counter() - start
         start = time.perf_counter()
         with _cache_home(cache):
-            compact = _langid.load(language.LANGUAGES)
+            compact = _langid.load(language.LANGUAGES, thresholds)
         figures["compact: load from the cache, s"] = time.perf_counter() - start
         start = time.perf_counter()
         own = language._py3langid()
@@ -118,18 +129,35 @@ def bench_model() -> dict[str, float]:
         figures["no classifier: peak RSS, MiB"] = _peak_rss_mib(
             "None", env, "my order is late again, where is it?"
         )
+        figures["compact: first text, CPU s (no numpy)"] = _first_text_cpu(env)
     assert compact is not None
     texts = [t for _, t in FOREIGN]
-    best = {"compact": float("inf"), "py3langid": float("inf")}
+    ways = {  # each reads the text's features too
+        "compact, exact": lambda: [compact._exact(*_read(compact, t)) for t in texts],
+        "compact, estimate": lambda: [compact._estimate(*_read(compact, t)) for t in texts],
+        "py3langid": lambda: [own.classify(t) for t in texts],
+    }
+    best = dict.fromkeys(ways, float("inf"))
     for _ in range(5):  # interleaved, CPU time: other load disturbs less
-        for name, ident in (("compact", compact), ("py3langid", own)):
+        for name, run in ways.items():
             start = time.process_time()
-            for text in texts:
-                ident.classify(text)
+            run()
             best[name] = min(best[name], time.process_time() - start)
     for name, seconds in best.items():
         figures[f"{name}: classify µs, foreign examples"] = seconds / len(texts) * 1e6
     return figures
+
+
+def _first_text_cpu(env: dict[str, str]) -> float:
+    """CPU seconds of a process's first classified text, the model's load included."""
+    code = (
+        "import time; from emberwatch.scoring import language; t = time.process_time(); "
+        "language.detect('Mon colis est arrivé abîmé'); print(time.process_time() - t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.split()[-1])
 
 
 class _cache_home:
@@ -146,15 +174,25 @@ class _cache_home:
             os.environ["XDG_CACHE_HOME"] = self.old
 
 
-def same_answers() -> tuple[int, int, int]:
-    """(texts, answers that differ, texts that reached the classifier in ``detect``)."""
-    compact, own = _langid.load(language.LANGUAGES), language._py3langid()
+def same_answers() -> tuple[int, int, int, int]:
+    """(texts, answers that differ, texts that reached the classifier in ``detect``,
+    estimates that needed the exact path). An answer differs when the compact model's
+    exact path is not py3langid's to the last bit, when ``detect`` says otherwise with
+    it, or when its float64 estimate gives another label or side of the threshold."""
+    compact = _langid.load(language.LANGUAGES, (language._MIN_CONFIDENCE,))
+    own = language._py3langid()
     assert compact is not None
     texts = sample() + ENGLISH + [t for _, t in FOREIGN] + UNDETERMINED + _shared_texts()
-    differ = reached = 0
+    differ = reached = unsettled = 0
     for text in texts:
         clean = language._NOISE.sub(" ", text[: language._MAX_CHARS])
-        differ += compact.classify(clean) != own.classify(clean)
+        code, confidence = own.classify(clean)
+        visits, size = _read(compact, clean)
+        differ += compact._exact(visits, size) != (code, confidence)
+        estimate = compact._estimate(visits, size) if visits else None
+        unsettled += visits is not None and estimate is None
+        if estimate is not None:
+            differ += estimate[0] != code or (estimate[1] < 0.5) != (confidence < 0.5)
         language._identifier = own
         before = language.detect(text)
         language._identifier = compact
@@ -164,7 +202,7 @@ def same_answers() -> tuple[int, int, int]:
             language._FAST_EN_CONFIDENCE,
             language._LIKELY_EN_CONFIDENCE,
         )
-    return len(texts), differ, reached
+    return len(texts), differ, reached, unsettled
 
 
 def _fast(text: str) -> bool:
@@ -220,8 +258,9 @@ def main() -> None:
     parser.add_argument("--same", action="store_true", help="compare answers with py3langid's")
     args = parser.parse_args()
     if args.same:
-        n, differ, reached = same_answers()
-        print(f"{n} texts ({reached} reach the classifier in detect): {differ} answers differ")
+        n, differ, reached, unsettled = same_answers()
+        print(f"{n} texts ({reached} reach the classifier in detect): {differ} answers differ;")
+        print(f"{unsettled} float64 estimates too near a tie or threshold to keep")
         return
     print("## The classifier's model: compact form against py3langid's own")
     for name, value in bench_model().items():

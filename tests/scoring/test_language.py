@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -105,15 +106,41 @@ def test_a_foreign_text_typed_without_accents_still_goes_to_the_classifier(code,
     assert detect(text)[0] == code
 
 
-def test_the_library_is_imported_only_when_a_text_may_not_be_english():
+def test_the_model_is_read_only_when_a_text_may_not_be_english(tmp_path):
     code = (
-        "import sys; from emberwatch.scoring.language import detect; "
-        "assert detect('my order is late again, where is it?')[0] == 'en'; "
-        "assert 'py3langid' not in sys.modules; "
-        "assert detect('Mon colis est arrivé abîmé')[0] == 'fr'; "
-        "assert 'py3langid' in sys.modules"
+        "import sys; from emberwatch.scoring import language; "
+        "assert language.detect('my order is late again, where is it?')[0] == 'en'; "
+        "assert language._identifier is None and 'py3langid' not in sys.modules; "
+        "assert language.detect('Mon colis est arrivé abîmé')[0] == 'fr'; "
+        "assert language._identifier is not None"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_a_few_foreign_texts_need_no_numpy_and_many_get_it(tmp_path):
+    # Once the model is cached, the first texts are read without importing numpy (see
+    # _langid.Identifier); from the _ESTIMATES-th on, py3langid's own arithmetic takes over.
+    code = (
+        "import sys; from emberwatch.scoring import _langid, language; "
+        "assert language.detect('Mon colis est arrivé abîmé')[0] == 'fr'; "
+        "assert 'numpy' not in sys.modules, 'numpy for one text'; "
+        "[language.detect(f'Das Paket ist nach {i} Tagen immer noch nicht da') "
+        " for i in range(_langid._ESTIMATES)]; "
+        "assert 'numpy' in sys.modules, 'no numpy after many texts'; "
+        "assert language.detect('Mon colis est arrivé abîmé')[0] == 'fr'"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from emberwatch.scoring import _langid, language; _langid.load(language.LANGUAGES)",
+        ],
+        check=True,
+        env=env,
+    )  # derive
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
 def test_every_answer_is_a_listed_code_or_undetermined_with_a_confidence_in_range():

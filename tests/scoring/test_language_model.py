@@ -8,6 +8,7 @@ import io
 import os
 import stat
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,27 @@ def test_it_answers_as_py3langid_to_the_last_bit(in_cache, py3langid_itself):
     for text in texts:
         clean = language._NOISE.sub(" ", text[: language._MAX_CHARS])
         assert compact.classify(clean) == py3langid_itself.classify(clean), clean
+
+
+def test_its_float64_estimates_give_py3langid_s_label_and_side_of_the_threshold(in_cache):
+    compact = _langid.load(language.LANGUAGES, (language._MIN_CONFIDENCE,))
+    own = language._py3langid()
+    texts = sample(n_random=400) + ENGLISH + [t for _, t in FOREIGN]
+    settled = 0
+    for text in texts:
+        clean = language._NOISE.sub(" ", text[: language._MAX_CHARS])
+        read = clean.lower() if clean.isupper() else clean  # as classify reads it
+        data = unicodedata.normalize("NFC", read).encode("utf8", errors="surrogatepass")
+        visits = compact._visits(data)
+        estimate = compact._estimate(visits, len(data)) if visits else None
+        if estimate is None:
+            continue
+        settled += 1
+        code, confidence = own.classify(clean)
+        assert estimate[0] == code, clean
+        assert (estimate[1] < 0.5) == (confidence < 0.5), clean
+        assert estimate[1] == pytest.approx(confidence, abs=1e-5)
+    assert settled >= 0.97 * len(texts)  # few are near enough a tie to need numpy
 
 
 def test_the_second_load_reads_the_cache_without_deriving(in_cache, monkeypatch):
@@ -132,7 +154,7 @@ def test_a_trie_with_failure_links_is_recognized_and_a_changed_table_is_not():
 
 
 def test_language_falls_back_to_py3langid_when_the_model_takes_no_compact_form(monkeypatch):
-    monkeypatch.setattr(_langid, "load", lambda languages: None)
+    monkeypatch.setattr(_langid, "load", lambda languages, thresholds=(): None)
     monkeypatch.setattr(language, "_identifier", None)
     assert language.detect("Mon colis est arrivé abîmé")[0] == "fr"
     assert type(language._identifier).__name__ == "LanguageIdentifier"

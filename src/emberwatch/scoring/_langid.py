@@ -5,15 +5,17 @@ py3langid ships one model, an xz-compressed ``.npz`` in its wheel: a Naive Bayes
 finds the features, stored as a full transition table (38,346 distinct rows of 256 uint32
 states). Loading it decompresses 68 MB (most of a second) and holds over 100 MiB.
 
-:class:`Identifier` answers exactly as py3langid's ``LanguageIdentifier`` with
-``norm_probs=True`` and ``set_languages(languages)`` does, from three smaller parts:
+:class:`Identifier` gives the label py3langid's ``LanguageIdentifier`` with
+``norm_probs=True`` and ``set_languages(languages)`` gives (and, computing as it does, its
+probability to the last bit), from three smaller parts:
 
 * the table's columns for ``languages`` only, as float16 like the original (14 MB,
   memory-mapped: a text touches the rows of its own features);
 * the automaton as its trie (104,583 states numbered breadth first, each state's children
   together) and failure links, from which every one of the full table's transitions
   follows (Aho-Corasick): 1.5 MB, checked against the table when derived; and
-* the class priors and labels.
+* the class priors and labels, and the largest weight and prior (for :class:`Identifier`'s
+  float64 estimate, which needs no numpy).
 
 The :func:`derive` step reads the wheel's own model file, streaming: the decompressed
 ``.npz`` goes to a temporary file and is read a slice at a time, so deriving stays under
@@ -28,36 +30,68 @@ change that), :func:`load` returns None and the caller uses py3langid as it come
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import json
 import logging
 import lzma
 import math
+import mmap
+import operator
 import os
 import shutil
 import stat
+import struct
+import sys
 import tempfile
 import unicodedata
 import zipfile
 from array import array
 from collections import Counter
 from collections.abc import Sequence
+from itertools import repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.lib import format as npy_format
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.lib import format as npy_format
+else:
+
+    class _Numpy:
+        """numpy (and its .npy format module), imported on first use: only deriving the
+        model and py3langid's exact arithmetic need it (see Identifier)."""
+
+        def __init__(self, module: str, name: str) -> None:
+            self._module, self._name = module, name
+
+        def __getattr__(self, attribute: str) -> Any:
+            module = importlib.import_module(self._module)
+            globals()[self._name] = module
+            return getattr(module, attribute)
+
+    np = _Numpy("numpy", "np")
+    npy_format = _Numpy("numpy.lib.format", "npy_format")
 
 log = logging.getLogger("emberwatch.scoring")
 
 # Bump when the cached files change meaning or layout.
-FORMAT = "langid-compact-2"
-_PARTS = ("ptc", "pc", "classes", "first", "kids", "fail", "output")
+FORMAT = "langid-compact-3"
+# Texts classified by float64 estimate before numpy takes over (see Identifier).
+_ESTIMATES = 64
+_PARTS = ("ptc", "pc", "classes", "first", "kids", "fail", "output", "bound")
 _CHUNK_ROWS = 1024  # rows of a model array read at a time while deriving
 
 
 def model_file() -> Path:
-    """The model inside the installed py3langid wheel."""
+    """The model inside the installed py3langid wheel, found without importing py3langid
+    (which imports numpy)."""
+    spec = importlib.util.find_spec("py3langid")
+    for folder in (spec and spec.submodule_search_locations) or ():
+        path = Path(folder) / "data" / "model.npz.xz"
+        if path.exists():
+            return path
     from py3langid.langid import MODEL_DIR, MODEL_FILE
 
     return Path(MODEL_DIR) / MODEL_FILE
@@ -93,20 +127,35 @@ def _own_folder(root: Path, *, create: bool) -> bool:
 
 
 class Identifier:
-    """A text's language among the derived model's labels, as py3langid decides it."""
+    """A text's language among the derived model's labels, as py3langid decides it.
 
-    def __init__(self, parts: dict[str, Any]) -> None:
-        self.classes: list[str] = [str(c) for c in parts["classes"]]
-        self.ptc = parts["ptc"]
-        self.pc = parts["pc"]
+    Two ways to the same decision. py3langid's own arithmetic needs numpy (float32 vectors,
+    a BLAS product), whose import costs about 0.1 s and 15 MiB, more than classifying a
+    few hundred texts: a process that meets only a few texts in other languages (English
+    feeds, ``emberwatch score`` on them) adds the features' weights in float64 in Python
+    instead (:meth:`_estimate`), and keeps that answer when no rounding of py3langid's
+    float32 arithmetic could change it (:meth:`_settled`). Otherwise, and from the
+    :data:`_ESTIMATES`-th text on or once numpy is imported anyway, it computes as
+    py3langid does (:meth:`_exact`). The label is always py3langid's; the confidence of an
+    estimate can differ from py3langid's in its last digits, never across ``thresholds``.
+    """
+
+    def __init__(self, parts: dict[str, Any], thresholds: Sequence[float] = ()) -> None:
+        self.classes: list[str] = list(parts["classes"])
+        self.thresholds = tuple(thresholds)
+        self._table, self._offset, self._rows = parts["ptc"]
+        self._row = struct.Struct(f"<{len(self.classes)}e").unpack_from
+        self._row_size = 2 * len(self.classes)
+        self._pc: array[float] = parts["pc"]
+        self._largest_weight, self._largest_prior = parts["bound"]
         # The trie, states numbered breadth first with each state's children together in
         # byte order: the children of state s are states first[s] to first[s + 1] - 1, and
         # kids[c] is the byte that leads to state c. With the failure links and each
         # state's feature (-1 for none), about 1.5 MB; a dict of the edges would be 12.
-        self._first = array("i", parts["first"].astype(np.int32).tobytes())
-        self._kids = parts["kids"].astype(np.uint8).tobytes()
-        self._fail = array("i", parts["fail"].astype(np.int32).tobytes())
-        self._output = array("i", parts["output"].astype(np.int32).tobytes())
+        self._first: array[int] = parts["first"]
+        self._kids: bytes = parts["kids"]
+        self._fail: array[int] = parts["fail"]
+        self._output: array[int] = parts["output"]
         self._root = [0] * 256
         for child in range(1, self._first[1]):
             self._root[self._kids[child]] = child
@@ -117,6 +166,8 @@ class Identifier:
                 self._alias_pairs.append((first[c], i))
             else:
                 first[c] = i
+        self._estimates = 0
+        self._numpy: tuple[Any, Any] | None = None
 
     def _visits(self, data: bytes) -> Counter[int] | None:
         """Each feature's count, in order of first occurrence, as py3langid's DFA walk
@@ -141,19 +192,40 @@ class Identifier:
         return Counter(found) if found else None
 
     def classify(self, text: str) -> tuple[str, float]:
-        """``(label, normalized probability)``: py3langid's ``classify`` step for step, so
-        the float32 arithmetic and thus the answer are the same."""
+        """``(label, normalized probability)``, py3langid's label for ``text``."""
         if text.isupper():
             text = text.lower()
         data = unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
         visits = self._visits(data)
+        if (
+            visits
+            and self._numpy is None
+            and self._estimates < _ESTIMATES
+            and "numpy" not in sys.modules
+        ):
+            self._estimates += 1
+            found = self._estimate(visits, len(data))
+            if found is not None:
+                return found
+        return self._exact(visits, len(data))
+
+    def _exact(self, visits: Counter[int] | None, size: int) -> tuple[str, float]:
+        """py3langid's ``classify`` step for step, so the float32 arithmetic and thus the
+        answer are the same."""
+        if self._numpy is None:
+            width = len(self.classes)
+            table = np.frombuffer(
+                self._table, dtype="<f2", count=self._rows * width, offset=self._offset
+            ).reshape(self._rows, width)
+            self._numpy = (table, np.array(self._pc, dtype=np.float32))
+        table, pc = self._numpy
         if visits:
             idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
             counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
-            scores = np.log1p(counts) @ self.ptc[idx] + self.pc
+            scores = np.log1p(counts) @ table[idx] + pc
         else:
             scores = np.full(len(self.classes), 0.0, dtype=np.float32)
-        scores *= 1.0 / math.sqrt(len(data) or 1)
+        scores *= 1.0 / math.sqrt(size or 1)
         np.exp(scores - scores.max(), out=scores)
         scores /= scores.sum()
         for i, j in self._alias_pairs:
@@ -162,19 +234,66 @@ class Identifier:
         best = int(scores.argmax())
         return self.classes[best], float(scores[best])
 
+    def _estimate(self, visits: Counter[int], size: int) -> tuple[str, float] | None:
+        """The label and probability from the same formula in float64, or None when
+        py3langid's float32 rounding could give another label or put the probability on
+        the other side of a threshold."""
+        row, table, start, width = self._row, self._table, self._offset, self._row_size
+        totals = [0.0] * len(self.classes)
+        spread = 0.0
+        for feature, count in visits.items():
+            weight = math.log1p(count)
+            spread += weight
+            scaled = map(operator.mul, row(table, start + feature * width), repeat(weight))
+            totals = [*map(operator.add, totals, scaled)]
+        scale = 1.0 / math.sqrt(size or 1)
+        scores = [(t + p) * scale for t, p in zip(totals, self._pc, strict=True)]
+        top = max(scores)
+        exps = [math.exp(v - top) for v in scores]
+        norm = sum(exps)
+        probabilities = [e / norm for e in exps]
+        for i, j in self._alias_pairs:
+            probabilities[i] += probabilities[j]
+            probabilities[j] = 0.0
+        best = probabilities.index(max(probabilities))
+        if not self._settled(probabilities, best, spread, len(visits), scale):
+            return None
+        return self.classes[best], probabilities[best]
 
-def load(languages: Sequence[str]) -> Identifier | None:
+    def _settled(
+        self, probabilities: list[float], best: int, spread: float, terms: int, scale: float
+    ) -> bool:
+        """Whether py3langid's float32 arithmetic must give the same label and the same
+        side of each threshold. Its scores are dot products of ``terms`` float32 products:
+        each is off the exact value by at most gamma = (terms + 4) u (u = 2**-24, with a
+        log1p good to 2 u) times the sum of the terms' sizes, at most
+        ``largest weight * spread + largest prior``. A score error of d moves each
+        probability by a factor within exp(+-4 d) (its own score and the normalizer's);
+        softmax, sum and fold in float32 add under 100 u, float64 far less."""
+        unit = 2.0**-24
+        gamma = (terms + 4) * unit / (1 - (terms + 4) * unit)
+        error = gamma * (self._largest_weight * spread + self._largest_prior) * scale
+        slack = math.expm1(4 * error) + 100 * unit
+        high, low = probabilities[best] * (1 + slack), probabilities[best] * (1 - slack)
+        runner_up = max(p for i, p in enumerate(probabilities) if i != best)
+        if low <= runner_up * (1 + slack):
+            return False
+        return all(low >= t or high < t for t in self.thresholds)
+
+
+def load(languages: Sequence[str], thresholds: Sequence[float] = ()) -> Identifier | None:
     """The compact identifier for ``languages``: from a cache, else derived into the first
     that can be written (or, when none can, into a temporary folder for this process).
     None when the model's automaton is not a trie with failure links, or the model file
-    cannot be read so (then the caller loads py3langid's own)."""
+    cannot be read so (then the caller loads py3langid's own). ``thresholds``: the
+    probabilities the caller compares the answer with (see :class:`Identifier`)."""
     source = model_file()
     key = _key(source, languages)
     roots = cache_roots()
     for root in roots:
         parts = _read_cache(root / key) if _own_folder(root, create=False) else None
         if parts is not None:
-            return Identifier(parts)
+            return Identifier(parts, thresholds)
     folder, staging = None, None
     for root in roots:
         if not _own_folder(root, create=True):
@@ -203,7 +322,7 @@ def load(languages: Sequence[str]) -> Identifier | None:
         # table stays mapped, the rest is in memory.
         published = folder is not None and _publish(staging, folder)
         parts = _read_cache(folder if published and folder else staging)
-        return Identifier(parts) if parts is not None else None
+        return Identifier(parts, thresholds) if parts is not None else None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -233,20 +352,57 @@ def _key(source: Path, languages: Sequence[str]) -> str:
 
 
 def _read_cache(folder: Path) -> dict[str, Any] | None:
+    """The cached parts, read without numpy: the table memory-mapped, the rest as arrays."""
+    if sys.byteorder != "little":
+        return None  # the files are little-endian; derive again would not help: py3langid
     try:
-        parts = {
-            name: np.load(folder / f"{name}.npy", mmap_mode="r" if name == "ptc" else None)
-            for name in _PARTS
-        }
-    except (OSError, ValueError):
+        parts = {name: _read_npy(folder / f"{name}.npy") for name in _PARTS}
+    except (OSError, ValueError, SyntaxError):
         return None
-    ptc, width = parts["ptc"], len(parts["classes"])
-    if ptc.ndim != 2 or ptc.shape[1] != width or len(parts["pc"]) != width:
+    table, offset, rows = parts["ptc"]
+    width = len(parts["classes"])
+    if len(table) < offset + 2 * rows * width or len(parts["pc"]) != width:
         return None
     states = len(parts["output"])
     if not (len(parts["fail"]) == len(parts["kids"]) == states == len(parts["first"]) - 1):
         return None
+    if len(parts["bound"]) != 2:
+        return None
     return parts
+
+
+# How each cached part's .npy dtype is read: into an array of this type code.
+_TYPECODES = {"<f2": "e", "<f4": "f", "<f8": "d", "<i4": "i", "|u1": "B"}
+
+
+def _read_npy(path: Path) -> Any:
+    """A one-dimensional .npy file as an array (bytes for uint8, a list for strings), or
+    a two-dimensional float16 one as (memory map, data offset, rows)."""
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+        if magic[:6] != b"\x93NUMPY" or magic[6] != 1:
+            raise ValueError(f"{path}: not a version 1 .npy file")
+        (length,) = struct.unpack("<H", handle.read(2))
+        header = ast.literal_eval(handle.read(length).decode("latin1"))
+        if header["fortran_order"]:
+            raise ValueError(f"{path}: Fortran order")
+        descr, shape, offset = header["descr"], header["shape"], 10 + length
+        if len(shape) == 2 and descr == "<f2":
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            return mapped, offset, shape[0]
+        data = handle.read()
+    if descr.startswith("<U"):
+        size = 4 * int(descr[2:])
+        return [
+            data[i : i + size].decode("utf-32-le").rstrip("\x00") for i in range(0, len(data), size)
+        ]
+    if descr == "|u1":
+        return data
+    values = array(_TYPECODES[descr])
+    if _TYPECODES[descr] == "e":
+        raise ValueError(f"{path}: a one-dimensional float16 part")
+    values.frombytes(data)
+    return values
 
 
 def derive(source: Path, languages: Sequence[str], folder: Path) -> bool:
@@ -273,8 +429,12 @@ def derive(source: Path, languages: Sequence[str], folder: Path) -> bool:
                     return False
             with npz.open("ptc.npy") as member, (folder / "ptc.npy").open("wb") as out:
                 _select_columns(member, columns, out)
+            with npz.open("ptc.npy") as member:
+                largest = max(float(abs(block[:, columns]).max()) for _, block in _chunks(member))
+            pc = _small(npz, "pc")[columns]
             parts = {
-                "pc": _small(npz, "pc")[columns],
+                "bound": np.array([largest, float(np.abs(pc).max())], dtype=np.float64),
+                "pc": pc.astype("<f4"),
                 "classes": np.array([classes[i] for i in columns]),
                 **_breadth_first(keys, values, fail, output),
             }

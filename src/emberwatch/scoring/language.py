@@ -33,8 +33,9 @@ language must not come out of them as confident neutral English, so the scorer a
    that keeps short texts from landing on rare languages. Its model is read on first use
    in the compact form of :mod:`emberwatch.scoring._langid`, which answers exactly as
    py3langid does: derived once from the wheel's model (one to two seconds) and cached,
-   then loaded in under 10 ms; a process that classifies peaks at about 38 MiB, against
-   135 MiB and a second's load with py3langid's own (``bench/language_speed.py``).
+   then loaded in under 10 ms, and the first few texts read without importing numpy; a
+   process that classifies a text peaks at about 24 MiB, against 132 MiB and half a
+   second's load with py3langid's own (``bench/language_speed.py``).
    Its normalized probability is the confidence, and a guess below :data:`_MIN_CONFIDENCE`
    becomes ``"und"``: a short ambiguous text is never a confident wrong language.
 
@@ -220,7 +221,7 @@ def _get_identifier() -> Identifier | LanguageIdentifier:
             if _identifier is None:
                 from emberwatch.scoring import _langid
 
-                _identifier = _langid.load(LANGUAGES) or _py3langid()
+                _identifier = _langid.load(LANGUAGES, (_MIN_CONFIDENCE,)) or _py3langid()
     return _identifier
 
 
