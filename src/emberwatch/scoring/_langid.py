@@ -264,14 +264,15 @@ class Identifier:
         self, probabilities: list[float], best: int, spread: float, terms: int, scale: float
     ) -> bool:
         """Whether py3langid's float32 arithmetic must give the same label and the same
-        side of each threshold. Its scores are dot products of ``terms`` float32 products:
-        each is off the exact value by at most gamma = (terms + 4) u (u = 2**-24, with a
-        log1p good to 2 u) times the sum of the terms' sizes, at most
+        side of each threshold. Its scores are dot products of ``terms`` float32 products
+        plus a prior, scaled: each is off the exact value by at most gamma = (terms + 16) u
+        (u = 2**-24; the 16 cover log1p to 4 ulp, the prior's sum, the scale and the
+        subtraction of the top score) times the sum of the terms' sizes, at most
         ``largest weight * spread + largest prior``. A score error of d moves each
         probability by a factor within exp(+-4 d) (its own score and the normalizer's);
-        softmax, sum and fold in float32 add under 100 u, float64 far less."""
+        exp, sum, division and fold in float32 add under 100 u, float64 far less."""
         unit = 2.0**-24
-        gamma = (terms + 4) * unit / (1 - (terms + 4) * unit)
+        gamma = (terms + 16) * unit / (1 - (terms + 16) * unit)
         error = gamma * (self._largest_weight * spread + self._largest_prior) * scale
         slack = math.expm1(4 * error) + 100 * unit
         high, low = probabilities[best] * (1 + slack), probabilities[best] * (1 - slack)
