@@ -122,6 +122,18 @@ def _unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[s
     return statement.returning(*(table.c[name] for name in returning))
 
 
+def commit_without_flush(session: Session | sa.Connection) -> None:
+    """On PostgreSQL, let the current transaction's COMMIT return before its WAL is flushed
+    to disk (``SET LOCAL synchronous_commit TO OFF``): a crash may lose the last commits
+    of the past ~0.6 s, never part of one. A flush waited for 3.4 ms on the benchmark
+    machine, longer when its disk was busy. SQLite: nothing."""
+    if on_postgresql(session):
+        session.execute(_SYNCHRONOUS_COMMIT_OFF)
+
+
+_SYNCHRONOUS_COMMIT_OFF = sa.text("SET LOCAL synchronous_commit TO OFF")
+
+
 def on_postgresql(session: Session | sa.Connection) -> bool:
     """Whether the session or connection is on PostgreSQL."""
     bind = session.get_bind() if isinstance(session, Session) else session

@@ -415,6 +415,12 @@ def commit_poll(
     """
     new = updated = alerts = 0
     with Session(rt.engine) as session:
+        # A poll's commit need not wait for the disk: should the database crash before
+        # its WAL is written, the old cursor is what survives, and the next poll fetches
+        # the same items again. Nothing outside sees the poll first: what acts on it (the
+        # alert policy's deliveries, a click in the console) commits in a transaction that
+        # waits, and so writes this one's WAL before its own.
+        db.commit_without_flush(session)
         # Lock the source row: two nodes polling the same source serialize here.
         state = session.exec(
             select(SourceState).where(SourceState.name == settings.name).with_for_update()
