@@ -523,10 +523,18 @@ def combine(cues: list[Cue], sentiment: float) -> Complaint:
         names = {c.family for c in cues}
         anchored = not _ANCHORED.isdisjoint(names)
         share = 1.0 if anchored else ANCHOR_OFF
-        z = BIAS + sum([c.weight * (share if c.family in _LOOSE else 1.0) for c in cues])
-        solid = sum(1 for c in cues if c.family in _SOLID) if not _SOLID.isdisjoint(names) else 0
+        # One pass for the sum, the solid cues and the reasons. The terms are added in the
+        # cues' order from 0, as sum() adds them, so z is the same float.
+        total, solid, reasons = 0, 0, []
+        for c in cues:
+            family, weight = c.family, c.weight
+            total += weight * (share if family in _LOOSE else 1.0)
+            if family in _SOLID:
+                solid += 1
+            signed = _WEIGHTS.get(weight) or _signed(weight)
+            reasons.append(f"{family}: {c.match!r} ({signed})")
+        z = BIAS + total
         ironic = not _IRONY.isdisjoint(names)
-        reasons = [f"{c.family}: {c.match!r} ({_signed(c.weight)})" for c in cues]
     else:  # the same values as above with no cues (BIAS + sum([]) is BIAS)
         anchored, share, z, solid, ironic, reasons = False, ANCHOR_OFF, BIAS + 0, 0, False, []
     note = "" if anchored else _UNANCHORED
