@@ -8,7 +8,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -163,12 +162,11 @@ def test_scoring_looks_up_the_same_features_it_was_fitted_on(kestrel, layer):
         assert judged.shift == pytest.approx((scale - 1) * z + offset + expected, abs=1e-9)
 
 
-def test_fitting_10000_labels_takes_seconds():
+def test_fitting_10000_labels():
+    # How long it takes is bench/learned.py's figure (issue 12: seconds), not a test's.
     many = examples(10_000, seed=3)
-    started = time.perf_counter()
     fitted = learned.fit(many, Scorer())
     assert fitted is not None and fitted.n_labels == len(many)
-    assert time.perf_counter() - started < 30  # about 4 s on 2 busy cores
 
 
 def test_a_non_latin_text_learns_from_its_letters():
