@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from emberwatch.cli import cli
+from emberwatch.cli import SCORE_KEYS, cli
 
 CONFIG = """
 [[brands]]
@@ -45,3 +45,12 @@ def test_score_with_an_unknown_brand_is_one_clear_line(tmp_path):
     assert out == ""
     expected = "emberwatch: --brand 'delta': no such brand in the config (brands: united)"
     assert err.strip() == expected
+
+
+def test_score_adds_the_score_keys_in_order_and_keeps_the_input_keys_in_place():
+    line = '{"scores": "old", "text": "Order #1234 still not here after 3 weeks", "x": 1}\n'
+    result = CliRunner().invoke(cli, ["score"], input=line)
+    assert result.exit_code == 0
+    out = json.loads(result.stdout)
+    assert list(out) == ["scores", "text", "x"]
+    assert tuple(out["scores"]) == SCORE_KEYS

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import operator
 import signal
 import sys
 from collections.abc import Callable
@@ -1424,7 +1423,6 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
     # which cost more than scoring's JSON. A terminal still sees each line as it is scored
     # (Python line-buffers a tty); a pipe gets the output in blocks, as from grep.
     write = sys.stdout.write
-    values = operator.attrgetter(*SCORE_KEYS)
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -1439,8 +1437,20 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
             failures += 1
             continue
         scores = scorer.score(mention, snapshots=snapshots, brand=brand)
-        out = dict(data)
-        out["scores"] = dict(zip(SCORE_KEYS, values(scores), strict=True))
+        # SCORE_KEYS, written out: a dict display is a quarter of the time of dict(zip()).
+        # A "scores" key of the input keeps its place, as dict(data) then setting it would.
+        out = {
+            **data,
+            "scores": {
+                "sentiment": scores.sentiment,
+                "complaint": scores.complaint,
+                "virality": scores.virality,
+                "expected_engagement": scores.expected_engagement,
+                "category": scores.category,
+                "severity": scores.severity,
+                "reasons": scores.reasons,
+            },
+        }
         write(f"{jsonl(out)}\n")
     sys.stdout.flush()
     if failures:

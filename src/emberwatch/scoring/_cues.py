@@ -55,9 +55,22 @@ def maker(cls: type) -> Callable[..., Any]:
 _prepared = maker(Prepared)
 
 
+# ASCII characters of no _WORD word as spaces (# @ / too: they are added one by one).
+_SPACED = "".join(
+    ch if ch in "abcdefghijklmnopqrstuvwxyz0123456789'" else " " for ch in map(chr, range(128))
+)
+
+
 def prepare(text: str) -> Prepared:
     lower = text[:MAX_CHARS].lower().replace("\u2019", "'")
-    words = frozenset(_WORD.findall(lower))
+    if lower.isascii():
+        # _WORD's words of an ASCII text: the runs of [a-z0-9'] are the whitespace-split
+        # words once every other character is a space, and # @ / are words of their own.
+        words = frozenset(lower.translate(_SPACED).split())
+        if "#" in lower or "@" in lower or "/" in lower:
+            words = words.union(ch for ch in "#@/" if ch in lower)
+    else:
+        words = frozenset(_WORD.findall(lower))
     if "'" not in lower:
         return _prepared(lower, words, words)
     parts = {p for w in words if "'" in w for p in w.split("'")}

@@ -484,7 +484,8 @@ class _Analyzer(SentimentIntensityAnalyzer):
                 if i in zero or (lowered == "kind" and i < last and low[i + 1] == "of"):
                     continue
                 if cap_diff is None:  # SentiText.is_cap_diff: some words but not all capitals
-                    capitals = sum(map(str.isupper, words))
+                    # A text whose cased characters are all lower case has no capital word.
+                    capitals = 0 if text.islower() else sum(map(str.isupper, words))
                     cap_diff = 0 < len(words) - capitals < len(words)
                 sentiments[i] = _valence(lexicon, words, low, i, cap_diff)
         if "but" in known or "but" in low:
