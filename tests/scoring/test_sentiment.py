@@ -239,3 +239,11 @@ def test_vader_files_are_read_as_vader_reads_them():
     # Each analyzer has its own copies: a brand's overrides stay in its own model.
     assert _Analyzer().lexicon is not _Analyzer().lexicon
     assert _Analyzer().lexicon == lexicon
+
+
+def test_the_request_hint_test_is_the_hint_words():
+    from emberwatch.scoring.sentiment import _REQUEST_HINTS, _request_hint
+
+    samples = [*_REQUEST_HINTS, *(f"x {h}y" for h in _REQUEST_HINTS), "", "thanks all", "pl s"]
+    for text in samples:
+        assert _request_hint(text) == any(h in text for h in _REQUEST_HINTS), text

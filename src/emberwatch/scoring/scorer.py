@@ -213,11 +213,19 @@ class Scorer:
             if severity_reasons
             else f"severity {severity}"
         )
+        # round() with digits costs about 0.25 us. The sentiment is already rounded to 4
+        # places on every path (VADER's compound, the rating fusion, 0.0), and round is
+        # idempotent there; a cached prior forecast's figures are rounded once.
+        prior = _PRIOR_ROUNDED.get(id(forecast))
+        if prior is not None and prior[0] is forecast:
+            virality, expected = prior[1], prior[2]
+        else:
+            virality, expected = round(forecast.probability, 4), round(forecast.expected_final, 1)
         return _scores(
-            round(sentiment, 4),
+            sentiment,
             round(probability, 4),
-            round(forecast.probability, 4),
-            round(forecast.expected_final, 1),
+            virality,
+            expected,
             category,
             severity,
             reasons,
@@ -359,10 +367,24 @@ def _minutes_within(severity: str) -> int:
 
 @lru_cache(maxsize=4096)
 def _prior_forecast(source: str, followers: int, threshold: int) -> Forecast:
-    """The forecast before anything is observed; cached, as it depends on three values."""
-    return forecast_from_polls(
+    """The forecast before anything is observed; cached, as it depends on three values.
+    Its probability and expected engagement as the scores round them are kept in
+    :data:`_PRIOR_ROUNDED`."""
+    forecast = forecast_from_polls(
         [], threshold=threshold, poster_followers=followers or None, prior=platform_prior(source)
     )
+    if len(_PRIOR_ROUNDED) < 4096:
+        _PRIOR_ROUNDED[id(forecast)] = (
+            forecast,
+            round(forecast.probability, 4),
+            round(forecast.expected_final, 1),
+        )
+    return forecast
+
+
+# A prior forecast's rounded figures by its id; the entry holds the forecast, so the id
+# cannot name another object while the entry exists (Scorer.score checks it is the same).
+_PRIOR_ROUNDED: dict[int, tuple[Forecast, float, float]] = {}
 
 
 def _with_reason(forecast: Forecast, reason: str) -> Forecast:

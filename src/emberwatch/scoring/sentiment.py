@@ -165,8 +165,23 @@ def _requests() -> tuple[re.Pattern[str], re.Pattern[str]]:
 # Every alternative of _REQUEST_PATTERN holds one of these, outside any optional part:
 # a text without them has no request, and its tokens are not joined and searched.
 _REQUEST_HINTS = ("please", "pls", "plz", "help", "tia", "appreciat", "advance")
-# One scan for any of them (``re`` skips ahead to their first letters).
-_REQUEST_HINT = re.compile("|".join(_REQUEST_HINTS))
+
+
+def _request_hint(lowered: str) -> bool:
+    """Whether one of :data:`_REQUEST_HINTS` occurs in ``lowered`` (a test compares):
+    seven substring tests take three quarters of the time of one search for their
+    alternation, which tries each position."""
+    return (
+        "please" in lowered
+        or "pls" in lowered
+        or "plz" in lowered
+        or "help" in lowered
+        or "tia" in lowered
+        or "appreciat" in lowered
+        or "advance" in lowered
+    )
+
+
 # The last words that _SIGN_OFF_PATTERN can end a text with.
 _SIGN_OFF_LAST = frozenset(("thanks", "you", "thx", "ty", "cheers", "u", "again", "all"))
 # A sign-off counts only in a text holding one of these, as it always has (the words once
@@ -218,7 +233,7 @@ class Neutral:
         # A sign-off counts only in a question or next to a request (_request_indices).
         asks = "?" in text
         lowered = text.lower()
-        if _REQUEST_HINT.search(lowered):
+        if _request_hint(lowered):
             out |= _request_indices(low, asks and _SIGN_OFF_HINT.search(lowered) is not None)
         elif asks and low and low[-1] in _SIGN_OFF_LAST and _SIGN_OFF_HINT.search(lowered):
             out |= _request_indices(low, asks)
