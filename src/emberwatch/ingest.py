@@ -210,11 +210,14 @@ class PollLease:
 
     The poll's own transaction gives it back and sets the source's next due slot, so the
     lease costs a poll no transaction of its own. A lease another node has taken since
-    (this one ran out) is left alone.
+    (this one ran out) is left alone. ``cursor`` is the source's cursor as the claim read
+    it, if it had one: the claim also checked the backoff, so the poll reads nothing before
+    it fetches. Without it the poll reads the source's row first, as without a lease.
     """
 
     holder: str
     next_due: Callable[[datetime], datetime]
+    cursor: str | None = None
 
     def give_back(self, state: SourceState, now: datetime) -> None:
         if state.leased_by != self.holder:
@@ -229,20 +232,26 @@ async def poll_source(
 ) -> PollReport:
     """Poll one source once and commit what it brought. Never raises for a source's fault.
 
-    With ``lease`` (under ``run``), the commit also gives the source's lease back.
+    With ``lease`` (under ``run``), the commit also gives the source's lease back, and the
+    poll fetches from the lease's cursor when it carries one; otherwise it reads the
+    source's cursor and backoff first.
     """
     now = rt.clock()
     if rt.learned_due():
         await anyio.to_thread.run_sync(rt.refresh_learned)
-    state = await _in_thread(rt, _load_state, rt.engine, settings)
-    if not force and state.next_poll_after and state.next_poll_after > now:
-        return PollReport(
-            settings.name, skipped=f"backing off until {state.next_poll_after:%H:%M:%S}Z"
-        )
+    if lease is not None and lease.cursor is not None:
+        cursor: str | None = lease.cursor
+    else:
+        state = await _in_thread(rt, _load_state, rt.engine, settings)
+        if not force and state.next_poll_after and state.next_poll_after > now:
+            return PollReport(
+                settings.name, skipped=f"backing off until {state.next_poll_after:%H:%M:%S}Z"
+            )
+        cursor = state.cursor
     module = connector(settings.type)
     started = time.monotonic()
     try:
-        fetched = await module.fetch(rt.http, settings, state.cursor, now)
+        fetched = await module.fetch(rt.http, settings, cursor, now)
     except SourceError as exc:
         return await _in_thread(rt, _record_failure, rt, settings, exc, now, lease)
     except Exception as exc:  # a connector bug must not stop the other sources
