@@ -231,6 +231,14 @@ def categorize(
     - Abuse yields to a likely complaint unless it insults twice.
     - Praise is sincere only: not a request for help, not ironic, not a demand.
     """
+    if not cues:  # most texts: what follows, with every cue list empty
+        if complaint >= COMPLAINT_AT:
+            return "complaint", [f"complaint probability {complaint:.2f} >= {COMPLAINT_AT}"]
+        if question:
+            return "question", ["asks a question"]
+        if sentiment >= PRAISE_AT:
+            return "praise", [f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+        return "other", []
     legal = cues.get("legal", [])
     if legal:
         return "legal_threat", [f"legal cue: {_quote(legal)}"]
