@@ -17,6 +17,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from emberwatch import db
 from emberwatch.alerts.grouping import TextIndex, TextShapes, grouping_keys
 from emberwatch.alerts.lifecycle import forget_notifications, record_action
 from emberwatch.config import SEVERITY_RANK, Grouping
@@ -131,15 +132,19 @@ class RecentKeys:
         """Read which incidents hold any of ``keys`` not read yet."""
         missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
         # Straight on the connection: no autoflush (what this transaction changed is
-        # already recorded here), and no ORM objects for incidents that may go unused.
+        # already recorded here). The incidents holding them follow in one query, since
+        # find() reads every one of an alert's candidates.
         connection = session.connection()
+        found: set[int] = set()
         for start in range(0, len(missing), 500):
             for incident_id, key in connection.execute(
                 _INCIDENTS_HOLDING,
                 {"brand": brand, "keys": missing[start : start + 500], "since": self.since},
             ):
                 self._incidents.setdefault((brand, key), set()).add(incident_id)
+                found.add(incident_id)
         self._looked_up.update((brand, k) for k in missing)
+        _load_incidents(session, found)
 
     def find(self, session: Session, brand: str, keys: Sequence[str]) -> Incident | None:
         """The most recently updated incident in the window holding any of ``keys``."""
@@ -162,10 +167,24 @@ class RecentKeys:
         self._unwritten.append({"incident_id": incident_id, "key": key, "seen_at": now})
 
     def write(self, session: Session) -> None:
-        """Store the keys added since the last write, in one multi-row INSERT."""
+        """Store the keys added since the last write, in one INSERT (:func:`db.insert_rows`)."""
         if self._unwritten:
-            session.execute(IncidentKey.__table__.insert(), self._unwritten)  # type: ignore[attr-defined]
+            db.insert_rows(session, IncidentKey.__table__, self._unwritten)  # type: ignore[attr-defined]
             self._unwritten = []
+
+
+def _load_incidents(session: Session, ids: set[int]) -> None:
+    """Bring these incidents into the session in one query, so that :meth:`Session.get`
+    finds them there: filing a poll's alerts asked for them one round trip at a time."""
+    identity = session.identity_map
+    unread = sorted(i for i in ids if session.identity_key(Incident, i) not in identity)
+    with session.no_autoflush:
+        for start in range(0, len(unread), 500):
+            session.execute(
+                sa.select(Incident).where(
+                    db.one_of(session, Incident.id, unread[start : start + 500])
+                )
+            ).all()
 
 
 def _text_of(title: str | None, text: str) -> str:
