@@ -77,13 +77,13 @@ def test_nodes_claim_disjoint_sources_and_a_lapsed_lease_passes_on(engine):
     first = claim_due_sources(engine, names, "node-a", T0, 4)
     second = claim_due_sources(engine, names, "node-b", T0, 4)
     assert len(first) == 4 and len(second) == 2
-    assert not {n for n, _ in first} & {n for n, _ in second}
+    assert not {c.name for c in first} & {c.name for c in second}
     assert claim_due_sources(engine, names, "node-c", T0 + timedelta(seconds=1), 10) == []
     # node-a dies: its leases lapse and another node takes its sources.
     later = T0 + LEASE + timedelta(seconds=1)
-    renew_leases(engine, [n for n, _ in second], "node-b", later - timedelta(seconds=1))
+    renew_leases(engine, [c.name for c in second], "node-b", later - timedelta(seconds=1))
     taken = claim_due_sources(engine, names, "node-c", later, 10)
-    assert sorted(n for n, _ in taken) == sorted(n for n, _ in first)
+    assert sorted(c.name for c in taken) == sorted(c.name for c in first)
 
 
 def test_a_claim_leaves_other_nodes_sources_and_its_own_polls_alone(engine):
@@ -96,7 +96,7 @@ def test_a_claim_leaves_other_nodes_sources_and_its_own_polls_alone(engine):
     claimed = claim_due_sources(
         engine, {"mine", "busy"}, "node", T0, 10, ignored=ignored, busy=["busy"]
     )
-    assert [n for n, _ in claimed] == ["mine"]
+    assert [c.name for c in claimed] == ["mine"]
     assert ignored == {"gone", "theirs"}  # learned, so later claims skip it in the query
     with engine.connect() as connection:
         leased = connection.execute(
@@ -107,9 +107,17 @@ def test_a_claim_leaves_other_nodes_sources_and_its_own_polls_alone(engine):
         assert set(leased) == {"mine"}
 
 
+def test_a_claim_reads_the_cursor_the_poll_starts_from(engine):
+    ensure_sources(engine, _config("a"), T0)
+    with engine.begin() as connection:
+        connection.execute(SourceState.__table__.update().values(cursor="page-7"))
+    (claim,) = claim_due_sources(engine, ["a"], "node", T0, 10)
+    assert claim.cursor == "page-7"
+
+
 def test_a_released_source_is_due_one_interval_on_and_backoff_holds_it(engine):
     ensure_sources(engine, _config("a", "b"), T0)
-    claimed = dict(claim_due_sources(engine, ["a", "b"], "node", T0, 10))
+    claimed = {c.name: c.due for c in claim_due_sources(engine, ["a", "b"], "node", T0, 10)}
     release_source(engine, "a", "node", next_due(claimed["a"], timedelta(seconds=5), T0))
     release_source(engine, "b", "node", next_due(claimed["b"], timedelta(seconds=5), T0))
     with engine.begin() as connection:
@@ -120,7 +128,7 @@ def test_a_released_source_is_due_one_interval_on_and_backoff_holds_it(engine):
         )
     assert claim_due_sources(engine, ["a", "b"], "node", T0 + timedelta(seconds=4), 10) == []
     due = claim_due_sources(engine, ["a", "b"], "node", T0 + timedelta(seconds=5), 10)
-    assert [n for n, _ in due] == ["a"]  # b is backing off
+    assert [c.name for c in due] == ["a"]  # b is backing off
 
 
 def test_the_lease_migration_drops_apscheduler_4_tables(db_url):

@@ -160,6 +160,16 @@ def _insert_ignoring_conflict(engine: Engine) -> Any:
     return insert(table).on_conflict_do_nothing(index_elements=["name"])
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A source leased for one poll: the schedule slot the poll is for, and the source's
+    cursor as the claim read it (no other node writes it while the lease holds)."""
+
+    name: str
+    due: datetime | None
+    cursor: str | None
+
+
 def claim_due_sources(
     engine: Engine,
     names: Collection[str],
@@ -169,8 +179,8 @@ def claim_due_sources(
     *,
     ignored: set[str] | None = None,
     busy: Collection[str] = (),
-) -> list[tuple[str, datetime | None]]:
-    """Lease up to ``limit`` of these sources whose poll is due; returns (name, due slot).
+) -> list[Claim]:
+    """Lease up to ``limit`` of these sources whose poll is due.
 
     ``FOR UPDATE SKIP LOCKED`` (on PostgreSQL) lets nodes claim side by side, each row once.
 
@@ -183,23 +193,27 @@ def claim_due_sources(
     if not names or limit <= 0:
         return []
     ignored = set() if ignored is None else ignored
-    claimed: list[tuple[int, str, datetime | None]] = []
+    claimed: list[tuple[int, Claim]] = []
     with engine.begin() as connection:
         while len(claimed) < limit:
-            excluded = ignored.union(busy, (name for _, name, _ in claimed))
+            excluded = ignored.union(busy, (claim.name for _, claim in claimed))
             rows = connection.execute(_due(now, limit - len(claimed), excluded)).all()
             strangers = {row.name for row in rows if row.name not in names}
-            claimed += [(row.id, row.name, row.poll_due_at) for row in rows if row.name in names]
+            claimed += [
+                (row.id, Claim(row.name, row.poll_due_at, row.cursor))
+                for row in rows
+                if row.name in names
+            ]
             ignored |= strangers
             if not strangers:
                 break  # every row found was ours: fewer than asked means nothing more is due
         if claimed:
             connection.execute(
                 SourceState.__table__.update()  # type: ignore[attr-defined]
-                .where(_SOURCES.id.in_([id for id, _, _ in claimed]))
+                .where(_SOURCES.id.in_([id for id, _ in claimed]))
                 .values(lease_until=now + LEASE, leased_by=holder)
             )
-    return [(name, due) for _, name, due in claimed]
+    return [claim for _, claim in claimed]
 
 
 def _due(now: datetime, limit: int, excluded: set[str]) -> Any:
@@ -211,7 +225,7 @@ def _due(now: datetime, limit: int, excluded: set[str]) -> Any:
     if excluded:
         conditions.append(_SOURCES.name.not_in(sorted(excluded)))
     return (
-        sa.select(_SOURCES.id, _SOURCES.name, _SOURCES.poll_due_at)
+        sa.select(_SOURCES.id, _SOURCES.name, _SOURCES.poll_due_at, _SOURCES.cursor)
         .where(*conditions)
         .order_by(_SOURCES.poll_due_at.asc().nulls_first(), _SOURCES.id)
         .limit(limit)
@@ -308,9 +322,8 @@ class _Monitor:
     stopping: bool = False
     fatal: str | None = None
     stop: anyio.Event = field(default_factory=anyio.Event)
-    # Sources this node holds a lease on (polling, or waiting for a slot): name -> the
-    # schedule slot the poll is for.
-    in_flight: dict[str, datetime | None] = field(default_factory=dict)
+    # Sources this node holds a lease on (polling, or waiting for a slot), by name.
+    in_flight: dict[str, Claim] = field(default_factory=dict)
     idle: anyio.Event = field(default_factory=anyio.Event)
     dispatching: bool = False
     again: bool = False
@@ -390,23 +403,26 @@ async def _claim_and_start(monitor: _Monitor) -> None:
             monitor.runtime.clock(),
             free,
         )
-        for name, due in claimed:
-            monitor.in_flight[name] = due
-            monitor.tasks.start_soon(_poll, monitor, name, due)
+        for claim in claimed:
+            monitor.in_flight[claim.name] = claim
+            monitor.tasks.start_soon(_poll, monitor, claim)
         # Fewer claimed than free: nothing more is due. All slots taken: a finished poll
         # dispatches again. Either way, look once more only if asked to meanwhile.
         if not monitor.again:
             return
 
 
-async def _poll(monitor: _Monitor, name: str, due: datetime | None) -> None:
+async def _poll(monitor: _Monitor, claim: Claim) -> None:
     rt = monitor.runtime
+    name = claim.name
     settings = rt.config.source(name)
     report: PollReport | None = None
     try:
         if settings is None:  # no longer configured: its lease runs out by itself
             return
-        lease = PollLease(monitor.identity, functools.partial(next_due, due, settings.interval))
+        # The claim read the cursor and checked the backoff: the poll reads no state first.
+        slot_after = functools.partial(next_due, claim.due, settings.interval)
+        lease = PollLease(monitor.identity, slot_after, cursor=claim.cursor)
         try:
             if monitor.stopping:
                 return
