@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emberwatch.scoring import complaint, triage
-from emberwatch.scoring._cues import Family, _keys, _skip_ahead, _Union, prepare
+from emberwatch.scoring._cues import _WORD, Family, _keys, _skip_ahead, _Union, prepare
 
 FAMILIES = (*complaint.CUES, *triage._TRIAGE)
 
@@ -100,3 +100,11 @@ def test_keys_are_the_words_or_literals_that_open_every_match():
     assert _keys(r"\b(?:a|b)?c") is None
     assert _keys("#\\d{4,}") == (set(), {"#"})
     assert _keys(r"n'?t\b") is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="abcAB z09'#@/.,-_!?\t\n\u2019\x7f\u00e9", max_size=30))
+def test_prepare_finds_the_words_of_its_pattern(text):
+    # An ASCII text is split by translate and split, not by _WORD: the same words.
+    prepared = prepare(text)
+    assert prepared.words == frozenset(_WORD.findall(prepared.lower))

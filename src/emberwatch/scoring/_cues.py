@@ -55,10 +55,10 @@ def maker(cls: type) -> Callable[..., Any]:
 _prepared = maker(Prepared)
 
 
-# ASCII characters of no _WORD word as spaces (# @ / too: they are added one by one).
-_SPACED = "".join(
-    ch if ch in "abcdefghijklmnopqrstuvwxyz0123456789'" else " " for ch in map(chr, range(128))
-)
+# ASCII characters of no _WORD word as spaces (# @ / too: they are added one by one), as
+# a bytes table: bytes.translate with the encoding and decoding takes a third of the time
+# of str.translate.
+_SPACED = bytes(ch if ch in b"abcdefghijklmnopqrstuvwxyz0123456789'" else 32 for ch in range(256))
 
 
 def prepare(text: str) -> Prepared:
@@ -66,7 +66,7 @@ def prepare(text: str) -> Prepared:
     if lower.isascii():
         # _WORD's words of an ASCII text: the runs of [a-z0-9'] are the whitespace-split
         # words once every other character is a space, and # @ / are words of their own.
-        words = frozenset(lower.translate(_SPACED).split())
+        words = frozenset(lower.encode("ascii").translate(_SPACED).decode("ascii").split())
         if "#" in lower or "@" in lower or "/" in lower:
             words = words.union(ch for ch in "#@/" if ch in lower)
     else:
