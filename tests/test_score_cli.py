@@ -54,3 +54,23 @@ def test_score_adds_the_score_keys_in_order_and_keeps_the_input_keys_in_place():
     out = json.loads(result.stdout)
     assert list(out) == ["scores", "text", "x"]
     assert tuple(out["scores"]) == SCORE_KEYS
+
+
+def test_score_reads_lines_as_json_loads_does():
+    good = ['  {"text": "fine"}  \n', '{"text": "a"}\r\n', '{"text": "last"}']
+    bad = ['{"text": "x"} y\n', '{"text": }\n', "\ufeff{}\n", "[1]\n", '{"text": "x"}\u3000\n']
+    for line in good:
+        result = CliRunner().invoke(cli, ["score"], input=line)
+        assert result.exit_code == 0, line
+        assert json.loads(result.stdout)["text"] == json.loads(line)["text"]
+    for line in bad:
+        result = CliRunner().invoke(cli, ["score"], input=line)
+        assert result.exit_code != 0, line
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            assert not isinstance(value, dict)
+            reason = "each line must be a JSON object"
+        assert result.stderr == f"emberwatch: stdin line 1: {reason}\n", line

@@ -1423,11 +1423,20 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
     # which cost more than scoring's JSON. A terminal still sees each line as it is scored
     # (Python line-buffers a tty); a pipe gets the output in blocks, as from grep.
     write = sys.stdout.write
+    # The scanner json.loads uses, called directly: loads adds two whitespace searches and
+    # three Python calls a line (0.9 -> 0.3 us). A line that is not one value followed by
+    # JSON whitespace goes to json.loads, which reads it or raises its usual error.
+    scan = json.JSONDecoder().scan_once
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            try:
+                data, end = scan(line, 0)
+                if line[end:].strip(" \t\n\r"):
+                    raise ValueError(line)
+            except (StopIteration, ValueError):
+                data = json.loads(line)
             if not isinstance(data, dict):
                 raise ValueError("each line must be a JSON object")
             mention = Mention.from_dict(data)
