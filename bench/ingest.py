@@ -17,6 +17,11 @@ reads that block's texts while the pipeline is idle, and then the pipeline takes
 block. Each backend runs in its own subprocess so that its peak RSS is its own;
 PostgreSQL gets a fresh database that is dropped afterwards. Only the stages are timed,
 not the building of the synthetic pages.
+
+``--rows PREFIX`` also writes every column of every row the pipeline stored (mentions,
+snapshots, alerts, incidents, incident keys, the source), ids included, to
+``PREFIX.<backend>.json``: every time in them comes from the pages' clock, so a change
+that stores the same rows leaves the file the same (``cmp`` two versions' files).
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ def vader_seconds(analyzer: Any, texts: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def run_backend(backend: str, n: int) -> dict:
+def run_backend(backend: str, n: int, rows: str | None = None) -> dict:
     """The pipeline on one backend; called in a subprocess of its own."""
     import httpx
     import sqlalchemy as sa
@@ -189,6 +194,8 @@ def run_backend(backend: str, n: int) -> dict:
                 commit(*waiting.popleft())
         scoring_processes = rt.scoring_pool.processes if rt.scoring_pool else 0
         rt.close()
+        if rows:
+            Path(rows).write_text(stored_rows(engine))
         with engine.connect() as connection:
             counts = {
                 name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
@@ -235,12 +242,37 @@ def _time_incident_grouping(pipeline: Any) -> list[float]:
     return spent
 
 
-def child(backend: str, n: int) -> dict:
+def stored_rows(engine: Any) -> str:
+    """Every column of every row the pipeline wrote, ids included, as JSON: the same
+    pages give the same text on any version that stores the same rows."""
+    import sqlalchemy as sa
+
+    from emberwatch.models import (
+        AlertRecord,
+        EngagementSnapshot,
+        Incident,
+        IncidentKey,
+        MentionRecord,
+        SourceState,
+    )
+
+    tables = (MentionRecord, EngagementSnapshot, AlertRecord, Incident, IncidentKey, SourceState)
+    found = {}
+    with engine.connect() as connection:
+        for model in tables:
+            table = model.__table__  # type: ignore[attr-defined]
+            found[table.name] = [
+                {name: repr(value) for name, value in row.items()}
+                for row in connection.execute(sa.select(table).order_by(table.c.id)).mappings()
+            ]
+    return json.dumps(found, indent=0, sort_keys=True)
+
+
+def child(backend: str, n: int, rows: str | None) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run(
-            [sys.executable, __file__, "--backend", backend, "-n", str(n), "--result", out.name],
-            check=True,
-        )
+        command = [sys.executable, __file__, "--backend", backend, "-n", str(n)]
+        command += ["--result", out.name] + (["--rows", f"{rows}.{backend}.json"] if rows else [])
+        subprocess.run(command, check=True)
         return json.loads(Path(out.name).read_text())
 
 
@@ -250,16 +282,21 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), help=argparse_hidden())
     parser.add_argument("--result", help=argparse_hidden())
     parser.add_argument(
+        "--rows",
+        metavar="PREFIX",
+        help="write every stored row to PREFIX.<backend>.json (compare two versions with cmp)",
+    )
+    parser.add_argument(
         "--backends", default="sqlite,postgresql", help="comma-separated (default both)"
     )
     args = parser.parse_args()
     n = args.n or (2_000 if args.quick else 100_000)
     if args.backend:
-        Path(args.result).write_text(json.dumps(run_backend(args.backend, n)))
+        Path(args.result).write_text(json.dumps(run_backend(args.backend, n, args.rows)))
         return
     rows = []
     for backend in args.backends.split(","):
-        result = child(backend, n)
+        result = child(backend, n, args.rows)
         vader = result["vader"]
         share = result["rate"] / vader
         target = TARGET_SHARE[backend]
