@@ -130,3 +130,30 @@ def test_a_mention_survives_pickling_and_copying_whole():
     assert pickle.loads(pickle.dumps(Mention.from_dict({"text": "x"}))) == Mention.from_dict(
         {"text": "x"}
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("author_followers", "900", "author_followers must be a whole number, not '900'"),
+        ("likes", True, "likes must be a whole number, not True"),
+        ("replies", 2.5, "replies must be a whole number, not 2.5"),
+        ("rating", "5", "rating must be a number, not '5'"),
+        ("url", 5, "url must be a string, not 5"),
+        ("thread", ["a"], "thread must be a string, not ['a']"),
+        ("published_at", 1e20, "published_at: "),
+        ("published_at", "yesterday", "published_at: "),
+        ("published_at", [1], "published_at: not a timestamp: [1]"),
+    ],
+)
+def test_from_dict_refuses_a_field_of_the_wrong_json_type_naming_it(field, value, reason):
+    with pytest.raises(ValueError) as caught:
+        Mention.from_dict({"text": "late again", field: value})
+    assert str(caught.value).startswith(reason)
+
+
+def test_from_dict_takes_counts_ratings_and_texts_of_the_right_types():
+    mention = Mention.from_dict(
+        {"text": "ok", "url": "https://x.test/1", "author_followers": 0, "rating": 4, "likes": 3}
+    )
+    assert (mention.author_followers, mention.rating, mention.likes) == (0, 4, 3)

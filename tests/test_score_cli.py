@@ -74,3 +74,13 @@ def test_score_reads_lines_as_json_loads_does():
             assert not isinstance(value, dict)
             reason = "each line must be a JSON object"
         assert result.stderr == f"emberwatch: stdin line 1: {reason}\n", line
+
+
+def test_a_count_of_the_wrong_type_is_one_line_naming_it_not_a_traceback():
+    lines = '{"text": "where is my order", "author_followers": "900"}\n{"text": "fine"}\n'
+    result = CliRunner().invoke(cli, ["score"], input=lines)
+    assert result.exit_code != 0
+    assert result.stderr == (
+        "emberwatch: stdin line 1: author_followers must be a whole number, not '900'\n"
+    )
+    assert json.loads(result.stdout)["text"] == "fine"  # the other lines are still scored

@@ -89,21 +89,55 @@ class Mention:
         runs for every line ``emberwatch score`` reads (``_FIELDS`` is checked against the
         class at import)."""
         get = data.get
-        return cls(
-            str(get("source", "")),
-            str(get("external_id", "")),
+        url, author, followers, title = (
             get("url"),
             get("author"),
             get("author_followers"),
             get("title"),
-            str(get("text") or ""),
-            parse_timestamp(get("published_at")),
+        )
+        rating, likes, reposts, replies = (
             get("rating"),
             get("likes"),
             get("reposts"),
             get("replies"),
-            get("thread"),
         )
+        thread = get("thread")
+        try:
+            published = parse_timestamp(get("published_at"))
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
+            # OverflowError and OSError: a Unix time beyond what the platform's clock reads.
+            raise ValueError(f"published_at: {exc}") from None
+        values = (
+            str(get("source", "")),
+            str(get("external_id", "")),
+            url,
+            author,
+            followers,
+            title,
+            str(get("text") or ""),
+            published,
+            rating,
+            likes,
+            reposts,
+            replies,
+            thread,
+        )
+        # A count given as "900" or a URL given as a number would fail deep in scoring
+        # with a traceback; it is refused here, naming the field. This runs for every
+        # line `emberwatch score` reads, so the common case is one type test a field.
+        if (
+            type(url) not in _TEXT
+            or type(author) not in _TEXT
+            or type(title) not in _TEXT
+            or type(thread) not in _TEXT
+            or type(followers) not in _COUNT
+            or type(likes) not in _COUNT
+            or type(reposts) not in _COUNT
+            or type(replies) not in _COUNT
+            or type(rating) not in _NUMBER
+        ):
+            raise ValueError(_wrong_type(values))
+        return cls(*values)
 
 
 _TEXT_FIELDS = ("source", "external_id", "url", "author", "title", "text", "thread")
@@ -126,6 +160,22 @@ _FIELDS = (
 if tuple(f.name for f in fields(Mention)) != _FIELDS:  # pragma: no cover - a developer's slip
     raise TypeError("Mention.from_dict does not read every field of Mention")
 _field_values = attrgetter(*_FIELDS)
+# The JSON types from_dict accepts for each field, None included.
+_TEXT = frozenset({str, type(None)})
+_COUNT = frozenset({int, type(None)})
+_NUMBER = frozenset({int, float, type(None)})
+_KINDS = {"author_followers": _COUNT, "rating": _NUMBER, "likes": _COUNT}
+_KINDS |= {"reposts": _COUNT, "replies": _COUNT}
+_KIND_NAMES = {_TEXT: "a string", _COUNT: "a whole number", _NUMBER: "a number"}
+
+
+def _wrong_type(values: tuple[Any, ...]) -> str:
+    """What from_dict says of the first field whose JSON type is wrong."""
+    for name, value in zip(_FIELDS, values, strict=True):
+        kinds = _KINDS.get(name, _TEXT)
+        if name != "published_at" and type(value) not in kinds:
+            return f"{name} must be {_KIND_NAMES[kinds]}, not {value!r}"
+    return "a field has the wrong type"  # pragma: no cover - from_dict found one
 
 
 def _iso(moment: datetime | None) -> str | None:
