@@ -300,3 +300,41 @@ async def test_postgresql_stores_every_column_as_sqlite_does(engine, tmp_path):
     assert stored[0]["alerts"] and stored[0]["incident_keys"]
     # Four first ones, two updates, and the new mention of the second poll.
     assert len(stored[0]["engagement_snapshots"]) == 7
+
+
+@respx.mock
+async def test_a_poll_reads_the_incidents_its_alerts_may_join_in_one_query(engine):
+    # Near-duplicates of earlier alerts join their incidents: with many alerts in a poll,
+    # the brand's candidate incidents are read together, not one Session.get each.
+    complaints = [
+        f"Acme lost my order number {k}, terrible awful service, refund now" for k in range(6)
+    ]
+    first = [hn_hit(str(k), text, author=f"a{k}") for k, text in enumerate(complaints)]
+    again = [hn_hit(str(10 + k), text, author=f"b{k}") for k, text in enumerate(complaints)]
+    respx.get(HN_API).side_effect = [
+        httpx.Response(200, json=hn_page(*first)),
+        httpx.Response(200, json=hn_page(*again)),
+    ]
+    config = make_config()
+    clock = iter([NOW, NOW + timedelta(minutes=5)])
+    by_id: list[str] = []
+
+    def watch(_conn, _cursor, statement, *_args):
+        one_row = "incidents.id = %(pk_1)s" in statement or "incidents.id = ?" in statement
+        if statement.lstrip().startswith("SELECT incidents.id") and one_row:
+            by_id.append(statement)
+
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=clock.__next__)
+        first_report = await poll_source(rt, config.sources[0])
+        sa.event.listen(engine, "before_cursor_execute", watch)
+        try:
+            second_report = await poll_source(rt, config.sources[0])
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", watch)
+    assert first_report.alerts == second_report.alerts == 6
+    with Session(engine) as session:
+        alerts = session.exec(select(AlertRecord).order_by(AlertRecord.id)).all()
+    joined = {a.incident_id for a in alerts[6:]}
+    assert joined <= {a.incident_id for a in alerts[:6]}  # every one joined an incident
+    assert by_id == []

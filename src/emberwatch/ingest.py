@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -514,6 +515,8 @@ def commit_poll(
             )
         for brand, keys in keys_by_brand.items():
             filing.keys.load(session, brand, keys)  # one query for the whole poll
+        for brand, count in Counter(record.brand for record, _, _, _ in decided).items():
+            filing.recent.expect(brand, count)
         filed = [
             (
                 record,
