@@ -401,7 +401,9 @@ class Config(StrictModel):
     actions: Actions = Actions()
     poll_jitter: NonNegativeDuration = timedelta(seconds=5)
     max_concurrent_polls: int = Field(
-        default=20, ge=1, description="polls in flight at once on a node (run and poll --once)"
+        default=20,
+        ge=1,
+        description="requests to sources in flight at once on a node (run and poll --once)",
     )
     database_outage_limit: PositiveDuration = Field(
         default=timedelta(minutes=10),
