@@ -102,11 +102,17 @@ def insert_rows(
         if returning:
             statement = statement.returning(*(table.c[name] for name in returning))
         return session.execute(statement, list(rows))
+    return session.execute(unnest_insert(table, columns, returning), unnest_arrays(table, rows))
+
+
+def unnest_arrays(table: sa.Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of :func:`unnest_insert` for ``rows``: one list per column."""
+    columns = tuple(rows[0])
     arrays = {name: [row[name] for row in rows] for name in columns}
     for name in _float_columns(table, columns):
         # An array holds one type: a score of 0 is an int, and psycopg refuses the mix.
         arrays[name] = [None if v is None else float(v) for v in arrays[name]]
-    return session.execute(_unnest_insert(table, columns, returning), arrays)
+    return arrays
 
 
 @functools.cache
@@ -115,8 +121,10 @@ def _float_columns(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, ...]
 
 
 @functools.cache
-def _unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[str, ...]) -> Any:
-    # Built once per shape: composing the statement costs more than running it.
+def unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[str, ...]) -> Any:
+    """PostgreSQL's ``INSERT INTO table (columns) SELECT * FROM unnest(...) RETURNING ...``,
+    one array parameter per column, named after it (:func:`unnest_arrays`). Built once
+    per shape: composing the statement costs more than running it."""
     arrays = [sa.bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in columns]
     rows = sa.select(sa.text("*")).select_from(sa.func.unnest(*arrays))
     statement = table.insert().from_select(list(columns), rows)

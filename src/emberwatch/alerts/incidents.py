@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from emberwatch import db
@@ -100,7 +101,7 @@ class RecentTexts:
             ids = sorted(unread)
             for start in range(0, len(ids), 500):
                 for mention_id, title, text in connection.execute(
-                    _MENTION_TEXTS, {"ids": ids[start : start + 500]}
+                    _MENTION_TEXTS[db.on_postgresql(session)], {"ids": ids[start : start + 500]}
                 ):
                     texts[mention_id, unread[mention_id]] = _text_of(title, text)
             index.add_many(
@@ -122,20 +123,37 @@ _LATEST_ALERTS = (
     .order_by(sa.desc(AlertRecord.id))
     .limit(sa.bindparam("limit"))
 )
-_MENTION_TEXTS = sa.select(MentionRecord.id, MentionRecord.title, MentionRecord.text).where(
-    MentionRecord.id.in_(sa.bindparam("ids", expanding=True))  # type: ignore[union-attr]
-)
 
 
-_INCIDENTS_HOLDING = (
+def _in(column: Any, name: str, postgres: bool, *, semi_join: bool = False) -> Any:
+    """``column IN (:name)``; on PostgreSQL one array parameter, as psycopg converts a
+    statement with many parameters anew each time (:func:`db.one_of`): ``column =
+    ANY(:name)``, or with ``semi_join`` ``column IN (SELECT unnest(:name))``, one index
+    probe per value. ``incident_keys.key = ANY(:keys)`` read the keys through the
+    incidents instead: 8 ms a poll against 2 ms."""
+    if not postgres:
+        return column.in_(sa.bindparam(name, expanding=True))
+    array = sa.bindparam(name, type_=postgresql.ARRAY(column.type))
+    return column.in_(sa.select(sa.func.unnest(array))) if semi_join else column == sa.any_(array)
+
+
+# [SQLite or another backend, PostgreSQL], indexed by db.on_postgresql.
+_MENTION_TEXTS = [
+    sa.select(MentionRecord.id, MentionRecord.title, MentionRecord.text).where(
+        _in(MentionRecord.id, "ids", postgres)
+    )
+    for postgres in (False, True)
+]
+_INCIDENTS_HOLDING = [
     sa.select(IncidentKey.incident_id, IncidentKey.key)
     .join(Incident, Incident.id == IncidentKey.incident_id)  # type: ignore[arg-type]
     .where(
         Incident.brand == sa.bindparam("brand"),
-        IncidentKey.key.in_(sa.bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
+        _in(IncidentKey.key, "keys", postgres, semi_join=True),
         Incident.updated_at >= sa.bindparam("since"),  # type: ignore[operator]
     )
-)
+    for postgres in (False, True)
+]
 
 
 class RecentKeys:
@@ -164,7 +182,7 @@ class RecentKeys:
         found: set[int] = set()
         for start in range(0, len(missing), 500):
             for incident_id, key in connection.execute(
-                _INCIDENTS_HOLDING,
+                _INCIDENTS_HOLDING[db.on_postgresql(session)],
                 {"brand": brand, "keys": missing[start : start + 500], "since": self.since},
             ):
                 self._incidents.setdefault((brand, key), set()).add(incident_id)
