@@ -75,3 +75,19 @@ def test_insert_rows_keeps_order_and_types_and_one_of_finds_them(engine):
         ("2", 'q"{,}\\', None),
         ("3", None, 0.0),
     ]
+
+
+def test_commit_without_flush_turns_off_synchronous_commit_for_its_transaction_only(engine):
+    query = sa.select(sa.literal(1))
+    on_postgresql = engine.dialect.name == "postgresql"
+    setting = sa.text("SHOW synchronous_commit")
+    with Session(engine) as session:
+        before = session.execute(setting).scalar() if on_postgresql else None
+        session.commit()
+        row = session.execute(database.commit_without_flush(session, query)).one()
+        assert row[0] == 1
+        if on_postgresql:
+            assert before != "off"
+            assert session.execute(setting).scalar() == "off"
+            session.commit()
+            assert session.execute(setting).scalar() == before

@@ -426,16 +426,14 @@ def commit_poll(
     """
     new = updated = alerts = 0
     with Session(rt.engine) as session:
-        # A poll's commit need not wait for the disk: should the database crash before
-        # its WAL is written, the old cursor is what survives, and the next poll fetches
-        # the same items again. Nothing outside sees the poll first: what acts on it (the
-        # alert policy's deliveries, a click in the console) commits in a transaction that
-        # waits, and so writes this one's WAL before its own.
-        db.commit_without_flush(session)
-        # Lock the source row: two nodes polling the same source serialize here.
-        state = session.exec(
-            select(SourceState).where(SourceState.name == settings.name).with_for_update()
-        ).one()
+        # Lock the source row: two nodes polling the same source serialize here. The same
+        # statement says the poll's commit need not wait for the disk: should the
+        # database crash before its WAL is written, the old cursor is what survives, and
+        # the next poll fetches the same items again. Nothing outside sees the poll first:
+        # what acts on it (the alert policy's deliveries, a click in the console) commits
+        # in a transaction that waits, and so writes this one's WAL before its own.
+        lock = select(SourceState).where(SourceState.name == settings.name).with_for_update()
+        state = session.execute(db.commit_without_flush(session, lock)).one()[0]
         existing = _existing_records(session, matched)
         # Read once per poll: the silences in force, and the brands' recent alert texts
         # and grouping keys.
