@@ -338,3 +338,28 @@ async def test_a_poll_reads_the_incidents_its_alerts_may_join_in_one_query(engin
     joined = {a.incident_id for a in alerts[6:]}
     assert joined <= {a.incident_id for a in alerts[:6]}  # every one joined an incident
     assert by_id == []
+
+
+@respx.mock
+async def test_a_poll_whose_lease_ran_out_leaves_the_newer_cursor_alone(engine):
+    from emberwatch.ingest import PollLease
+
+    respx.get(HN_API).mock(return_value=httpx.Response(200, json=hn_page(hn_hit("1", ANGRY))))
+    config = slack_config()
+    name = config.sources[0].name
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=lambda: NOW)
+        await poll_source(rt, config.sources[0])
+        with Session(engine) as session:
+            state = session.exec(select(SourceState).where(SourceState.name == name)).one()
+            fetched_from = state.cursor
+            assert fetched_from is not None
+            # Another node took the lease after this one's ran out, and polled further.
+            state.leased_by, state.cursor = "node-b", "9999999999"
+            session.add(state)
+            session.commit()
+        lease = PollLease(holder="node-a", next_due=lambda now: now, cursor=fetched_from)
+        await poll_source(rt, config.sources[0], lease=lease)
+    with Session(engine) as session:
+        state = session.exec(select(SourceState).where(SourceState.name == name)).one()
+        assert (state.cursor, state.leased_by) == ("9999999999", "node-b")

@@ -517,7 +517,10 @@ def commit_poll(
             _log_filed(record, decision, alert, incident, silence_id)
         alerts = len(filed)
         if bookkeeping:
-            if cursor is not None:
+            # A lease that ran out while this poll waited or fetched may have let another
+            # node poll the source since, from a newer cursor: this poll's cursor would
+            # move it back, so the row keeps the one it has.
+            if cursor is not None and (lease is None or state.leased_by == lease.holder):
                 state.cursor = cursor
             state.last_poll_at = now
             state.last_success_at = now

@@ -86,6 +86,17 @@ def test_a_damaged_cache_is_derived_again(in_cache):
     assert not list(in_cache.glob(".staging-*"))
 
 
+@pytest.mark.parametrize("cut", [8, 12, 40])
+def test_a_cache_file_cut_short_is_derived_again(in_cache, cut):
+    # A power cut after the rename can leave a part cut anywhere, header included.
+    _langid.load(language.LANGUAGES)
+    (folder,) = in_cache.glob(f"{_langid.FORMAT}-*")
+    part = folder / "fail.npy"
+    part.write_bytes(part.read_bytes()[:cut])
+    assert _langid._read_cache(folder) is None
+    assert _langid.load(language.LANGUAGES).classify("Le colis est arrivé cassé")[0] == "fr"
+
+
 def refuse_to_derive(*args: object) -> bool:
     raise AssertionError("derived again")
 

@@ -358,7 +358,10 @@ def _read_cache(folder: Path) -> dict[str, Any] | None:
         return None  # the files are little-endian; derive again would not help: py3langid
     try:
         parts = {name: _read_npy(folder / f"{name}.npy") for name in _PARTS}
-    except (OSError, ValueError, SyntaxError):
+    except Exception:
+        # A cut or damaged file fails in many ways (struct.error, KeyError, TypeError...):
+        # whatever the damage, the cache is derived again and replaces it, rather than
+        # failing every text's language detection from then on.
         return None
     table, offset, rows = parts["ptc"]
     width = len(parts["classes"])
