@@ -429,9 +429,11 @@ def commit_poll(
         # Lock the source row: two nodes polling the same source serialize here. The same
         # statement says the poll's commit need not wait for the disk: should the
         # database crash before its WAL is written, the old cursor is what survives, and
-        # the next poll fetches the same items again. Nothing outside sees the poll first:
-        # what acts on it (the alert policy's deliveries, a click in the console) commits
-        # in a transaction that waits, and so writes this one's WAL before its own.
+        # the next poll fetches the same items again (if the source still serves them).
+        # What writes because of the poll (the alert policy's deliveries, a click in the
+        # console) commits in a transaction that waits, and so writes this one's WAL
+        # before its own; a reader (a console page, the digest) may see rows that such a
+        # crash then takes back, as it may see rows a later poll adds.
         lock = select(SourceState).where(SourceState.name == settings.name).with_for_update()
         state = session.execute(db.commit_without_flush(session, lock)).one()[0]
         existing = _existing_records(session, matched)
