@@ -65,7 +65,7 @@ from emberwatch.config import (
 from emberwatch.digest import digest_due, enqueue_digest, last_queued_day
 from emberwatch.errors import EmberwatchError
 from emberwatch.ingest import Matched, Runtime, commit_poll, match_stage
-from emberwatch.mention import Mention
+from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.models import (
     AlertRecord,
     Delivery,
@@ -247,8 +247,8 @@ def _sightings(
         if not isinstance(snapshot, dict):
             raise bad(f"{where} must be an object {{at, likes, reposts, replies}}")
         try:
-            at = Mention.from_dict({"published_at": snapshot.get("at")}).published_at
-        except (ValueError, TypeError, OverflowError) as exc:
+            at = parse_timestamp(snapshot.get("at"))
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
             raise bad(f"{where}.at: {exc}") from None
         if at is None:
             raise bad(f"{where}.at is missing")
