@@ -23,7 +23,6 @@ paragraph separators break a line where a reader sees none. Neither belongs in o
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -106,15 +105,6 @@ def jsonl(value: Any) -> str:
 
 def _escape(found: re.Match[str]) -> str:
     return f"\\u{ord(found[0]):04x}"
-
-
-def _float(value: float) -> str:
-    """A float as json.dumps writes it (allow_nan): its repr, or NaN and ±Infinity."""
-    if value != value:
-        return "NaN"
-    if value in (math.inf, -math.inf):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float.__repr__(value)
 
 
 def _encoder() -> Callable[[Any], str]:
