@@ -118,3 +118,12 @@ def test_a_long_mention_list_is_cut_by_whole_lines_with_the_links_kept():
     for body in (message.as_html(), message.as_text()):
         assert len(body) <= channel.MAX_BYTES
         assert body.endswith(ACK.replace("&", "&amp;") + "</a>") or body.endswith(ACK)
+
+
+def test_the_cut_counts_bytes_not_characters():
+    # Each @ becomes a fullwidth ＠: one character, three bytes in UTF-8.
+    listed = [mention(n, text="@" * 600) for n in range(200)]
+    message = channel.text_of(view(incident_id=3, mentions=listed, links={"Acknowledge": ACK}))
+    for body in (message.as_html(), message.as_text()):
+        assert len(body.encode()) <= channel.MAX_BYTES
+        assert body.endswith(ACK.replace("&", "&amp;") + "</a>") or body.endswith(ACK)

@@ -106,15 +106,21 @@ def text_line(line: str) -> str:
 def fitted(lines: list[str], escape: Callable[[str], str], links: list[str], gap: int) -> list[str]:
     """The lines escaped, as many whole ones as fit in MAX_BYTES beside the links (those
     at the end, the mentions and scores, are the first left out), then the links."""
-    room = MAX_BYTES - sum(len(link) + gap for link in links)
+    # Counted in UTF-8 bytes, as targets limit them: a fullwidth ＠ is one character, 3 bytes.
+    room = MAX_BYTES - sum(_size(link) + gap for link in links)
     kept: list[str] = []
     for line in lines:
         line = escape(line)
-        if len(line) + gap > room:
+        size = _size(line)
+        if size + gap > room:
             break
         kept.append(line)
-        room -= len(line) + gap
+        room -= size + gap
     return kept + links
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def text_of(view: AlertView) -> Message:
