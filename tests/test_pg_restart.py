@@ -18,18 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
 
 from emberwatch import db as database
 from emberwatch.demo.servers import HTTPServer, SlackServer
-from emberwatch.models import Delivery, MentionRecord
 from tests.conftest import REPO
-from tests.test_scale_out import SOURCES, SlowFeeds, _config, _free_port, _readyz
+from tests.test_scale_out import SlowFeeds, _config, _free_port, _outcome, _readyz
 
 
 def _tool(name: str) -> str | None:
@@ -149,47 +146,26 @@ def test_two_nodes_ride_out_a_real_restart_and_a_crash(tmp_path, cluster):
         server.stop()
         slack.stop()
 
-    resumed = {
-        source: [
-            round(min((t for t in feeds.polls[source] if t > at), default=float("inf")) - at, 2)
-            for at in back
-        ]
-        for source in SOURCES
-    }
-    texts = [log.read_text() for log in logs]
-    engine = database.create_db_engine(cluster.url)
-    with Session(engine) as session:
-        stored = set(session.exec(select(MentionRecord.external_id)).all())
-        alert_rows = session.exec(select(Delivery).where(Delivery.kind == "alert")).all()
-        per_incident = Counter(d.incident_id for d in alert_rows)
-        ambiguous = {d.incident_id: d.ambiguous_attempts for d in alert_rows}
-        states = Counter(d.status for d in session.exec(select(Delivery)))
-    engine.dispose()
-    received = Counter(
-        line.split("Incident #")[1].split("*")[0]
-        for payload in slack.payloads
-        for line in json.dumps(payload).split("\\n")
-        if "Incident #" in line
-    )
-    outage_lines = [t.count("database unavailable, retrying") for t in texts]
+    seen = _outcome(cluster.url, feeds, slack, logs, back)
     print(
-        f"\nrestart: polls resumed after (s) {json.dumps(resumed)}, readyz during "
+        f"\nrestart: polls resumed after (s) {json.dumps(seen.resumed)}, readyz during "
         f"{ready_during} after {ready_after}, 'database unavailable' lines per node "
-        f"{outage_lines}, served {len(feeds.served)} stored {len(stored)}, "
-        f"deliveries {dict(states)}, received {dict(received)}, ambiguous {ambiguous}"
+        f"{seen.outage_lines}, served {len(feeds.served)} stored {len(seen.stored)}, "
+        f"deliveries {dict(seen.states)}, received {dict(seen.received)}, "
+        f"ambiguous {seen.ambiguous}"
     )
     assert alive == [True, True] and codes == [0, 0]
-    assert all(max(delays) <= 10 for delays in resumed.values()), resumed
-    assert feeds.served and feeds.served <= stored  # no mention lost
-    assert max(per_incident.values()) == 1  # no alert doubled
+    assert all(max(delays) <= 10 for delays in seen.resumed.values()), seen.resumed
+    assert feeds.served and feeds.served <= seen.stored  # no mention lost
+    assert max(seen.per_incident.values()) == 1  # no alert doubled
     # A crash (-m immediate) between a message's send and its record leaves the send
     # ambiguous: the row is sent again once its lease runs out, and counted as such
     # (outbox.py: at most one duplicate an ambiguous send). Nothing else arrives twice.
-    for key, times in received.items():
+    for key, times in seen.received.items():
         incident = int(key.split(",")[0])
-        assert times <= 1 + ambiguous[incident], (key, times, ambiguous)
-    assert len(received) == len(per_incident)
+        assert times <= 1 + seen.ambiguous[incident], (key, times, seen.ambiguous)
+    assert len(seen.received) == len(seen.per_incident)
     assert ready_during == [503, 503] and ready_after == 200
-    assert all("Traceback" not in text for text in texts), texts
+    assert all("Traceback" not in text for text in seen.texts), seen.texts
     # One line per outage: two outages, each seen once by each node.
-    assert outage_lines == [2, 2], outage_lines
+    assert seen.outage_lines == [2, 2], seen.outage_lines

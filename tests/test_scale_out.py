@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -321,6 +322,39 @@ def test_two_nodes_ride_out_terminated_connections_and_a_refusing_database(
         slack.stop()
         admin.dispose()
 
+    seen = _outcome(db_url, feeds, slack, logs, back)
+    print(
+        f"\noutages: polls resumed after (s) {json.dumps(seen.resumed)}, readyz during "
+        f"{ready_during} after {ready_after}, 'database unavailable' lines per node "
+        f"{seen.outage_lines}, served {len(feeds.served)} stored {len(seen.stored)}, "
+        f"deliveries {dict(seen.states)}"
+    )
+    assert alive == [True, True] and codes == [0, 0]
+    assert all(max(delays) <= 10 for delays in seen.resumed.values()), seen.resumed
+    assert feeds.served and feeds.served <= seen.stored  # no mention lost
+    assert max(seen.per_incident.values()) == 1 and max(seen.received.values()) == 1  # none doubled
+    assert len(seen.received) == len(seen.per_incident)
+    assert ready_during == 503 and ready_after == 200
+    assert all("Traceback" not in text for text in seen.texts), seen.texts
+    # One line per outage at most (a terminated idle connection is replaced unseen).
+    assert all(1 <= lines <= 3 for lines in seen.outage_lines), seen.outage_lines
+
+
+@dataclass
+class Outcome:
+    """What a run of nodes through database outages left: read after the nodes stopped."""
+
+    resumed: dict[str, list[float]]  # per source, the wait for its first poll after each return
+    texts: list[str]  # each node's log
+    stored: set[str]  # external ids of the stored mentions
+    per_incident: Counter[int | None]  # alert deliveries per incident
+    ambiguous: dict[int | None, int]  # each alert delivery's ambiguous sends, by incident
+    states: Counter[str]  # deliveries by status
+    received: Counter[str]  # Slack messages received, by the incident line they name
+    outage_lines: list[int]  # "database unavailable" lines per node
+
+
+def _outcome(db_url: str, feeds: SlowFeeds, slack: SlackServer, logs: list, back: list) -> Outcome:
     resumed = {
         source: [
             round(min((t for t in feeds.polls[source] if t > at), default=float("inf")) - at, 2)
@@ -332,9 +366,7 @@ def test_two_nodes_ride_out_terminated_connections_and_a_refusing_database(
     engine = database.create_db_engine(db_url)
     with Session(engine) as session:
         stored = set(session.exec(select(MentionRecord.external_id)).all())
-        per_incident = Counter(
-            d.incident_id for d in session.exec(select(Delivery).where(Delivery.kind == "alert"))
-        )
+        alert_rows = session.exec(select(Delivery).where(Delivery.kind == "alert")).all()
         states = Counter(d.status for d in session.exec(select(Delivery)))
     engine.dispose()
     received = Counter(
@@ -343,18 +375,13 @@ def test_two_nodes_ride_out_terminated_connections_and_a_refusing_database(
         for line in json.dumps(payload).split("\\n")
         if "Incident #" in line
     )
-    outage_lines = [t.count("database unavailable, retrying") for t in texts]
-    print(
-        f"\noutages: polls resumed after (s) {json.dumps(resumed)}, readyz during {ready_during}"
-        f" after {ready_after}, 'database unavailable' lines per node {outage_lines}, "
-        f"served {len(feeds.served)} stored {len(stored)}, deliveries {dict(states)}"
+    return Outcome(
+        resumed,
+        texts,
+        stored,
+        Counter(d.incident_id for d in alert_rows),
+        {d.incident_id: d.ambiguous_attempts for d in alert_rows},
+        states,
+        received,
+        [t.count("database unavailable, retrying") for t in texts],
     )
-    assert alive == [True, True] and codes == [0, 0]
-    assert all(max(delays) <= 10 for delays in resumed.values()), resumed
-    assert feeds.served and feeds.served <= stored  # no mention lost
-    assert max(per_incident.values()) == 1 and max(received.values()) == 1  # none doubled
-    assert len(received) == len(per_incident)
-    assert ready_during == 503 and ready_after == 200
-    assert all("Traceback" not in text for text in texts), texts
-    # One line per outage at most (a terminated idle connection is replaced unseen).
-    assert all(1 <= lines <= 3 for lines in outage_lines), outage_lines
