@@ -391,13 +391,7 @@ class _Schedule:
         ]
         if any(name in pagers for name in escalates_to):
             facts = replace(facts, owes_page=not policy._paged(session, incident, pagers))
-        routing = Facts(
-            incident.brand,
-            lead.source_name,
-            lead.source,
-            incident.category,
-            incident.severity,
-        )
+        routing = Facts.of_incident(incident, lead)
         routed: list[tuple[Route, Notified | None]] = []
         for channel, route in channels_for(self.routes, routing).items():
             if channel not in notifying_channels():

@@ -208,13 +208,7 @@ def notify_stage(session: Session, config: Config, now: datetime) -> int:
         if incident.engagement != facts.engagement:
             incident.engagement = facts.engagement
             session.add(incident)
-        routing = Facts(
-            incident.brand,
-            lead.source_name,
-            lead.source,
-            incident.category,
-            incident.severity,
-        )
+        routing = Facts.of_incident(incident, lead)
         for channel, route in channels_for(routes, routing).items():
             if channel not in notifying or config.channel_settings(channel) is None:
                 continue
@@ -419,13 +413,7 @@ def _held_by_quiet_hours(
     routes: list[Route] | None = None,
 ) -> bool:
     """Whether quiet hours keep this incident from a channel it is routed to right now."""
-    routing = Facts(
-        incident.brand,
-        lead.source_name,
-        lead.source,
-        incident.category,
-        incident.severity,
-    )
+    routing = Facts.of_incident(incident, lead)
     if routes is None:
         routes = config.effective_routes()
     notifying = set(notifying_channels())

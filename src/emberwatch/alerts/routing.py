@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from emberwatch.config import SEVERITY_RANK, QuietHours, Route, summary_channels
+
+if TYPE_CHECKING:
+    from emberwatch.models import Incident, MentionRecord
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,13 @@ class Facts:
     source_type: str
     category: str
     severity: str
+
+    @classmethod
+    def of_incident(cls, incident: Incident, lead: MentionRecord) -> Facts:
+        """An incident's facts: its brand, category and severity, its lead mention's source."""
+        return cls(
+            incident.brand, lead.source_name, lead.source, incident.category, incident.severity
+        )
 
 
 def route_matches(route: Route, facts: Facts) -> bool:
