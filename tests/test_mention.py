@@ -157,3 +157,44 @@ def test_from_dict_takes_counts_ratings_and_texts_of_the_right_types():
         {"text": "ok", "url": "https://x.test/1", "author_followers": 0, "rating": 4, "likes": 3}
     )
     assert (mention.author_followers, mention.rating, mention.likes) == (0, 4, 3)
+
+
+FULL = {
+    "source": "reddit",
+    "external_id": "t3_1",
+    "url": "https://r.example/1",
+    "author": "dana",
+    "author_followers": 42,
+    "title": "Title",
+    "text": "text",
+    "published_at": "2026-01-02T03:04:05Z",
+    "rating": 4.5,
+    "likes": 1,
+    "reposts": 2,
+    "replies": 3,
+    "thread": "reddit:post:1",
+}
+
+
+@pytest.mark.parametrize(
+    "nul_in", [None, "source", "external_id", "url", "author", "title", "text", "thread"]
+)
+def test_from_dict_makes_what_the_constructor_makes_nul_removed_from_any_text(nul_in):
+    data = dict(FULL)
+    if nul_in is not None:
+        data[nul_in] = f"\x00{data[nul_in]}\x00"
+    made = Mention.from_dict(data)
+    values = [data[name] for name in FULL]
+    values[7] = parse_timestamp(values[7])
+    assert made == Mention(*values)
+    assert made == Mention.from_dict(FULL)
+    assert type(made) is Mention
+    with pytest.raises(AttributeError):  # still frozen
+        made.text = "changed"  # type: ignore[misc]
+
+
+def test_from_dict_of_a_subclass_makes_the_subclass():
+    class Tagged(Mention):
+        __slots__ = ()
+
+    assert type(Tagged.from_dict({"text": "hi"})) is Tagged
