@@ -42,6 +42,9 @@ HEAVY = ("sqlalchemy", "sqlmodel", "psycopg", "alembic", "matplotlib", "aiohttp"
 # What a connector needs for its settings and its fetch, which --help and score do not.
 CONNECTOR_NEEDS = {"pydantic", "httpx", "anyio", "emberwatch.sources"}
 OURS = ("emberwatch.config", "emberwatch.channels", "emberwatch.db", "emberwatch.models")
+# What `score` without --config does not need: pathlib (and urllib.parse through it), the
+# signal handling of `run`, and the error classes, which only a raised error brings.
+SCORE_NEEDS_NOT = {"pathlib", "urllib.parse", "signal", "emberwatch.errors"}
 # What only a connector's fetch needs: parsing a saved body sends no request.
 HTTP_CLIENT = ("httpx", "httpcore", "anyio", "emberwatch.sources._http")
 
@@ -107,6 +110,7 @@ def test_score_without_config_imports_no_config_database_or_connector(tmp_path):
     assert len(done.stdout.splitlines()) == 2
     assert forbidden(modules) == []
     assert not CONNECTOR_NEEDS & modules
+    assert not SCORE_NEEDS_NOT & modules
 
 
 def test_score_on_empty_input_imports_no_config_database_or_connector(tmp_path):
@@ -114,6 +118,25 @@ def test_score_on_empty_input_imports_no_config_database_or_connector(tmp_path):
     assert (done.returncode, done.stdout) == (0, "")
     assert forbidden(modules) == []
     assert not CONNECTOR_NEEDS & modules
+    assert not SCORE_NEEDS_NOT & modules
+
+
+def test_the_check_sees_what_score_does_not_need(tmp_path):
+    # The control: the same run with pathlib and the error classes imported first.
+    done, modules = modules_after(tmp_path, "score", preload=("pathlib", "emberwatch.errors"))
+    assert done.returncode == 0, done.stderr
+    assert {"pathlib", "urllib.parse", "emberwatch.errors"} <= SCORE_NEEDS_NOT & modules
+
+
+def test_score_still_reports_a_bad_line_and_a_missing_brand(tmp_path):
+    # The error classes are not imported for score; its errors still come out as one line.
+    done, _ = modules_after(tmp_path, "score", stdin='{"text": "x", "likes": "9"}\n')
+    assert done.returncode == 1
+    assert done.stderr == "emberwatch: stdin line 1: likes must be a whole number, not '9'\n"
+    done, _ = modules_after(tmp_path, "score", "--brand", "acme")
+    assert done.returncode == 1
+    assert "no such brand in the config" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_sources_parse_imports_only_its_connector(tmp_path):

@@ -5,23 +5,21 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
-from emberwatch.errors import ConfigError, EmberwatchError, ParseError
 from emberwatch.mention import Mention
 from emberwatch.text import jsonl, terminal, web_link
 
 # The config loader (pydantic, every connector, the channels' SQLAlchemy tables), the
 # database, anyio and httpx are imported inside the commands that use them, so `--help`,
-# `score` and `sources parse` start in a tenth of the time (tests/test_startup.py).
+# `score` and `sources parse` start in a tenth of the time (tests/test_startup.py); so
+# are pathlib, signal and the error classes, which `score` without --config never needs.
 if TYPE_CHECKING:
     from emberwatch.config import Config
     from emberwatch.scoring import Scores
@@ -73,10 +71,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 return func(*args, **kwargs)
             except BaseExceptionGroup as group:  # errors raised inside a task group
                 raise _first_leaf(group) from None
-        except ConfigError as exc:
+        except _loaded("emberwatch.errors", "ConfigError") as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_CONFIG)
-        except EmberwatchError as exc:
+        except _loaded("emberwatch.errors", "EmberwatchError") as exc:
             _fail(str(exc))
         except _database_errors() as exc:
             from emberwatch import db as database
@@ -96,8 +94,9 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _loaded(module: str, *names: str) -> tuple[type[BaseException], ...]:
     """The named exception classes of ``module`` if it has been imported, else none: an
-    error of a library that was never imported cannot have been raised, and importing
-    SQLAlchemy or psycopg just to compare would slow every command that exits early."""
+    error of a library (or of emberwatch.errors) that was never imported cannot have been
+    raised, and importing SQLAlchemy or psycopg just to compare would slow every command
+    that exits early."""
     found = sys.modules.get(module)
     return tuple(getattr(found, name) for name in names) if found is not None else ()
 
@@ -118,7 +117,8 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
     for leaf in group.exceptions:
         if isinstance(leaf, BaseExceptionGroup):
             leaf = _first_leaf(leaf)
-        if isinstance(leaf, (EmberwatchError, KeyboardInterrupt, *_database_errors())):
+        ours = _loaded("emberwatch.errors", "EmberwatchError")
+        if isinstance(leaf, (*ours, KeyboardInterrupt, *_database_errors())):
             return leaf
     return group
 
@@ -133,6 +133,8 @@ def _load(config_path: str, *, need_secrets: bool = True) -> Config:
 
 def _write_output(path: str, text: str, option: str = "--out") -> None:
     """Write a file a command was asked to write; a bad path is one line, not a traceback."""
+    from pathlib import Path
+
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -353,6 +355,8 @@ def run(config_path: str) -> None:
     Example:
       emberwatch run --config /etc/emberwatch/emberwatch.toml
     """
+    import signal
+
     import anyio
 
     config = _load(config_path)
@@ -367,6 +371,8 @@ def run(config_path: str) -> None:
 
 
 async def _run(config: Config, engine: Any, config_path: str, early: list[int]) -> None:
+    import signal
+
     import anyio
     import httpx
 
@@ -1238,6 +1244,9 @@ def sources_parse(source_type: str, file: str) -> None:
       curl -s 'https://hn.algolia.com/api/v1/search_by_date?query=acme' > hn.json
       emberwatch sources parse hackernews hn.json
     """
+    from pathlib import Path
+
+    from emberwatch.errors import ParseError
     from emberwatch.sources import connector
 
     try:
@@ -1403,19 +1412,23 @@ def score(viral_threshold: int | None, brand: str | None, config_path: str | Non
 
     lexicons: dict[str, dict[str, float]] = {}
     terms: dict[str, list[str]] = {}
-    if config_path and Path(config_path).exists():
-        from emberwatch.config import load_config
+    config = None
+    if config_path:
+        from pathlib import Path
 
-        config = load_config(config_path)
-        lexicons = {b.name: b.lexicon for b in config.brands}
-        terms = {b.name: b.include for b in config.brands}
+        if Path(config_path).exists():
+            from emberwatch.config import load_config
+
+            config = load_config(config_path)
+            lexicons = {b.name: b.lexicon for b in config.brands}
+            terms = {b.name: b.include for b in config.brands}
     if brand is not None and brand not in terms:
         known = ", ".join(sorted(terms)) or "none: pass --config FILE"
         _fail(f"--brand {brand!r}: no such brand in the config (brands: {known})")
     scorer = Scorer(
         lexicons, brand_terms=terms, viral_threshold=viral_threshold or DEFAULT_VIRAL_THRESHOLD
     )
-    if config_path and Path(config_path).exists():
+    if config is not None:
         from emberwatch.labels import stored_layer
 
         scorer.learned = stored_layer(config.database_url)
@@ -1617,6 +1630,8 @@ def demo(output: str, duration: float, config_path: str | None, serve: bool | No
     Example:
       emberwatch demo --output demo-output
     """
+    from pathlib import Path
+
     try:
         from emberwatch.demo import run_demo
     except ModuleNotFoundError as missing:  # the demo extra is not installed
