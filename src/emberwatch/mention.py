@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -252,11 +253,13 @@ def conversation(platform: str, kind: str, ident: object) -> str:
 # feedparser renders an Atom author with both as "name (email)".
 _EMAIL = r"[^\s@()<>]+@[^\s@()<>]+"
 _WRITTEN_WITH_EMAIL = (
-    re.compile(rf"^{_EMAIL}\s*\((?P<name>[^()]*)\)$"),
-    re.compile(rf"^(?P<name>[^<>]*?)\s*<{_EMAIL}>$"),
-    re.compile(rf"^(?P<name>[^()]*?)\s*\({_EMAIL}\)$"),
+    rf"^{_EMAIL}\s*\((?P<name>[^()]*)\)$",
+    rf"^(?P<name>[^<>]*?)\s*<{_EMAIL}>$",
+    rf"^(?P<name>[^()]*?)\s*\({_EMAIL}\)$",
 )
-_SPACES = re.compile(r"\s+")
+_SPACES = r"\s+"
+# Compiled on first use: `emberwatch score` imports this module and never reads an author.
+_compiled = cache(re.compile)
 
 
 def normalize_author(source: str, author: str | None) -> str | None:
@@ -270,10 +273,10 @@ def normalize_author(source: str, author: str | None) -> str | None:
     """
     if author is None:
         return None
-    name = _SPACES.sub(" ", author).strip()
+    name = _compiled(_SPACES).sub(" ", author).strip()
     if source == "rss":
         for written in _WRITTEN_WITH_EMAIL:
-            found = written.match(name)
+            found = _compiled(written).match(name)
             if found and found["name"].strip():
                 name = found["name"].strip()
                 break
