@@ -52,3 +52,12 @@ def test_random_texts_in_many_scripts_come_out_the_same():
         value = {"text": text, "x": rng.random() * 10 ** rng.randint(-8, 8)}
         assert jsonl(value) == dumped(value)
         assert json.loads(jsonl(value)) == value
+
+
+def test_a_lone_surrogate_is_escaped_so_the_line_can_be_written_as_utf8():
+    # json.loads("\"\\ud800\"") gives a lone surrogate, which UTF-8 cannot encode.
+    value = {"text": "bad \ud800 and \udfff end", "ok": "caf\u00e9"}
+    line = jsonl(value)
+    assert "\\ud800" in line and "\\udfff" in line
+    line.encode("utf-8")  # raises on a raw surrogate
+    assert json.loads(line) == value

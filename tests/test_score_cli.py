@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -159,3 +161,21 @@ def test_score_writes_what_the_scorer_says_as_jsonl():
     scorer = Scorer()
     expected = [_whole(row, scorer.score(Mention.from_dict(row))) for row in rows]
     assert result.stdout == "".join(expected)
+
+
+def test_a_lone_surrogate_escape_in_the_input_is_written_back_escaped_not_a_traceback():
+    # json.loads reads "\ud800" as a lone surrogate, which the UTF-8 stdout cannot encode:
+    # the real process, since CliRunner's stream would not fail the same way.
+    line = '{"text": "my order \\ud800 never came, refund me"}\n{"text": "fine"}\n'
+    done = subprocess.run(
+        [sys.executable, "-m", "emberwatch", "score"],
+        input=line.encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert done.stderr == b""
+    first, second = done.stdout.decode("utf-8").splitlines()
+    assert '"my order \\ud800 never came' in first
+    assert json.loads(first)["text"] == "my order \ud800 never came, refund me"
+    assert json.loads(second)["scores"]["category"]

@@ -57,7 +57,9 @@ _BIDI = "[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufff9-\ufffb]"
 _BREAKS = "\r\n|[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
 # What JSON writers leave raw with ensure_ascii=False but a terminal or a line-based reader
 # takes as a control: DEL, C1, the line and paragraph separators, and the bidi controls.
-_JSON_RAW = "[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+# Also lone surrogates (an input's "\\ud800" escape), which no UTF-8 stream can write: as
+# escapes they stay the same string for a JSON reader, and the line can be written.
+_JSON_RAW = "[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 
 
 def one_line(text: str | None, limit: int | None = None) -> str:
@@ -95,8 +97,9 @@ def jsonl(value: Any) -> str:
     """One JSON line, UTF-8 kept readable, every control character escaped as ``\\uXXXX``.
 
     ``json.dumps(..., ensure_ascii=False)`` escapes only C0 controls; C1 (U+0080–U+009F),
-    DEL, U+2028/U+2029 and bidi controls would reach the terminal or the next reader raw.
-    They can only occur inside JSON strings, where ``\\uXXXX`` means the same character.
+    DEL, U+2028/U+2029 and bidi controls would reach the terminal or the next reader raw,
+    and a lone surrogate would stop the UTF-8 writer. They can only occur inside JSON
+    strings, where ``\\uXXXX`` means the same character.
     The line is ``json.dumps(value, ensure_ascii=False, default=str)``'s, from an encoder
     made once (``emberwatch score`` writes one a mention); an all-ASCII line without DEL
     has nothing to escape and skips the search.
