@@ -193,6 +193,24 @@ def test_from_dict_makes_what_the_constructor_makes_nul_removed_from_any_text(nu
         made.text = "changed"  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("field", ["source", "external_id", "url", "author", "title", "text"])
+def test_a_lone_surrogate_becomes_a_replacement_character_so_the_mention_can_be_stored(field):
+    # json.loads('"\\ud800"') is a lone surrogate: no database driver can encode it.
+    data = dict(FULL)
+    data[field] = f"caf\u00e9 \ud800{data[field]}\udfff"
+    made = Mention.from_dict(data)
+    assert getattr(made, field) == f"caf\u00e9 \ufffd{FULL[field]}\ufffd"
+    for name in FULL:
+        value = getattr(made, name)
+        if isinstance(value, str):
+            value.encode("utf-8")  # raises on a lone surrogate
+    values = [data[name] for name in FULL]
+    values[7] = parse_timestamp(values[7])
+    assert made == Mention(*values)
+    # A pair is one character in a str, so an emoji is left alone.
+    assert Mention.from_dict({"text": "ok \U0001f600"}).text == "ok \U0001f600"
+
+
 def test_from_dict_of_a_subclass_makes_the_subclass():
     class Tagged(Mention):
         __slots__ = ()

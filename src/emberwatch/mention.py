@@ -48,12 +48,19 @@ class Mention:
     thread: str | None = None
 
     def __post_init__(self) -> None:
-        # PostgreSQL refuses NUL in text columns: one post carrying it would fail its whole
-        # poll, every time. It never carries meaning, so it goes here, once for every path.
+        # PostgreSQL refuses NUL in text columns, and no database driver can encode a lone
+        # surrogate (a JSON body's unpaired "\ud800" escape): one post carrying either
+        # would fail its whole poll, every time. Neither carries meaning, so NUL goes and a
+        # lone surrogate becomes U+FFFD, here, once for every path.
         for name in _TEXT_FIELDS:
             value = getattr(self, name)
-            if value and "\x00" in value:
-                object.__setattr__(self, name, value.replace("\x00", ""))
+            if not value:
+                continue
+            clean = value.replace("\x00", "") if "\x00" in value else value
+            if not clean.isascii() and _SURROGATE.search(clean):
+                clean = _SURROGATE.sub("\ufffd", clean)
+            if clean is not value:
+                object.__setattr__(self, name, clean)
 
     @property
     def engagement(self) -> int:
@@ -89,8 +96,8 @@ class Mention:
         """Build a mention from its JSON form; unknown keys are ignored, missing ones None
         (``source``, ``external_id`` and ``text`` ""). Every field by name, in order: this
         runs for every line ``emberwatch score`` reads (``_FIELDS`` is checked against the
-        class at import). Without a NUL to remove, the mention is made slot by slot
-        (``_made``), not through the frozen ``__init__``."""
+        class at import). Without a NUL or lone surrogate to clean, the mention is made slot
+        by slot (``_made``), not through the frozen ``__init__``."""
         get = data.get
         url, author, followers, title = (
             get("url"),
@@ -142,16 +149,20 @@ class Mention:
             or type(rating) not in _NUMBER
         ):
             raise ValueError(_wrong_type(values))
-        # Every text field is a string or None here, and None reads "None": no NUL in them
-        # all is no NUL in any, and nothing for __post_init__ to do.
+        # Every text field is a string or None here, and None reads "None": no NUL or lone
+        # surrogate in them all is none in any, and nothing for __post_init__ to do.
+        joined = f"{source}{external_id}{url}{author}{title}{text}{thread}"
         if (
             cls is Mention
-            and "\x00" not in f"{source}{external_id}{url}{author}{title}{text}{thread}"
+            and "\x00" not in joined
+            and (joined.isascii() or not _SURROGATE.search(joined))
         ):
             return _made(*values)
         return cls(*values)
 
 
+# A UTF-16 surrogate: in a str, only ever a lone one (a pair decodes to one character).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_FIELDS = ("source", "external_id", "url", "author", "title", "text", "thread")
 # The fields from_dict reads, in order: a field added to Mention must be read there too.
 _FIELDS = (
