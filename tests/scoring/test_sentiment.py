@@ -8,6 +8,7 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from emberwatch.scoring.sentiment import (
+    _CAPITAL_TOKEN,
     _CLAUSE_END,
     CHUNK_CHARS,
     EMOJI_TEXT,
@@ -320,3 +321,12 @@ def test_the_model_reads_the_text_with_clause_marks_split_off():
         assert MODEL.compound(text) == (
             plain.compound(_CLAUSE_END.sub(_space_before, text)) if text.strip() else 0.0
         ), text
+
+
+def test_the_capital_token_pattern_finds_a_token_in_capitals():
+    rng = random.Random(18)
+    alphabet = "aBzZ1 \n\t\x1c.,'-_AQ"
+    for _ in range(20_000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        found = _CAPITAL_TOKEN.search(text) is not None
+        assert found == any(w.isupper() for w in text.split()), text

@@ -326,6 +326,13 @@ def _insert_marks(tokens: list[str], marks: list[tuple[int, str]]) -> None:
 
 _CLAUSE_MARKS = frozenset(",;:.")
 
+# An ASCII token that ``str.isupper`` takes as capitals: no lower-case letter and an
+# upper-case one. The first character is matched first and what is before it checked after
+# (whitespace or nothing), so that ``re`` skips ahead over lower-case letters and spaces.
+_CAPITAL_TOKEN = re.compile(
+    r"[^a-z\s](?<!\S[^a-z\s])(?:(?<=[A-Z])|(?=[^a-z\s]*[A-Z]))[^a-z\s]*(?!\S)"
+)
+
 
 def _valence(
     lexicon: dict[str, float], words: list[str], low: list[str], i: int, cap_diff: bool
@@ -517,17 +524,19 @@ class _Analyzer(SentimentIntensityAnalyzer):
         if not sentiments:
             return 0.0
         total = float(sum(sentiments))
-        if total:
-            ep_count = text.count("!")
-            qm_count = text.count("?")
-            qm_amplifier = 0  # VADER's int 0 when there are fewer than two marks
-            if qm_count > 1:
-                qm_amplifier = qm_count * 0.18 if qm_count <= 3 else 0.96
-            emphasis = (4 if ep_count > 4 else ep_count) * 0.292 + qm_amplifier
-            if total > 0:
-                total += emphasis
-            elif total < 0:
-                total -= emphasis
+        if not total:
+            return total  # what normalize and round make of a zero, its sign kept
+        # str.count parses its arguments, which costs more than an "in" test.
+        ep_count = text.count("!") if "!" in text else 0
+        qm_count = text.count("?") if "?" in text else 0
+        qm_amplifier = 0  # VADER's int 0 when there are fewer than two marks
+        if qm_count > 1:
+            qm_amplifier = qm_count * 0.18 if qm_count <= 3 else 0.96
+        emphasis = (4 if ep_count > 4 else ep_count) * 0.292 + qm_amplifier
+        if total > 0:
+            total += emphasis
+        else:
+            total -= emphasis
         return round(normalize(total), 4)
 
     def _valences(self, text: str) -> tuple[list[float], str]:
@@ -568,8 +577,9 @@ class _Analyzer(SentimentIntensityAnalyzer):
                 if i in zero or (word == "kind" and i < last and low[i + 1] == "of"):
                     continue
                 if cap_diff is None:  # SentiText.is_cap_diff: some words but not all capitals
-                    # A text whose cased characters are all lower case has no capital word.
-                    if text.islower():
+                    # A text whose cased characters are all lower case has no capital
+                    # word, nor has an ASCII text without a token in capitals (most texts).
+                    if text.islower() or (words is None and not _CAPITAL_TOKEN.search(text)):
                         cap_diff = False
                     else:
                         if words is None:
@@ -586,12 +596,10 @@ class _Analyzer(SentimentIntensityAnalyzer):
             but = low.index("but")
             for sentiment in sentiments:
                 si = sentiments.index(sentiment)
-                if si < but:
-                    sentiments.pop(si)
-                    sentiments.insert(si, sentiment * 0.5)
+                if si < but:  # VADER pops and inserts at si: the same as setting it
+                    sentiments[si] = sentiment * 0.5
                 elif si > but:
-                    sentiments.pop(si)
-                    sentiments.insert(si, sentiment * 1.5)
+                    sentiments[si] = sentiment * 1.5
         return sentiments, text
 
 
