@@ -188,3 +188,13 @@ def test_the_fast_paths_shortcuts_decide_as_the_full_rule():
         words = rng.choices(vocabulary, k=rng.randint(0, 12))
         head = " ".join(words).lower()
         assert language._plainly_english(head) == _plainly_english_in_full(head), head
+
+
+def test_noise_is_cleaned_alike_without_the_e_mail_alternative_where_there_is_no_at():
+    rng = random.Random(18)
+    pieces = ["http://x.co/a", "www.x.co", "a.b", "#tag", "x_1", "42", "é", "ok", ".", ":", "/"]
+    pieces += ["https:", "www", "\n", "@"]
+    for _ in range(20_000):
+        text = "".join(rng.choices([*pieces, " ", " "], k=rng.randint(0, 12)))
+        if "@" not in text:
+            assert language._NOISE_WITHOUT_AT.sub(" ", text) == language._NOISE.sub(" ", text)

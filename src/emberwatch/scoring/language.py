@@ -147,6 +147,10 @@ _FOREIGN = frozenset(_FOREIGN_WORDS.split())
 # Stripped from both ends of a whitespace-separated token on the fast path.
 _EDGES = string.punctuation.replace("'", "") + string.digits + "“”‘’«»…–—¡¿"
 _NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\S+|[@#][\w.]+|[\d_]+")
+# _NOISE without its e-mail alternative, which can match only where there is an "@" but
+# tries the rest of each token at each of its characters: in a text without "@", the same
+# matches at a sixth of the cost.
+_NOISE_WITHOUT_AT = re.compile(r"https?://\S+|www\.\S+|[@#][\w.]+|[\d_]+")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 
@@ -158,12 +162,13 @@ def detect(text: str) -> tuple[str, float]:
     """The language of ``text``: ``(ISO 639-1 code or "und", confidence in [0, 1])``."""
     if _plainly_english(text[:_FAST_CHARS].lower()):
         return "en", _FAST_EN_CONFIDENCE
-    clean = _NOISE.sub(" ", text[:_MAX_CHARS])
+    head = text[:_MAX_CHARS]
+    clean = (_NOISE if "@" in head else _NOISE_WITHOUT_AT).sub(" ", head)
     words = set(_WORD.findall(clean.lower()))
     letters = sum(map(len, words))
     if letters < _MIN_LETTERS:
         return UNDETERMINED, 0.0
-    if not _NON_ASCII_LETTER.search(clean):
+    if clean.isascii() or not _NON_ASCII_LETTER.search(clean):
         if letters < _MIN_LATIN_LETTERS:
             return UNDETERMINED, 0.0
         if words.isdisjoint(_FOREIGN):

@@ -34,8 +34,7 @@ import string
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import accumulate, compress
-from operator import not_
+from itertools import accumulate, filterfalse
 
 from vaderSentiment import vaderSentiment as _vader
 from vaderSentiment.vaderSentiment import (
@@ -298,8 +297,10 @@ def _ascii_words(lowered: str, clauses: bool) -> tuple[list[str], list[tuple[int
     low = lowered.split()
     marks: list[tuple[int, str]] = []
     last = len(low) - 1
-    for i in compress(range(len(low)), map(not_, map(str.isalnum, low))):
-        word = low[i]
+    i = -1
+    for word in filterfalse(str.isalnum, low):
+        # Its place: an equal token between the last one visited and this is visited too.
+        i = low.index(word, i + 1)
         # _CLAUSE_END: a mark after a word character and before whitespace, which the
         # last token has only if the text ends in whitespace.
         if (
