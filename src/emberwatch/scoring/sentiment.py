@@ -299,7 +299,8 @@ def _ascii_words(lowered: str, clauses: bool) -> tuple[list[str], list[tuple[int
     last = len(low) - 1
     i = -1
     for word in filterfalse(str.isalnum, low):
-        # Its place: an equal token between the last one visited and this is visited too.
+        # Its place: the first equal token after the last one visited (an equal token
+        # before it is not all letters and digits either, so was visited already).
         i = low.index(word, i + 1)
         # _CLAUSE_END: a mark after a word character and before whitespace, which the
         # last token has only if the text ends in whitespace.
