@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 
@@ -160,3 +161,40 @@ def test_a_very_long_mention_is_read_from_its_start():
 def test_codes_are_two_letter_iso_639_1():
     assert all(len(code) == 2 and code.islower() for code in LANGUAGES)
     assert len(set(LANGUAGES)) == len(LANGUAGES)
+
+
+def _plainly_english_in_full(head):
+    """The fast path's rule as its docstring gives it, every token trimmed and weighed."""
+    head = head.replace("\u2019", "'")
+    words = [w for w in (t.strip(language._EDGES) for t in head.split()) if w]
+    counted = len(words) - (head.count("@") + head.count("#") + head.count("://"))
+    letters = sum(map(len, words))
+    if counted <= 0 or letters < language._MIN_LETTERS:
+        return False
+    if sum(language._ENGLISH.get(w, 0.0) for w in words) < language._MIN_EN_SHARE * counted:
+        return False
+    non_ascii = len(language._NON_ASCII_LETTER.findall(head))
+    return head.isascii() or non_ascii <= language._MAX_NON_ASCII * letters
+
+
+def test_the_fast_paths_shortcuts_decide_as_the_full_rule():
+    # Short texts, repeated words, handles and links: where the shortcuts' counts and
+    # weights are close to the thresholds.
+    rng = random.Random(18)
+    vocabulary = ["the", "a", "is", "in", "of", "you", "my", "und", "der", "el", "que", "x"]
+    vocabulary += ["@acme", "#fail", "http://x.co", "thé", "the,", "(you)", "42", "!!"]
+    vocabulary += ["don\u2019t", "y"]
+    for _ in range(20_000):
+        words = rng.choices(vocabulary, k=rng.randint(0, 12))
+        head = " ".join(words).lower()
+        assert language._plainly_english(head) == _plainly_english_in_full(head), head
+
+
+def test_noise_is_cleaned_alike_without_the_e_mail_alternative_where_there_is_no_at():
+    rng = random.Random(18)
+    pieces = ["http://x.co/a", "www.x.co", "a.b", "#tag", "x_1", "42", "é", "ok", ".", ":", "/"]
+    pieces += ["https:", "www", "\n", "@"]
+    for _ in range(20_000):
+        text = "".join(rng.choices([*pieces, " ", " "], k=rng.randint(0, 12)))
+        if "@" not in text:
+            assert language._NOISE_WITHOUT_AT.sub(" ", text) == language._NOISE.sub(" ", text)

@@ -1,18 +1,28 @@
 from __future__ import annotations
 
+import random
 import statistics
+import string
 
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from emberwatch.scoring.sentiment import (
+    _CAPITAL_TOKEN,
+    _CLAUSE_END,
     CHUNK_CHARS,
     EMOJI_TEXT,
     MAX_CHARS,
+    SERVICE_LEXICON,
+    Neutral,
     SentimentModel,
     _Analyzer,
+    _ascii_words,
     _chunks,
+    _insert_marks,
+    _space_before,
     _vader_tables,
+    _words,
     fuse_rating,
 )
 
@@ -247,3 +257,76 @@ def test_the_request_hint_test_is_the_hint_words():
     samples = [*_REQUEST_HINTS, *(f"x {h}y" for h in _REQUEST_HINTS), "", "thanks all", "pl s"]
     for text in samples:
         assert _request_hint(text) == any(h in text for h in _REQUEST_HINTS), text
+
+
+def _generated_texts(count, seed):
+    """Short ASCII texts of VADER's rule words (negations, boosters, idioms, "but", "least",
+    capitals) with punctuation at their edges and whitespace of every kind between them."""
+    rng = random.Random(seed)
+    lines = (
+        "no not never without doubt but kind of sort least at very so this the a I",
+        "good bad great love hate ok isn't don't extremely kinda SO GREAT",
+        "shit bomb ass bus stop yeah right kiss death to die for beating heart just enough",
+        "please help thanks u.s.",
+    )
+    vocabulary = [word for line in lines for word in line.split()]
+    edges = [*",.:;!?'\"-_()@#", ":)", "..."]
+    gaps = [" ", " ", " ", "  ", "\n", "\t", "\x1c", ", ", ". "]
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(0, 12)):
+            word = rng.choice(vocabulary)
+            if rng.random() < 0.3:
+                word += rng.choice(edges)
+            if rng.random() < 0.15:
+                word = rng.choice(edges) + word
+            parts += [word, rng.choice(gaps)]
+        texts.append("".join(parts)[: rng.randint(0, 200)])
+    return texts
+
+
+def test_ascii_words_are_the_clause_split_words():
+    # The words _ascii_words finds are those of the text with _CLAUSE_END's spaces and
+    # then VADER's split and strip, for every kind of punctuation and whitespace; the
+    # marks it reports, put after the tokens as written, keep each token's capitals.
+    alphabet = string.ascii_letters[:4] + string.digits[:2] + string.punctuation + " \n\t\x1c"
+    rng = random.Random(18)
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 14))) for _ in range(20_000)]
+    for text in [*texts, *_generated_texts(2_000, 1)]:
+        lowered = text.lower()
+        spaced = _CLAUSE_END.sub(_space_before, text).strip()
+        low, marks = _ascii_words(lowered, True)
+        assert low == _words(spaced)[1], text
+        assert _ascii_words(lowered, False) == (_words(text.strip())[1], []), text
+        written = text.split()
+        _insert_marks(written, marks)
+        assert [w.isupper() for w in written] == [w.isupper() for w in _words(spaced)[0]]
+
+
+def test_fast_analyzer_matches_stock_vader_on_generated_texts():
+    stock = SentimentIntensityAnalyzer()
+    fast = _Analyzer()
+    for text in _generated_texts(1_500, 2):
+        assert fast.polarity_scores(text) == stock.polarity_scores(text), text
+
+
+def test_the_model_reads_the_text_with_clause_marks_split_off():
+    # What the model reads, ASCII or not, is VADER's reading of the text with _CLAUSE_END's
+    # spaces (the analyzer with ``clauses`` splits the marks itself).
+    plain = _Analyzer(Neutral())
+    plain.lexicon.update(SERVICE_LEXICON)
+    texts = [*_generated_texts(1_500, 3), "İs. great, 😡 fine: ok", "naïve, but good. "]
+    for text in texts:
+        assert MODEL.compound(text) == (
+            plain.compound(_CLAUSE_END.sub(_space_before, text)) if text.strip() else 0.0
+        ), text
+
+
+def test_the_capital_token_pattern_finds_a_token_in_capitals():
+    rng = random.Random(18)
+    alphabet = "aBzZ1 \n\t\x1c.,'-_AQ"
+    for _ in range(20_000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        found = _CAPITAL_TOKEN.search(text) is not None
+        assert found == any(w.isupper() for w in text.split()), text

@@ -34,7 +34,7 @@ import string
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, filterfalse
 
 from vaderSentiment import vaderSentiment as _vader
 from vaderSentiment.vaderSentiment import (
@@ -50,7 +50,8 @@ from vaderSentiment.vaderSentiment import (
 from emberwatch.scoring._cues import _skip_ahead, _split, maker
 
 # The mark first and the word character behind it checked after, so that ``re`` skips
-# ahead to the next mark instead of trying the lookbehind at every position.
+# ahead to the next mark instead of trying the lookbehind at every position. Used on text
+# that is not ASCII; :func:`_ascii_words` splits the same marks off an ASCII text's tokens.
 _CLAUSE_END = re.compile(r"([,;:.])(?<=\w[,;:.])(?=\s)")
 
 
@@ -217,8 +218,9 @@ class Neutral:
         self._first = frozenset(p[0] for p in self._phrases)
         self._requests = requests
 
-    def indices(self, text: str, low: list[str]) -> set[int]:
-        """Positions in ``low`` (the text's lower-cased VADER tokens) that count zero."""
+    def indices(self, lowered: str, low: list[str]) -> set[int]:
+        """Positions in ``low`` (the lower-cased VADER tokens of the text, which is
+        ``lowered`` lower-cased) that count zero."""
         out: set[int] = set()
         if self._first:
             bare = [_possessive(w) for w in low]
@@ -231,8 +233,7 @@ class Neutral:
         if not self._requests:
             return out
         # A sign-off counts only in a question or next to a request (_request_indices).
-        asks = "?" in text
-        lowered = text.lower()
+        asks = "?" in lowered
         if _request_hint(lowered):
             out |= _request_indices(low, asks and _SIGN_OFF_HINT.search(lowered) is not None)
         elif asks and low and low[-1] in _SIGN_OFF_LAST and _SIGN_OFF_HINT.search(lowered):
@@ -278,11 +279,61 @@ def _words(text: str) -> tuple[list[str], list[str]]:
     surrounding punctuation stripped unless that leaves two characters or fewer, so that
     emoticons stay) and the same words lower-cased."""
     words = [w if len(s := w.strip(_PUNCTUATION)) <= 2 else s for w in text.split()]
-    if text.isascii():
-        # No word holds whitespace and ASCII lower-casing maps no character to one, so
-        # this is each word lower-cased, in three calls instead of one a word.
-        return words, " ".join(words).lower().split()
     return words, [w.lower() for w in words]
+
+
+def _ascii_words(lowered: str, clauses: bool) -> tuple[list[str], list[tuple[int, str]]]:
+    """:func:`_words`' lower-cased words of an ASCII text, from the text lower-cased
+    (``lowered``, not stripped), and the clause marks split off as words of their own if
+    ``clauses`` (what ``_CLAUSE_END.sub`` and then :func:`_words` make of the text): each
+    as ``(i, mark)``, the mark that follows whitespace token ``i``, in order.
+
+    Only tokens that are not all letters and digits can lose punctuation or a mark, so
+    only those (``str.isalnum`` finds them, a C call a token) are visited: stripping
+    every token was the most of the time this took. ASCII lower-casing maps no character
+    to or from punctuation or whitespace, so the words of the lower-cased text are the
+    lower-cased words.
+    """
+    low = lowered.split()
+    marks: list[tuple[int, str]] = []
+    last = len(low) - 1
+    i = -1
+    for word in filterfalse(str.isalnum, low):
+        # Its place: the first equal token after the last one visited (an equal token
+        # before it is not all letters and digits either, so was visited already).
+        i = low.index(word, i + 1)
+        # _CLAUSE_END: a mark after a word character and before whitespace, which the
+        # last token has only if the text ends in whitespace.
+        if (
+            clauses
+            and word[-1] in _CLAUSE_MARKS
+            and len(word) > 1
+            and (word[-2].isalnum() or word[-2] == "_")
+            and (i < last or lowered[-1].isspace())
+        ):
+            marks.append((i, word[-1]))
+            word = word[:-1]
+        stripped = word.strip(_PUNCTUATION)
+        low[i] = word if len(stripped) <= 2 else stripped
+    if marks:
+        _insert_marks(low, marks)
+    return low, marks
+
+
+def _insert_marks(tokens: list[str], marks: list[tuple[int, str]]) -> None:
+    """Each mark after its token, the last first so that the earlier places hold."""
+    for i, mark in reversed(marks):
+        tokens.insert(i + 1, mark)
+
+
+_CLAUSE_MARKS = frozenset(",;:.")
+
+# An ASCII token that ``str.isupper`` takes as capitals: no lower-case letter and an
+# upper-case one. The first character is matched first and what is before it checked after
+# (whitespace or nothing), so that ``re`` skips ahead over lower-case letters and spaces.
+_CAPITAL_TOKEN = re.compile(
+    r"[^a-z\s](?<!\S[^a-z\s])(?:(?<=[A-Z])|(?=[^a-z\s]*[A-Z]))[^a-z\s]*(?!\S)"
+)
 
 
 def _valence(
@@ -322,7 +373,7 @@ def _valence(
             scalar = BOOSTER_DICT[before]
             if valence < 0:
                 scalar *= -1
-            if words[j].isupper() and cap_diff:
+            if cap_diff and words[j].isupper():
                 if valence > 0:
                     scalar += C_INCR
                 else:
@@ -350,10 +401,10 @@ def _valence(
             elif before in _NEGATE or "n't" in before:
                 valence = valence * N_SCALAR
             if (
-                before in _PHRASE_STARTS  # low[i - 3]
-                or low[i - 2] in _PHRASE_STARTS
-                or low[i - 1] in _PHRASE_STARTS
-                or item in _PHRASE_STARTS
+                (before in _PHRASE_PAIRS and low[i - 2] in _PHRASE_PAIRS[before])  # i - 3
+                or (low[i - 2] in _PHRASE_PAIRS and low[i - 1] in _PHRASE_PAIRS[low[i - 2]])
+                or (low[i - 1] in _PHRASE_PAIRS and item in _PHRASE_PAIRS[low[i - 1]])
+                or (item in _PHRASE_PAIRS and i < last and low[i + 1] in _PHRASE_PAIRS[item])
             ):
                 valence = _idioms(valence, low, i)
     if (
@@ -366,12 +417,21 @@ def _valence(
     return valence
 
 
-# The first words of VADER's idioms and of its boosters of more than one word. Every
-# sequence _idioms looks up starts at word i - 3, i - 2, i - 1 or i, so when none of these
-# four is among them, _idioms returns the valence it was given and is not called.
-_PHRASE_STARTS = frozenset(
-    key.split()[0] for key in (*SPECIAL_CASES, *BOOSTER_DICT) if len(key.split()) > 1
-)
+# The first two words of VADER's idioms and of its boosters of more than one word, as
+# first word -> second words. Every sequence _idioms looks up is two or three words from
+# word i - 3, i - 2, i - 1 or i, so when none of these four and the word after it make such
+# a pair, _idioms returns the valence it was given and is not called ("the" and "to" start
+# idioms, and are next to most words, but "the shit" and "to die" are rare).
+def _phrase_pairs() -> dict[str, frozenset[str]]:
+    pairs: dict[str, set[str]] = {}
+    for key in (*SPECIAL_CASES, *BOOSTER_DICT):
+        words = key.split()
+        if len(words) > 1:
+            pairs.setdefault(words[0], set()).add(words[1])
+    return {first: frozenset(seconds) for first, seconds in pairs.items()}
+
+
+_PHRASE_PAIRS = _phrase_pairs()
 
 
 def _idioms(valence: float, low: list[str], i: int) -> float:
@@ -409,25 +469,31 @@ def _runs(points: list[int]) -> list[str]:
 
 
 class _Analyzer(SentimentIntensityAnalyzer):
-    """VADER with the same results, faster.
+    """VADER with the same results, faster; with ``clauses``, VADER on the text with its
+    clause punctuation split off (``_CLAUSE_END.sub(_space_before, text)``, see
+    :class:`SentimentModel`).
 
     Stock ``polarity_scores`` rebuilds the text character by character to swap emoji for
     their descriptions; this does the same swap with one regular expression, and skips it
-    for ASCII text. It then splits and lower-cases the words once per text, finds the words
-    its lexicon knows with one set intersection (a text without any scores 0 at once), and
-    runs VADER's per-word rules (:func:`_valence`) on those words only: stock VADER calls
+    for ASCII text. It then splits and lower-cases the words once per text (an ASCII text
+    lower-cased whole, and only its tokens that are not all letters and digits stripped of
+    punctuation and clause marks: :func:`_ascii_words`), finds the words its lexicon knows
+    with one set intersection (a text without any scores 0 at once), and runs VADER's
+    per-word rules (:func:`_valence`) on those words only: stock VADER calls
     ``sentiment_valence`` for every word and lower-cases each neighbour again in every
-    rule. The rules themselves are VADER's, unchanged (a test compares both on the
-    paper's texts).
+    rule. The words as written are split only for their capitals, when a scored word needs
+    them. The rules themselves are VADER's, unchanged (tests compare both on the paper's
+    texts and on generated ones).
     """
 
-    def __init__(self, neutral: Neutral | None = None) -> None:
+    def __init__(self, neutral: Neutral | None = None, *, clauses: bool = False) -> None:
         # VADER's __init__ reads and parses its two files for every analyzer; they are
         # read once a process instead (:func:`_vader_tables`) and each analyzer gets its
         # own copies, as it would from VADER (a brand's overrides change its lexicon).
         lexicon, emojis = _vader_tables()
         self.lexicon, self.emojis = dict(lexicon), dict(emojis)
         self._neutral = neutral
+        self._clauses = clauses
         self.emojis.update(EMOJI_TEXT)
         self._emoji_chars = frozenset(e for e in self.emojis if len(e) == 1)
         self._emoji: re.Pattern[str] | None = None  # compiled on the first text with emoji
@@ -460,52 +526,82 @@ class _Analyzer(SentimentIntensityAnalyzer):
         if not sentiments:
             return 0.0
         total = float(sum(sentiments))
-        if total:
-            ep_count = text.count("!")
-            qm_count = text.count("?")
-            qm_amplifier = 0  # VADER's int 0 when there are fewer than two marks
-            if qm_count > 1:
-                qm_amplifier = qm_count * 0.18 if qm_count <= 3 else 0.96
-            emphasis = (4 if ep_count > 4 else ep_count) * 0.292 + qm_amplifier
-            if total > 0:
-                total += emphasis
-            elif total < 0:
-                total -= emphasis
+        if not total:
+            return total  # what normalize and round make of a zero, its sign kept
+        # str.count parses its arguments, which costs more than an "in" test.
+        ep_count = text.count("!") if "!" in text else 0
+        qm_count = text.count("?") if "?" in text else 0
+        qm_amplifier = 0  # VADER's int 0 when there are fewer than two marks
+        if qm_count > 1:
+            qm_amplifier = qm_count * 0.18 if qm_count <= 3 else 0.96
+        emphasis = (4 if ep_count > 4 else ep_count) * 0.292 + qm_amplifier
+        if total > 0:
+            total += emphasis
+        else:
+            total -= emphasis
         return round(normalize(total), 4)
 
     def _valences(self, text: str) -> tuple[list[float], str]:
-        """Each word's valence, and the text as VADER reads it (emoji described)."""
-        if not text.isascii() and not self._emoji_chars.isdisjoint(text):
-            text = self._emoji_pattern().sub(self._describe, text)
-        text = text.strip()
-        words, low = _words(text)
+        """Each word's valence, and the text as VADER reads it (emoji described; an ASCII
+        text, which has none, as it came: VADER reads only its "!" and "?")."""
+        words: list[str] | None
+        if text.isascii():
+            lowered = text.lower()
+            low, marks = _ascii_words(lowered, self._clauses)
+            words = None  # the words as written, split only if capitals matter
+        else:
+            if self._clauses:
+                text = _CLAUSE_END.sub(_space_before, text)
+            if not self._emoji_chars.isdisjoint(text):
+                text = self._emoji_pattern().sub(self._describe, text)
+            text = text.strip()
+            words, low = _words(text)
+            lowered = ""
         sentiments: list[float] = [0] * len(low)  # VADER's 0 for a word it doesn't score
         lexicon = self.lexicon
         known = lexicon.keys() & low
         if not known:
             return sentiments, text
-        zero = self._neutral.indices(text, low) if self._neutral is not None else ()
+        zero = (
+            self._neutral.indices(lowered or text.lower(), low) if self._neutral is not None else ()
+        )
         last = len(low) - 1
         cap_diff = None
         # Each word's valence depends on its neighbours only, not on the other valences,
         # so the known words are visited word by word (``list.index`` finds them) instead
         # of testing every word of the text.
-        for lowered in known:
-            if lowered in BOOSTER_DICT:
+        for word in known:
+            if word in BOOSTER_DICT:
                 continue
             i = -1
-            for _ in range(low.count(lowered)):
-                i = low.index(lowered, i + 1)
-                if i in zero or (lowered == "kind" and i < last and low[i + 1] == "of"):
+            for _ in range(low.count(word)):
+                i = low.index(word, i + 1)
+                if i in zero or (word == "kind" and i < last and low[i + 1] == "of"):
                     continue
                 if cap_diff is None:  # SentiText.is_cap_diff: some words but not all capitals
-                    # A text whose cased characters are all lower case has no capital word.
-                    capitals = 0 if text.islower() else sum(map(str.isupper, words))
-                    cap_diff = 0 < len(words) - capitals < len(words)
+                    # A text whose cased characters are all lower case has no capital
+                    # word, nor has an ASCII text without a token in capitals (most texts).
+                    if text.islower() or (words is None and not _CAPITAL_TOKEN.search(text)):
+                        cap_diff = False
+                    else:
+                        if words is None:
+                            # Each token is all capitals exactly when its word is: they
+                            # differ by punctuation only, which has no case.
+                            words = text.split()
+                            if marks:
+                                _insert_marks(words, marks)
+                        capitals = sum(map(str.isupper, words))
+                        cap_diff = 0 < len(words) - capitals < len(words)
                 sentiments[i] = _valence(lexicon, words, low, i, cap_diff)
-        if "but" in known or "but" in low:
-            # VADER's own rule, with its quirks (it finds each value's first index).
-            sentiments = self._but_check(words, sentiments)
+        if "but" in low:
+            # VADER's _but_check, with its quirks (it finds each value's first index).
+            but = low.index("but")
+            for sentiment in sentiments:
+                si = sentiments.index(sentiment)
+                if si < but:  # VADER pops and inserts at si: the same as setting it
+                    sentiments[si] = sentiment * 0.5
+                elif si > but:
+                    sentiments[si] = sentiment * 1.5
         return sentiments, text
 
 
@@ -547,7 +643,7 @@ class SentimentModel:
         *,
         neutral_terms: Iterable[str] = (),
     ) -> None:
-        self._analyzer = _Analyzer(Neutral(neutral_terms))
+        self._analyzer = _Analyzer(Neutral(neutral_terms), clauses=True)
         self._analyzer.lexicon.update(SERVICE_LEXICON)
         if overrides:
             self._analyzer.lexicon.update({k.lower(): float(v) for k, v in overrides.items()})
@@ -557,11 +653,11 @@ class SentimentModel:
         if len(text) <= CHUNK_CHARS:
             if not text or text.isspace():
                 return 0.0
-            return self._analyzer.compound(_CLAUSE_END.sub(_space_before, text))
+            return self._analyzer.compound(text)
         total = weight = 0.0
         for chunk in _chunks(text[:MAX_CHARS]):
             n = len(chunk)
-            total += n * self._analyzer.compound(_CLAUSE_END.sub(_space_before, chunk))
+            total += n * self._analyzer.compound(chunk)
             weight += n
         return round(total / weight, 4) if weight else 0.0
 
