@@ -131,6 +131,116 @@ def unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[st
     return statement.returning(*(table.c[name] for name in returning))
 
 
+class Sent:
+    """A statement sent on a session's connection now, its rows read later: on PostgreSQL
+    the server runs it while the caller goes on (psycopg's pipeline mode); elsewhere it
+    runs at once. Use it as a context manager around the work that may overlap it, and
+    read :meth:`rows` before leaving.
+
+    Until then the connection is the statement's: any other statement on it (a flush, a
+    query) first waits for this one, through a listener on the connection, so that the
+    transaction sees the same rows in the same order as if the caller had waited. An
+    error the statement raised surfaces there, or in :meth:`rows`, as SQLAlchemy's
+    exception for it. Leaving the block on an error leaves pipeline mode with it.
+    """
+
+    def __init__(self, session: Session, statement: Any, parameters: Any) -> None:
+        self._waiting = False
+        self._postgresql = on_postgresql(session)
+        if not self._postgresql:
+            self._result: list[Any] = list(session.execute(statement, parameters))
+            return
+        import psycopg
+
+        session.flush()  # as session.execute would, so that rows go in in the same order
+        self._connection = session.connection()
+        compiled, processors = _compiled(statement, self._connection.dialect)
+        parameters = {
+            name: processors.get(name, _same)(value)
+            for name, value in compiled.construct_params(parameters).items()
+        }
+        self._sql = compiled.string
+        driver = self._connection.connection.driver_connection
+        self._cursor = driver.cursor()  # type: ignore[union-attr]
+        self._pipeline = driver.pipeline()  # type: ignore[union-attr]
+        self._pipeline.__enter__()
+        self._waiting = True
+        try:
+            self._cursor.execute(self._sql, parameters)
+        except psycopg.Error as error:
+            self._leave(error)
+            raise self._wrapped(error) from error
+        except BaseException as exc:
+            self._leave(exc)
+            raise
+        sa.event.listen(self._connection, "before_cursor_execute", self._before_another)
+
+    def __enter__(self) -> Sent:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        if not self._postgresql:
+            return
+        try:
+            if self._waiting:
+                self._leave(exc)
+        finally:
+            sa.event.remove(self._connection, "before_cursor_execute", self._before_another)
+
+    def rows(self) -> list[Any]:
+        """The statement's rows, once the server has run it."""
+        if self._waiting:
+            self._leave(None)
+        if self._postgresql:
+            self._result = self._cursor.fetchall()
+            self._cursor.close()
+        return self._result
+
+    def _before_another(self, *_: Any) -> None:
+        # SQLAlchemy wraps what this raises as it wraps the driver's errors (invalidating
+        # a lost connection), since it runs where the next statement would.
+        if self._waiting:
+            self._leave(None, wrap=False)
+
+    def _leave(self, exc: BaseException | None, *, wrap: bool = True) -> None:
+        """Leave pipeline mode, which waits for the statement; raise its error, if any
+        (unless another is on its way: psycopg then logs it)."""
+        import psycopg
+
+        self._waiting = False
+        try:
+            self._pipeline.__exit__(type(exc) if exc else None, exc, None)
+        except psycopg.Error as error:
+            if not wrap:
+                raise
+            raise self._wrapped(error) from error
+
+    def _wrapped(self, error: Exception) -> Exception:
+        """A driver's error as SQLAlchemy raises it (``IntegrityError``, ...)."""
+        import psycopg
+
+        return sa.exc.DBAPIError.instance(
+            self._sql, None, error, psycopg.Error, hide_parameters=True
+        )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _compiled(statement: Any, dialect: sa.Dialect) -> tuple[Any, dict[str, Any]]:
+    """``statement`` compiled for the driver, once, and the conversions its parameters
+    need on the way, as SQLAlchemy applies them (an aware datetime's check, ...)."""
+    compiled = statement.compile(dialect=dialect)
+    processors = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    return compiled, processors
+
+
 def commit_without_flush(session: Session | sa.Connection, query: sa.Select[Any]) -> Any:
     """``query``, the transaction's first, with one more column that on PostgreSQL lets
     the transaction's COMMIT return before its WAL is flushed to disk

@@ -10,7 +10,7 @@ new alerts together once they are filed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -67,19 +67,28 @@ class RecentTexts:
         """Say how many alerts of the brand the transaction is about to file."""
         self._expected[brand] = alerts
 
-    def incident(self, session: Session, brand: str, incident_id: int) -> Incident | None:
-        """The incident whose text an alert nearly duplicates.
+    def read(self, session: Session, brand: str) -> set[int]:
+        """Read the brand's candidate texts now (:meth:`for_brand`) rather than at its
+        first alert. Returns the incidents :meth:`incident` would read at its first call,
+        for the caller to read with others in one query (:func:`load_incidents`)."""
+        self.for_brand(session, brand)
+        return self._incidents_to_read(brand)
 
-        The first time a transaction asks, when it files enough of the brand's alerts
-        (:meth:`expect`) that reading candidates one at a time would cost more than all
-        at once, the brand's candidate incidents are read in one query.
-        """
-        candidates = self._unloaded.pop(brand, None)
-        if candidates and self._expected.get(brand, 0) * self.GET_COST >= len(candidates):
-            self._loaded += _load_incidents(session, candidates)
+    def incident(self, session: Session, brand: str, incident_id: int) -> Incident | None:
+        """The incident whose text an alert nearly duplicates."""
+        self._loaded += load_incidents(session, self._incidents_to_read(brand))
         # Reading one row by key needs nothing flushed; the poll flushes its alerts once.
         with session.no_autoflush:
             return session.get(Incident, incident_id)
+
+    def _incidents_to_read(self, brand: str) -> set[int]:
+        """The first time a transaction asks, when it files enough of the brand's alerts
+        (:meth:`expect`) that reading candidates one at a time would cost more than all
+        at once: the brand's candidate incidents, to read in one query."""
+        candidates = self._unloaded.pop(brand, None)
+        if candidates and self._expected.get(brand, 0) * self.GET_COST >= len(candidates):
+            return candidates
+        return set()
 
     def for_brand(self, session: Session, brand: str) -> TextIndex:
         index = self._by_brand.get(brand)
@@ -173,11 +182,16 @@ class RecentKeys:
         self._loaded: list[Incident] = []
 
     def load(self, session: Session, brand: str, keys: Sequence[str]) -> None:
-        """Read which incidents hold any of ``keys`` not read yet."""
+        """Read which incidents hold any of ``keys`` not read yet, and those incidents."""
+        self._loaded += load_incidents(session, self.read(session, brand, keys))
+
+    def read(self, session: Session, brand: str, keys: Sequence[str]) -> set[int]:
+        """Read which incidents hold any of ``keys`` not read yet. Returns those
+        incidents, for the caller to read (:func:`load_incidents`): find() reads every
+        one of an alert's candidates."""
         missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
         # Straight on the connection: no autoflush (what this transaction changed is
-        # already recorded here). The incidents holding them follow in one query, since
-        # find() reads every one of an alert's candidates.
+        # already recorded here).
         connection = session.connection()
         found: set[int] = set()
         for start in range(0, len(missing), 500):
@@ -188,7 +202,7 @@ class RecentKeys:
                 self._incidents.setdefault((brand, key), set()).add(incident_id)
                 found.add(incident_id)
         self._looked_up.update((brand, k) for k in missing)
-        self._loaded += _load_incidents(session, found)
+        return found
 
     def find(self, session: Session, brand: str, keys: Sequence[str]) -> Incident | None:
         """The most recently updated incident in the window holding any of ``keys``."""
@@ -217,7 +231,7 @@ class RecentKeys:
             self._unwritten = []
 
 
-def _load_incidents(session: Session, ids: set[int]) -> list[Incident]:
+def load_incidents(session: Session, ids: set[int]) -> list[Incident]:
     """Bring these incidents into the session in one query, so that :meth:`Session.get`
     finds them there: filing a poll's alerts asked for them one round trip at a time.
 
@@ -235,6 +249,20 @@ def _load_incidents(session: Session, ids: set[int]) -> list[Incident]:
                 )
             ).all()
     return loaded
+
+
+def alerted_texts(
+    filed: Iterable[tuple[AlertRecord, FiledMention]],
+) -> dict[tuple[int, datetime], str]:
+    """The texts of these alerts' mentions as :meth:`RecentTexts.for_brand` reads them
+    back, keyed as :attr:`TextShapes.mention_texts` keeps them: once the transaction that
+    filed the alerts has committed, the next one need not read them (a query a poll
+    fewer). Silenced alerts belong to no incident, so to no candidates."""
+    return {
+        (alert.mention_id, alert.created_at): _text_of(mention.title, mention.text)
+        for alert, mention in filed
+        if alert.incident_id is not None
+    }
 
 
 def _text_of(title: str | None, text: str) -> str:
