@@ -233,6 +233,9 @@ def _compiled(statement: Any, dialect: sa.Dialect) -> tuple[Any, dict[str, Any]]
     """``statement`` compiled for the driver, once, and the conversions its parameters
     need on the way, as SQLAlchemy applies them (an aware datetime's check, ...)."""
     compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # SQLAlchemy computes those defaults as it executes: the statement must name them.
+        raise ValueError("a statement sent ahead gives every column a Python default fills")
     processors = {}
     for name, bind in compiled.binds.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
