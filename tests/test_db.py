@@ -108,9 +108,9 @@ def _sent_insert(session, external_ids):
     returning = ("id", "external_id")
     if database.on_postgresql(session):
         statement = database.unnest_insert(table, tuple(rows[0]), returning)
-        return database.Sent(session, statement, database.unnest_arrays(table, rows))
+        return database.Sent(session, [(statement, database.unnest_arrays(table, rows))])
     statement = table.insert().returning(*(table.c[name] for name in returning))
-    return database.Sent(session, statement, rows)
+    return database.Sent(session, [(statement, rows)])
 
 
 def test_a_sent_statement_comes_before_the_next_one_and_gives_its_rows(engine):

@@ -132,41 +132,46 @@ def unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[st
 
 
 class Sent:
-    """A statement sent on a session's connection now, its rows read later: on PostgreSQL
-    the server runs it while the caller goes on (psycopg's pipeline mode); elsewhere it
-    runs at once. Use it as a context manager around the work that may overlap it, and
-    read :meth:`rows` before leaving.
+    """Statements sent on a session's connection now, in order, their rows read later: on
+    PostgreSQL the server runs them while the caller goes on (psycopg's pipeline mode), in
+    one round trip however many; elsewhere they run at once. Use it as a context manager
+    around the work that may overlap them, and read :meth:`rows` before leaving.
 
-    Until then the connection is the statement's: any other statement on it (a flush, a
-    query) first waits for this one, through a listener on the connection, so that the
-    transaction sees the same rows in the same order as if the caller had waited. An
-    error the statement raised surfaces there, or in :meth:`rows`, as SQLAlchemy's
-    exception for it. Leaving the block on an error leaves pipeline mode with it.
+    Until then the connection is theirs: any other statement on it (a flush, a query)
+    first waits for them, through a listener on the connection, so that the transaction
+    sees the same rows in the same order as if the caller had waited. An error they
+    raised surfaces there, or in :meth:`rows`, as SQLAlchemy's exception for it. Leaving
+    the block on an error leaves pipeline mode with it.
     """
 
-    def __init__(self, session: Session, statement: Any, parameters: Any) -> None:
+    def __init__(self, session: Session, statements: Sequence[tuple[Any, Any]]) -> None:
         self._waiting = False
         self._postgresql = on_postgresql(session)
+        self._results: list[list[Any]] | None = None
         if not self._postgresql:
-            self._result: list[Any] = list(session.execute(statement, parameters))
+            self._results = [list(session.execute(*statement)) for statement in statements]
             return
         import psycopg
 
         session.flush()  # as session.execute would, so that rows go in in the same order
         self._connection = session.connection()
-        compiled, processors = _compiled(statement, self._connection.dialect)
-        parameters = {
-            name: processors.get(name, _same)(value)
-            for name, value in compiled.construct_params(parameters).items()
-        }
-        self._sql = compiled.string
         driver = self._connection.connection.driver_connection
-        self._cursor = driver.cursor()  # type: ignore[union-attr]
+        sent = []
+        for statement, parameters in statements:
+            compiled, processors = _compiled(statement, self._connection.dialect)
+            values = {
+                name: processors.get(name, _same)(value)
+                for name, value in compiled.construct_params(parameters).items()
+            }
+            sent.append((compiled.string, values, driver.cursor()))  # type: ignore[union-attr]
+        self._sql = "; ".join(sql for sql, _, _ in sent)
+        self._cursors = [cursor for _, _, cursor in sent]
         self._pipeline = driver.pipeline()  # type: ignore[union-attr]
         self._pipeline.__enter__()
         self._waiting = True
         try:
-            self._cursor.execute(self._sql, parameters)
+            for sql, values, cursor in sent:
+                cursor.execute(sql, values)
         except psycopg.Error as error:
             self._leave(error)
             raise self._wrapped(error) from error
@@ -187,14 +192,18 @@ class Sent:
         finally:
             sa.event.remove(self._connection, "before_cursor_execute", self._before_another)
 
-    def rows(self) -> list[Any]:
-        """The statement's rows, once the server has run it."""
+    def rows(self, index: int = 0) -> list[Any]:
+        """The rows of the ``index``-th statement, once the server has run them all."""
         if self._waiting:
             self._leave(None)
-        if self._postgresql:
-            self._result = self._cursor.fetchall()
-            self._cursor.close()
-        return self._result
+        if self._results is None:
+            self._results = [
+                cursor.fetchall() if cursor.description is not None else []
+                for cursor in self._cursors
+            ]
+            for cursor in self._cursors:
+                cursor.close()
+        return self._results[index]
 
     def _before_another(self, *_: Any) -> None:
         # SQLAlchemy wraps what this raises as it wraps the driver's errors (invalidating

@@ -193,16 +193,11 @@ class _Filing:
     now: datetime
     recent: RecentTexts
     keys: RecentKeys
-    _silences: ActiveSilences | None = None
+    # The silences in force: read with what filing reads (:func:`_read_for_filing`) when
+    # the poll files an alert; most polls file none.
+    silences: ActiveSilences = field(default_factory=lambda: ActiveSilences(()))
     # The incidents read for the poll: the session holds its objects weakly.
     incidents: list[Incident] = field(default_factory=list)
-
-    @property
-    def silences(self) -> ActiveSilences:
-        """The silences in force, read at the poll's first alert: most polls raise none."""
-        if self._silences is None:
-            self._silences = ActiveSilences.load(self.session, self.now)
-        return self._silences
 
 
 @dataclass(frozen=True)
@@ -558,10 +553,11 @@ def _read_for_filing(
     filing: _Filing,
     decided: list[tuple[MentionRecord | _NewMention, Scores, AlertRecord | None, Decision]],
 ) -> None:
-    """Read what filing the decided alerts needs, one query each for the whole poll: which
-    incidents hold their grouping keys, the silences in force, each brand's recent alerts
-    and those of their texts no earlier poll read, and then, in one query, the incidents
-    holding the keys and, when there are enough alerts, those of the recent alerts.
+    """Read what filing the decided alerts needs: which incidents hold their grouping keys,
+    the silences in force and each brand's recent alerts, in one round trip (on
+    PostgreSQL, :class:`db.Sent`); those of their texts no earlier poll read; then, in one
+    query, the incidents holding the keys and, when there are enough alerts, those of the
+    recent alerts.
 
     Read before the poll's new mentions are sent (:func:`_send_new_mentions`), so that
     filing overlaps their insert instead of waiting for it to read these.
@@ -571,14 +567,27 @@ def _read_for_filing(
         keys_by_brand.setdefault(record.brand, []).extend(
             grouping_keys(record.source, record.url, record.author, record.thread)
         )
-    incidents: set[int] = set()
-    for brand, keys in keys_by_brand.items():
-        incidents |= filing.keys.read(session, brand, keys)
+    by_brand = Counter(record.brand for record, _, _, _ in decided)
+    key_queries = {
+        brand: filing.keys.queries(session, brand, keys) for brand, keys in keys_by_brand.items()
+    }
+    queries = [query for brand_queries in key_queries.values() for query in brand_queries]
     if decided:
-        filing.silences  # noqa: B018 (read now, not at the first alert)
-    for brand, count in Counter(record.brand for record, _, _, _ in decided).items():
-        filing.recent.expect(brand, count)
-        incidents |= filing.recent.read(session, brand)
+        queries.append(ActiveSilences.query(filing.now))
+    queries += [filing.recent.latest_query(brand) for brand in by_brand]
+    if not queries:
+        return
+    with db.Sent(session, queries) as read:
+        results = iter(range(len(queries)))
+        incidents: set[int] = set()
+        for brand, brand_queries in key_queries.items():
+            rows = [row for _ in brand_queries for row in read.rows(next(results))]
+            incidents |= filing.keys.found(brand, rows)
+        if decided:
+            filing.silences = ActiveSilences.of_rows(read.rows(next(results)))
+        for brand, count in by_brand.items():
+            filing.recent.expect(brand, count)
+            incidents |= filing.recent.read(session, brand, read.rows(next(results)))
     filing.incidents += load_incidents(session, incidents)
 
 
@@ -596,10 +605,9 @@ def _send_new_mentions(session: Session, rows: list[dict[str, Any]]) -> db.Sent 
         return nullcontext()
     table = MentionRecord.__table__  # type: ignore[attr-defined]
     if db.on_postgresql(session):
-        return db.Sent(
-            session, _mentions_with_snapshots(tuple(rows[0])), db.unnest_arrays(table, rows)
-        )
-    return db.Sent(session, _INSERT_MENTIONS, rows)
+        statement = _mentions_with_snapshots(tuple(rows[0]))
+        return db.Sent(session, [(statement, db.unnest_arrays(table, rows))])
+    return db.Sent(session, [(_INSERT_MENTIONS, rows)])
 
 
 _INSERT_MENTIONS = MentionRecord.__table__.insert().returning(  # type: ignore[attr-defined]

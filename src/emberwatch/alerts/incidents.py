@@ -67,11 +67,12 @@ class RecentTexts:
         """Say how many alerts of the brand the transaction is about to file."""
         self._expected[brand] = alerts
 
-    def read(self, session: Session, brand: str) -> set[int]:
-        """Read the brand's candidate texts now (:meth:`for_brand`) rather than at its
-        first alert. Returns the incidents :meth:`incident` would read at its first call,
-        for the caller to read with others in one query (:func:`load_incidents`)."""
-        self.for_brand(session, brand)
+    def read(self, session: Session, brand: str, latest: Iterable[Any]) -> set[int]:
+        """Take the brand's candidates now rather than at its first alert, from the rows of
+        :meth:`latest_query`. Returns the incidents :meth:`incident` would read at its
+        first call, for the caller to read with others in one query
+        (:func:`load_incidents`)."""
+        self.index(session, brand, latest)
         return self._incidents_to_read(brand)
 
     def incident(self, session: Session, brand: str, incident_id: int) -> Incident | None:
@@ -93,30 +94,38 @@ class RecentTexts:
     def for_brand(self, session: Session, brand: str) -> TextIndex:
         index = self._by_brand.get(brand)
         if index is None:
-            index = self._by_brand[brand] = TextIndex(self._shapes)
             session.flush()  # as a query through the session would, before reading
-            connection = session.connection()
-            latest = [
-                (incident_id, (mention_id, alerted_at))
-                for incident_id, mention_id, alerted_at in connection.execute(
-                    _LATEST_ALERTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
-                )
-            ]
-            # A mention's text never changes: read only those not read in earlier polls.
-            # The time its alert was raised goes with the mention's id: should a mention
-            # ever be deleted, SQLite may give its id to the next one.
-            texts = self._shapes.mention_texts
-            unread = dict(mention for _, mention in latest if mention not in texts)
-            ids = sorted(unread)
-            for start in range(0, len(ids), 500):
-                for mention_id, title, text in connection.execute(
-                    _MENTION_TEXTS[db.on_postgresql(session)], {"ids": ids[start : start + 500]}
-                ):
-                    texts[mention_id, unread[mention_id]] = _text_of(title, text)
-            index.add_many(
-                ((incident_id, texts[mention]) for incident_id, mention in latest), newest=False
-            )
-            self._unloaded[brand] = {incident_id for incident_id, _ in latest}
+            rows = session.connection().execute(*self.latest_query(brand))
+            index = self.index(session, brand, rows)
+        return index
+
+    def latest_query(self, brand: str) -> tuple[Any, dict[str, Any]]:
+        """The query for the brand's latest alerts that :meth:`for_brand` runs, for the
+        caller to run with others: it gives their rows to :meth:`index`."""
+        return _LATEST_ALERTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
+
+    def index(self, session: Session, brand: str, rows: Iterable[Any]) -> TextIndex:
+        """The brand's candidates, from its latest alerts (:meth:`latest_query`' rows)."""
+        index = self._by_brand[brand] = TextIndex(self._shapes)
+        connection = session.connection()
+        latest = [
+            (incident_id, (mention_id, alerted_at)) for incident_id, mention_id, alerted_at in rows
+        ]
+        # A mention's text never changes: read only those not read in earlier polls.
+        # The time its alert was raised goes with the mention's id: should a mention
+        # ever be deleted, SQLite may give its id to the next one.
+        texts = self._shapes.mention_texts
+        unread = dict(mention for _, mention in latest if mention not in texts)
+        ids = sorted(unread)
+        for start in range(0, len(ids), 500):
+            for mention_id, title, text in connection.execute(
+                _MENTION_TEXTS[db.on_postgresql(session)], {"ids": ids[start : start + 500]}
+            ):
+                texts[mention_id, unread[mention_id]] = _text_of(title, text)
+        index.add_many(
+            ((incident_id, texts[mention]) for incident_id, mention in latest), newest=False
+        )
+        self._unloaded[brand] = {incident_id for incident_id, _ in latest}
         return index
 
 
@@ -189,19 +198,32 @@ class RecentKeys:
         """Read which incidents hold any of ``keys`` not read yet. Returns those
         incidents, for the caller to read (:func:`load_incidents`): find() reads every
         one of an alert's candidates."""
-        missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
         # Straight on the connection: no autoflush (what this transaction changed is
         # already recorded here).
         connection = session.connection()
-        found: set[int] = set()
-        for start in range(0, len(missing), 500):
-            for incident_id, key in connection.execute(
-                _INCIDENTS_HOLDING[db.on_postgresql(session)],
-                {"brand": brand, "keys": missing[start : start + 500], "since": self.since},
-            ):
-                self._incidents.setdefault((brand, key), set()).add(incident_id)
-                found.add(incident_id)
+        queries = self.queries(session, brand, keys)
+        return self.found(brand, [row for query in queries for row in connection.execute(*query)])
+
+    def queries(
+        self, session: Session, brand: str, keys: Sequence[str]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """The queries :meth:`read` runs, for the caller to run with others: it gives
+        their rows to :meth:`found`."""
+        missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
         self._looked_up.update((brand, k) for k in missing)
+        statement = _INCIDENTS_HOLDING[db.on_postgresql(session)]
+        return [
+            (statement, {"brand": brand, "keys": missing[start : start + 500], "since": self.since})
+            for start in range(0, len(missing), 500)
+        ]
+
+    def found(self, brand: str, rows: Iterable[Any]) -> set[int]:
+        """Record which incidents hold which keys, from :meth:`queries`' rows; returns
+        those incidents."""
+        found: set[int] = set()
+        for incident_id, key in rows:
+            self._incidents.setdefault((brand, key), set()).add(incident_id)
+            found.add(incident_id)
         return found
 
     def find(self, session: Session, brand: str, keys: Sequence[str]) -> Incident | None:
