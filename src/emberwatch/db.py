@@ -96,13 +96,23 @@ def insert_rows(
     and the INSERT cost the poller 10 ms of CPU against 2 ms as ``unnest``. Elsewhere
     (SQLite) it is a multi-row INSERT.
     """
-    columns = tuple(rows[0])
+    return session.execute(*insert_query(session, table, rows, returning))
+
+
+def insert_query(
+    session: Session | sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    returning: tuple[str, ...] = (),
+) -> tuple[Any, Any]:
+    """:func:`insert_rows`' statement and parameters, for a caller that runs it with
+    others (:class:`Sent`)."""
     if not on_postgresql(session):
         statement = table.insert()
         if returning:
             statement = statement.returning(*(table.c[name] for name in returning))
-        return session.execute(statement, list(rows))
-    return session.execute(unnest_insert(table, columns, returning), unnest_arrays(table, rows))
+        return statement, list(rows)
+    return unnest_insert(table, tuple(rows[0]), returning), unnest_arrays(table, rows)
 
 
 def unnest_arrays(table: sa.Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -149,7 +159,7 @@ class Sent:
         self._postgresql = on_postgresql(session)
         self._results: list[list[Any]] | None = None
         if not self._postgresql:
-            self._results = [list(session.execute(*statement)) for statement in statements]
+            self._results = [_rows(session.execute(*statement)) for statement in statements]
             return
         import psycopg
 
@@ -231,6 +241,11 @@ class Sent:
         return sa.exc.DBAPIError.instance(
             self._sql, None, error, psycopg.Error, hide_parameters=True
         )
+
+
+def _rows(result: Any) -> list[Any]:
+    # A plain INSERT's result says it has no rows, and reading them would raise.
+    return [] if getattr(result, "returns_rows", True) is False else list(result)
 
 
 def _same(value: Any) -> Any:

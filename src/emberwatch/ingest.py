@@ -511,9 +511,8 @@ def commit_poll(
             ]
             if new_rows:
                 _store_ids(session, inserting.rows(), fresh, now)
-        _insert_new_alerts(session, filed)
-        filing.keys.write(session)
         session.flush()  # the incidents' changes and the existing alerts' in one batch
+        _insert_new_alerts(session, filed, filing.keys.write_query(session))
         for record, decision, alert, incident, silence_id in filed:
             _log_filed(record, decision, alert, incident, silence_id)
         alerts = len(filed)
@@ -903,9 +902,12 @@ def _insert_new_alerts(
     filed: list[
         tuple[MentionRecord | _NewMention, Decision, AlertRecord, Incident | None, int | None]
     ],
+    new_keys: tuple[Any, Any] | None,
 ) -> None:
     """Insert the new alerts (those without an id), in filing order, in one statement and
-    give each its id. Added to the session instead, they went in one INSERT each.
+    give each its id; and, in the same round trip (:class:`db.Sent`), the grouping keys
+    the incidents took (``new_keys``, :meth:`RecentKeys.write_query`). Added to the
+    session instead, the alerts went in one INSERT each.
 
     A new mention's alert was filed before the mention had its id: it takes it here."""
     new = []
@@ -913,13 +915,17 @@ def _insert_new_alerts(
         if alert.id is None:
             alert.mention_id = record.id  # type: ignore[assignment]
             new.append(alert)
-    if not new:
+    queries = [new_keys] if new_keys is not None else []
+    if new:
+        table = AlertRecord.__table__  # type: ignore[attr-defined]
+        columns = [column.name for column in table.c if column.name != "id"]
+        rows = [{name: getattr(alert, name) for name in columns} for alert in new]
+        queries.insert(0, db.insert_query(session, table, rows, ("id", "mention_id")))
+    if not queries:
         return
-    table = AlertRecord.__table__  # type: ignore[attr-defined]
-    columns = [column.name for column in table.c if column.name != "id"]
-    rows = [{name: getattr(alert, name) for name in columns} for alert in new]
+    with db.Sent(session, queries) as sent:
+        inserted = sent.rows(0) if new else []
     # A mention has one alert at most, so the mention id says which row got which id.
-    inserted = db.insert_rows(session, table, rows, ("id", "mention_id"))
     ids = {mention_id: alert_id for alert_id, mention_id in inserted}
     for alert in new:
         alert.id = ids[alert.mention_id]

@@ -248,9 +248,18 @@ class RecentKeys:
 
     def write(self, session: Session) -> None:
         """Store the keys added since the last write, in one INSERT (:func:`db.insert_rows`)."""
-        if self._unwritten:
-            db.insert_rows(session, IncidentKey.__table__, self._unwritten)  # type: ignore[attr-defined]
-            self._unwritten = []
+        query = self.write_query(session)
+        if query is not None:
+            session.execute(*query)
+
+    def write_query(self, session: Session) -> tuple[Any, Any] | None:
+        """The INSERT :meth:`write` runs, for a caller that runs it with others (None when
+        no key was added since the last); the keys then count as written."""
+        if not self._unwritten:
+            return None
+        query = db.insert_query(session, IncidentKey.__table__, self._unwritten)  # type: ignore[attr-defined]
+        self._unwritten = []
+        return query
 
 
 def load_incidents(session: Session, ids: set[int]) -> list[Incident]:
