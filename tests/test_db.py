@@ -91,3 +91,57 @@ def test_commit_without_flush_turns_off_synchronous_commit_for_its_transaction_o
             assert session.execute(setting).scalar() == "off"
             session.commit()
             assert session.execute(setting).scalar() == before
+
+
+def _mention_rows(ids):
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    return [
+        {"source": "hackernews", "external_id": k, "source_name": "hn", "brand": "acme"}
+        | {"text": f"text {k}", "first_seen_at": now, "engagement": 0, "vip": False}
+        for k in ids
+    ]
+
+
+def _sent_insert(session, external_ids):
+    rows = _mention_rows(external_ids)
+    table = MentionRecord.__table__
+    returning = ("id", "external_id")
+    if database.on_postgresql(session):
+        statement = database.unnest_insert(table, tuple(rows[0]), returning)
+        return database.Sent(session, [(statement, database.unnest_arrays(table, rows))])
+    statement = table.insert().returning(*(table.c[name] for name in returning))
+    return database.Sent(session, [(statement, rows)])
+
+
+def test_a_sent_statement_comes_before_the_next_one_and_gives_its_rows(engine):
+    # On PostgreSQL the INSERT is only sent: the count, run through the session before
+    # its rows are read, must wait for it and see them, and the session go on after.
+    table = MentionRecord.__table__
+    count = sa.select(sa.func.count()).select_from(table)
+    with Session(engine) as session:
+        with _sent_insert(session, ["a", "b", "c"]) as sent:
+            assert session.execute(count).scalar() == 3
+            inserted = sent.rows()
+        assert [external_id for _, external_id in inserted] == ["a", "b", "c"]
+        with _sent_insert(session, ["d"]) as sent:
+            assert [external_id for _, external_id in sent.rows()] == ["d"]
+        session.commit()
+        assert session.execute(count).scalar() == 4
+
+
+def test_a_sent_statement_that_fails_raises_sqlalchemys_error_and_the_session_recovers(engine):
+    table = MentionRecord.__table__
+    count = sa.select(sa.func.count()).select_from(table)
+    with Session(engine) as session:
+        # Raised where the backend reads it: here (PostgreSQL) or at once.
+        with pytest.raises(sa.exc.IntegrityError), _sent_insert(session, ["a", "a"]) as sent:
+            sent.rows()
+        session.rollback()
+        assert session.execute(count).scalar() == 0
+        with pytest.raises(sa.exc.IntegrityError), _sent_insert(session, ["b", "b"]):
+            session.execute(count)  # the next statement is where it surfaces
+        session.rollback()
+        with _sent_insert(session, ["c"]) as sent:
+            sent.rows()
+        session.commit()
+        assert session.execute(count).scalar() == 1

@@ -96,13 +96,23 @@ def insert_rows(
     and the INSERT cost the poller 10 ms of CPU against 2 ms as ``unnest``. Elsewhere
     (SQLite) it is a multi-row INSERT.
     """
-    columns = tuple(rows[0])
+    return session.execute(*insert_query(session, table, rows, returning))
+
+
+def insert_query(
+    session: Session | sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    returning: tuple[str, ...] = (),
+) -> tuple[Any, Any]:
+    """:func:`insert_rows`' statement and parameters, for a caller that runs it with
+    others (:class:`Sent`)."""
     if not on_postgresql(session):
         statement = table.insert()
         if returning:
             statement = statement.returning(*(table.c[name] for name in returning))
-        return session.execute(statement, list(rows))
-    return session.execute(unnest_insert(table, columns, returning), unnest_arrays(table, rows))
+        return statement, list(rows)
+    return unnest_insert(table, tuple(rows[0]), returning), unnest_arrays(table, rows)
 
 
 def unnest_arrays(table: sa.Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -129,6 +139,133 @@ def unnest_insert(table: sa.Table, columns: tuple[str, ...], returning: tuple[st
     rows = sa.select(sa.text("*")).select_from(sa.func.unnest(*arrays))
     statement = table.insert().from_select(list(columns), rows)
     return statement.returning(*(table.c[name] for name in returning))
+
+
+class Sent:
+    """Statements sent on a session's connection now, in order, their rows read later: on
+    PostgreSQL the server runs them while the caller goes on (psycopg's pipeline mode), in
+    one round trip however many; elsewhere they run at once. Use it as a context manager
+    around the work that may overlap them, and read :meth:`rows` before leaving.
+
+    Until then the connection is theirs: any other statement on it (a flush, a query)
+    first waits for them, through a listener on the connection, so that the transaction
+    sees the same rows in the same order as if the caller had waited. An error they
+    raised surfaces there, or in :meth:`rows`, as SQLAlchemy's exception for it. Leaving
+    the block on an error leaves pipeline mode with it.
+    """
+
+    def __init__(self, session: Session, statements: Sequence[tuple[Any, Any]]) -> None:
+        self._waiting = False
+        self._postgresql = on_postgresql(session)
+        self._results: list[list[Any]] | None = None
+        if not self._postgresql:
+            self._results = [_rows(session.execute(*statement)) for statement in statements]
+            return
+        import psycopg
+
+        session.flush()  # as session.execute would, so that rows go in in the same order
+        self._connection = session.connection()
+        driver = self._connection.connection.driver_connection
+        sent = []
+        for statement, parameters in statements:
+            compiled, processors = _compiled(statement, self._connection.dialect)
+            values = {
+                name: processors.get(name, _same)(value)
+                for name, value in compiled.construct_params(parameters).items()
+            }
+            sent.append((compiled.string, values, driver.cursor()))  # type: ignore[union-attr]
+        self._sql = "; ".join(sql for sql, _, _ in sent)
+        self._cursors = [cursor for _, _, cursor in sent]
+        self._pipeline = driver.pipeline()  # type: ignore[union-attr]
+        self._pipeline.__enter__()
+        self._waiting = True
+        try:
+            for sql, values, cursor in sent:
+                cursor.execute(sql, values)
+        except psycopg.Error as error:
+            self._leave(error)
+            raise self._wrapped(error) from error
+        except BaseException as exc:
+            self._leave(exc)
+            raise
+        sa.event.listen(self._connection, "before_cursor_execute", self._before_another)
+
+    def __enter__(self) -> Sent:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        if not self._postgresql:
+            return
+        try:
+            if self._waiting:
+                self._leave(exc)
+        finally:
+            sa.event.remove(self._connection, "before_cursor_execute", self._before_another)
+
+    def rows(self, index: int = 0) -> list[Any]:
+        """The rows of the ``index``-th statement, once the server has run them all."""
+        if self._waiting:
+            self._leave(None)
+        if self._results is None:
+            self._results = [
+                cursor.fetchall() if cursor.description is not None else []
+                for cursor in self._cursors
+            ]
+            for cursor in self._cursors:
+                cursor.close()
+        return self._results[index]
+
+    def _before_another(self, *_: Any) -> None:
+        # SQLAlchemy wraps what this raises as it wraps the driver's errors (invalidating
+        # a lost connection), since it runs where the next statement would.
+        if self._waiting:
+            self._leave(None, wrap=False)
+
+    def _leave(self, exc: BaseException | None, *, wrap: bool = True) -> None:
+        """Leave pipeline mode, which waits for the statement; raise its error, if any
+        (unless another is on its way: psycopg then logs it)."""
+        import psycopg
+
+        self._waiting = False
+        try:
+            self._pipeline.__exit__(type(exc) if exc else None, exc, None)
+        except psycopg.Error as error:
+            if not wrap:
+                raise
+            raise self._wrapped(error) from error
+
+    def _wrapped(self, error: Exception) -> Exception:
+        """A driver's error as SQLAlchemy raises it (``IntegrityError``, ...)."""
+        import psycopg
+
+        return sa.exc.DBAPIError.instance(
+            self._sql, None, error, psycopg.Error, hide_parameters=True
+        )
+
+
+def _rows(result: Any) -> list[Any]:
+    # A plain INSERT's result says it has no rows, and reading them would raise.
+    return [] if getattr(result, "returns_rows", True) is False else list(result)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _compiled(statement: Any, dialect: sa.Dialect) -> tuple[Any, dict[str, Any]]:
+    """``statement`` compiled for the driver, once, and the conversions its parameters
+    need on the way, as SQLAlchemy applies them (an aware datetime's check, ...)."""
+    compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # SQLAlchemy computes those defaults as it executes: the statement must name them.
+        raise ValueError("a statement sent ahead gives every column a Python default fills")
+    processors = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    return compiled, processors
 
 
 def commit_without_flush(session: Session | sa.Connection, query: sa.Select[Any]) -> Any:

@@ -25,6 +25,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +40,13 @@ from sqlmodel import Session, select
 from emberwatch import db, labels, metrics
 from emberwatch.alerts.decisions import Decision, decide
 from emberwatch.alerts.grouping import TextShapes, grouping_keys
-from emberwatch.alerts.incidents import RecentKeys, RecentTexts, attach
+from emberwatch.alerts.incidents import (
+    RecentKeys,
+    RecentTexts,
+    alerted_texts,
+    attach,
+    load_incidents,
+)
 from emberwatch.alerts.routing import Facts
 from emberwatch.alerts.silences import ActiveSilences
 from emberwatch.config import Config
@@ -186,14 +193,11 @@ class _Filing:
     now: datetime
     recent: RecentTexts
     keys: RecentKeys
-    _silences: ActiveSilences | None = None
-
-    @property
-    def silences(self) -> ActiveSilences:
-        """The silences in force, read at the poll's first alert: most polls raise none."""
-        if self._silences is None:
-            self._silences = ActiveSilences.load(self.session, self.now)
-        return self._silences
+    # The silences in force: read with what filing reads (:func:`_read_for_filing`) when
+    # the poll files an alert; most polls file none.
+    silences: ActiveSilences = field(default_factory=lambda: ActiveSilences(()))
+    # The incidents read for the poll: the session holds its objects weakly.
+    incidents: list[Incident] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -491,30 +495,24 @@ def commit_poll(
                 session.add(record)
                 scored.append((record, scores, alerted.get(record.id)))  # type: ignore[arg-type]
                 updated += 1
-        if new_rows:
-            _insert_new_mentions(session, new_rows, fresh, now)
         # Decide in arrival order: incident grouping depends on which alert came first.
         decided = _decisions(rt.config, scored)
-        keys_by_brand: dict[str, list[str]] = {}
-        for record, _, _, _ in decided:
-            keys_by_brand.setdefault(record.brand, []).extend(
-                grouping_keys(record.source, record.url, record.author, record.thread)
-            )
-        for brand, keys in keys_by_brand.items():
-            filing.keys.load(session, brand, keys)  # one query for the whole poll
-        for brand, count in Counter(record.brand for record, _, _, _ in decided).items():
-            filing.recent.expect(brand, count)
-        filed = [
-            (
-                record,
-                decision,
-                *_file_alert(session, rt.config, record, scores, decision, now, alert, filing),
-            )
-            for record, scores, alert, decision in decided
-        ]
-        _insert_new_alerts(session, [alert for _, _, alert, _, _ in filed])
-        filing.keys.write(session)
+        _read_for_filing(session, filing, decided)
+        # The new mentions go in while their alerts are filed: filing reads nothing of
+        # them but their fields, and what it asks of the database waits for them.
+        with _send_new_mentions(session, new_rows) as inserting:
+            filed = [
+                (
+                    record,
+                    decision,
+                    *_file_alert(session, rt.config, record, scores, decision, now, alert, filing),
+                )
+                for record, scores, alert, decision in decided
+            ]
+            if new_rows:
+                _store_ids(session, inserting.rows(), fresh, now)
         session.flush()  # the incidents' changes and the existing alerts' in one batch
+        _insert_new_alerts(session, filed, filing.keys.write_query(session))
         for record, decision, alert, incident, silence_id in filed:
             _log_filed(record, decision, alert, incident, silence_id)
         alerts = len(filed)
@@ -533,7 +531,9 @@ def commit_poll(
             if lease is not None:
                 lease.give_back(state, rt.clock())
             session.add(state)
+        texts = alerted_texts((alert, record) for record, _, alert, _, _ in filed)
         session.commit()
+    rt.text_shapes.mention_texts.update(texts)
     # A poll that found nothing is routine: `run` logs only polls with news.
     log.log(
         logging.INFO if new or updated or alerts else logging.DEBUG,
@@ -547,26 +547,81 @@ def commit_poll(
     return PollReport(settings.name, new=new, updated=updated, alerts=alerts, pages=pages)
 
 
-def _insert_new_mentions(
+def _read_for_filing(
     session: Session,
-    rows: list[dict[str, Any]],
+    filing: _Filing,
+    decided: list[tuple[MentionRecord | _NewMention, Scores, AlertRecord | None, Decision]],
+) -> None:
+    """Read what filing the decided alerts needs: which incidents hold their grouping keys,
+    the silences in force and each brand's recent alerts, in one round trip (on
+    PostgreSQL, :class:`db.Sent`); those of their texts no earlier poll read; then, in one
+    query, the incidents holding the keys and, when there are enough alerts, those of the
+    recent alerts.
+
+    Read before the poll's new mentions are sent (:func:`_send_new_mentions`), so that
+    filing overlaps their insert instead of waiting for it to read these.
+    """
+    keys_by_brand: dict[str, list[str]] = {}
+    for record, _, _, _ in decided:
+        keys_by_brand.setdefault(record.brand, []).extend(
+            grouping_keys(record.source, record.url, record.author, record.thread)
+        )
+    by_brand = Counter(record.brand for record, _, _, _ in decided)
+    key_queries = {
+        brand: filing.keys.queries(session, brand, keys) for brand, keys in keys_by_brand.items()
+    }
+    queries = [query for brand_queries in key_queries.values() for query in brand_queries]
+    if decided:
+        queries.append(ActiveSilences.query(filing.now))
+    queries += [filing.recent.latest_query(brand) for brand in by_brand]
+    if not queries:
+        return
+    with db.Sent(session, queries) as read:
+        results = iter(range(len(queries)))
+        incidents: set[int] = set()
+        for brand, brand_queries in key_queries.items():
+            rows = [row for _ in brand_queries for row in read.rows(next(results))]
+            incidents |= filing.keys.found(brand, rows)
+        if decided:
+            filing.silences = ActiveSilences.of_rows(read.rows(next(results)))
+        for brand, count in by_brand.items():
+            filing.recent.expect(brand, count)
+            incidents |= filing.recent.read(session, brand, read.rows(next(results)))
+    filing.incidents += load_incidents(session, incidents)
+
+
+def _send_new_mentions(session: Session, rows: list[dict[str, Any]]) -> db.Sent | nullcontext[None]:
+    """Send the poll's new mentions (with, on PostgreSQL, their first snapshots): the
+    insert's rows, read with :func:`_store_ids`, give each its id.
+
+    Not through the ORM, which splits the rows wherever a column turns None. On
+    PostgreSQL one statement does both (:func:`_mentions_with_snapshots`), and the server
+    runs it while the poller files the alerts (:class:`db.Sent`): it maintains the
+    mentions' text index, most of the poll's time in the database. Elsewhere one INSERT,
+    RETURNING each row's id with its identity, run at once.
+    """
+    if not rows:
+        return nullcontext()
+    table = MentionRecord.__table__  # type: ignore[attr-defined]
+    if db.on_postgresql(session):
+        statement = _mentions_with_snapshots(tuple(rows[0]))
+        return db.Sent(session, [(statement, db.unnest_arrays(table, rows))])
+    return db.Sent(session, [(_INSERT_MENTIONS, rows)])
+
+
+_INSERT_MENTIONS = MentionRecord.__table__.insert().returning(  # type: ignore[attr-defined]
+    MentionRecord.id, MentionRecord.source, MentionRecord.external_id
+)
+
+
+def _store_ids(
+    session: Session,
+    inserted: list[Any],
     fresh: list[tuple[_NewMention, Mention]],
     now: datetime,
 ) -> None:
-    """Insert a poll's new mentions and their first snapshots, and give each its id.
-
-    Not through the ORM, which splits the rows wherever a column turns None. On
-    PostgreSQL one statement does both (:func:`_mentions_with_snapshots`); elsewhere one
-    INSERT for the mentions, RETURNING each row's id with its identity, and one for the
-    snapshots.
-    """
-    table = MentionRecord.__table__  # type: ignore[attr-defined]
-    if db.on_postgresql(session):
-        inserted = session.execute(
-            _mentions_with_snapshots(tuple(rows[0])), db.unnest_arrays(table, rows)
-        )
-    else:
-        inserted = db.insert_rows(session, table, rows, ("id", "source", "external_id"))
+    """Give each new mention its id, from the insert's rows; elsewhere than PostgreSQL,
+    insert their first snapshots now, in one statement."""
     ids = {(source, external_id): id_ for id_, source, external_id in inserted}
     for stored, m in fresh:
         stored.id = ids[m.source, m.external_id]
@@ -842,17 +897,35 @@ def _file_alert(
     return filed, incident, None
 
 
-def _insert_new_alerts(session: Session, alerts: list[AlertRecord]) -> None:
+def _insert_new_alerts(
+    session: Session,
+    filed: list[
+        tuple[MentionRecord | _NewMention, Decision, AlertRecord, Incident | None, int | None]
+    ],
+    new_keys: tuple[Any, Any] | None,
+) -> None:
     """Insert the new alerts (those without an id), in filing order, in one statement and
-    give each its id. Added to the session instead, they went in one INSERT each."""
-    new = [alert for alert in alerts if alert.id is None]
-    if not new:
+    give each its id; and, in the same round trip (:class:`db.Sent`), the grouping keys
+    the incidents took (``new_keys``, :meth:`RecentKeys.write_query`). Added to the
+    session instead, the alerts went in one INSERT each.
+
+    A new mention's alert was filed before the mention had its id: it takes it here."""
+    new = []
+    for record, _, alert, _, _ in filed:
+        if alert.id is None:
+            alert.mention_id = record.id  # type: ignore[assignment]
+            new.append(alert)
+    queries = [new_keys] if new_keys is not None else []
+    if new:
+        table = AlertRecord.__table__  # type: ignore[attr-defined]
+        columns = [column.name for column in table.c if column.name != "id"]
+        rows = [{name: getattr(alert, name) for name in columns} for alert in new]
+        queries.insert(0, db.insert_query(session, table, rows, ("id", "mention_id")))
+    if not queries:
         return
-    table = AlertRecord.__table__  # type: ignore[attr-defined]
-    columns = [column.name for column in table.c if column.name != "id"]
-    rows = [{name: getattr(alert, name) for name in columns} for alert in new]
+    with db.Sent(session, queries) as sent:
+        inserted = sent.rows(0) if new else []
     # A mention has one alert at most, so the mention id says which row got which id.
-    inserted = db.insert_rows(session, table, rows, ("id", "mention_id"))
     ids = {mention_id: alert_id for alert_id, mention_id in inserted}
     for alert in new:
         alert.id = ids[alert.mention_id]

@@ -303,21 +303,24 @@ _CLASS_OF[ord("a") : ord("z") + 1] = np.arange(11, 37)
 
 
 def _histogram(joined: str) -> np.ndarray:
-    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    classes = np.where(codes < 128, _CLASS_OF[np.minimum(codes, 127)], 37 + codes % 3)
+    if joined.isascii():  # most texts: one byte a character, each in the table
+        classes = _CLASS_OF[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)]
+    else:
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        classes = np.where(codes < 128, _CLASS_OF[np.minimum(codes, 127)], 37 + codes % 3)
     return np.bincount(classes, minlength=_CLASSES).astype(np.int32)
 
 
 class _Table:
     """The candidates' shapes as growable numpy arrays, one row per candidate, plus their
-    token ids flattened with each one's row."""
+    token ids flattened, row after row, with where each row's start."""
 
     def __init__(self) -> None:
         self.count = 0
         self._lengths = np.zeros(64, dtype=np.float64)
         self._characters = np.zeros((64, _CLASSES), dtype=np.int32)
+        self._starts = np.zeros(64, dtype=np.intp)
         self._token_ids = np.zeros(1024, dtype=np.intp)
-        self._owners = np.zeros(1024, dtype=np.intp)
         self._tokens = 0
 
     def extend(self, shapes: list[_Shape]) -> None:
@@ -332,14 +335,14 @@ class _Table:
             size = max(2 * len(self._lengths), rows)
             self._lengths = np.resize(self._lengths, size)
             self._characters = np.resize(self._characters, (size, _CLASSES))
+            self._starts = np.resize(self._starts, size)
         if tokens > len(self._token_ids):
             size = max(2 * len(self._token_ids), tokens)
             self._token_ids = np.resize(self._token_ids, size)
-            self._owners = np.resize(self._owners, size)
         self._lengths[row:rows] = [shape.length for shape in shapes]
         self._characters[row:rows] = [shape.characters for shape in shapes]
+        self._starts[row:rows] = used + np.cumsum([0, *counts[:-1]])
         self._token_ids[used:tokens] = np.concatenate([shape.token_ids for shape in shapes])
-        self._owners[used:tokens] = np.repeat(np.arange(row, rows), counts)
         self.count, self._tokens = rows, tokens
 
     def ceilings(self, query: _Shape, weights: np.ndarray) -> np.ndarray:
@@ -353,10 +356,10 @@ class _Table:
         n, used = self.count, self._tokens
         lengths, query_length = self._lengths[:n], float(query.length)
         # s, the length of the common words joined (0 when none): the sum of length + 1
-        # over them, less the one separator too many.
-        shared = np.bincount(
-            self._owners[:used], weights=weights[self._token_ids[:used]], minlength=n
-        )
+        # over them, less the one separator too many. Summed row by row over the rows'
+        # runs of tokens (every row has one at least); the sums are whole numbers, exact
+        # in any order.
+        shared = np.add.reduceat(weights[self._token_ids[:used]], self._starts[:n])
         shared = np.maximum(shared - 1, 0)
         # The first two ratios follow from the lengths alone: 2s / (s + L), 0 when s is
         # (every length is positive: shorter texts never get a shape).

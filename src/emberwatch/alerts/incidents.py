@@ -10,7 +10,7 @@ new alerts together once they are filed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -67,47 +67,65 @@ class RecentTexts:
         """Say how many alerts of the brand the transaction is about to file."""
         self._expected[brand] = alerts
 
-    def incident(self, session: Session, brand: str, incident_id: int) -> Incident | None:
-        """The incident whose text an alert nearly duplicates.
+    def read(self, session: Session, brand: str, latest: Iterable[Any]) -> set[int]:
+        """Take the brand's candidates now rather than at its first alert, from the rows of
+        :meth:`latest_query`. Returns the incidents :meth:`incident` would read at its
+        first call, for the caller to read with others in one query
+        (:func:`load_incidents`)."""
+        self.index(session, brand, latest)
+        return self._incidents_to_read(brand)
 
-        The first time a transaction asks, when it files enough of the brand's alerts
-        (:meth:`expect`) that reading candidates one at a time would cost more than all
-        at once, the brand's candidate incidents are read in one query.
-        """
-        candidates = self._unloaded.pop(brand, None)
-        if candidates and self._expected.get(brand, 0) * self.GET_COST >= len(candidates):
-            self._loaded += _load_incidents(session, candidates)
+    def incident(self, session: Session, brand: str, incident_id: int) -> Incident | None:
+        """The incident whose text an alert nearly duplicates."""
+        self._loaded += load_incidents(session, self._incidents_to_read(brand))
         # Reading one row by key needs nothing flushed; the poll flushes its alerts once.
         with session.no_autoflush:
             return session.get(Incident, incident_id)
 
+    def _incidents_to_read(self, brand: str) -> set[int]:
+        """The first time a transaction asks, when it files enough of the brand's alerts
+        (:meth:`expect`) that reading candidates one at a time would cost more than all
+        at once: the brand's candidate incidents, to read in one query."""
+        candidates = self._unloaded.pop(brand, None)
+        if candidates and self._expected.get(brand, 0) * self.GET_COST >= len(candidates):
+            return candidates
+        return set()
+
     def for_brand(self, session: Session, brand: str) -> TextIndex:
         index = self._by_brand.get(brand)
         if index is None:
-            index = self._by_brand[brand] = TextIndex(self._shapes)
             session.flush()  # as a query through the session would, before reading
-            connection = session.connection()
-            latest = [
-                (incident_id, (mention_id, alerted_at))
-                for incident_id, mention_id, alerted_at in connection.execute(
-                    _LATEST_ALERTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
-                )
-            ]
-            # A mention's text never changes: read only those not read in earlier polls.
-            # The time its alert was raised goes with the mention's id: should a mention
-            # ever be deleted, SQLite may give its id to the next one.
-            texts = self._shapes.mention_texts
-            unread = dict(mention for _, mention in latest if mention not in texts)
-            ids = sorted(unread)
-            for start in range(0, len(ids), 500):
-                for mention_id, title, text in connection.execute(
-                    _MENTION_TEXTS[db.on_postgresql(session)], {"ids": ids[start : start + 500]}
-                ):
-                    texts[mention_id, unread[mention_id]] = _text_of(title, text)
-            index.add_many(
-                ((incident_id, texts[mention]) for incident_id, mention in latest), newest=False
-            )
-            self._unloaded[brand] = {incident_id for incident_id, _ in latest}
+            rows = session.connection().execute(*self.latest_query(brand))
+            index = self.index(session, brand, rows)
+        return index
+
+    def latest_query(self, brand: str) -> tuple[Any, dict[str, Any]]:
+        """The query for the brand's latest alerts that :meth:`for_brand` runs, for the
+        caller to run with others: it gives their rows to :meth:`index`."""
+        return _LATEST_ALERTS, {"brand": brand, "since": self.since, "limit": self.LIMIT}
+
+    def index(self, session: Session, brand: str, rows: Iterable[Any]) -> TextIndex:
+        """The brand's candidates, from its latest alerts (:meth:`latest_query`' rows)."""
+        index = self._by_brand[brand] = TextIndex(self._shapes)
+        connection = session.connection()
+        latest = [
+            (incident_id, (mention_id, alerted_at)) for incident_id, mention_id, alerted_at in rows
+        ]
+        # A mention's text never changes: read only those not read in earlier polls.
+        # The time its alert was raised goes with the mention's id: should a mention
+        # ever be deleted, SQLite may give its id to the next one.
+        texts = self._shapes.mention_texts
+        unread = dict(mention for _, mention in latest if mention not in texts)
+        ids = sorted(unread)
+        for start in range(0, len(ids), 500):
+            for mention_id, title, text in connection.execute(
+                _MENTION_TEXTS[db.on_postgresql(session)], {"ids": ids[start : start + 500]}
+            ):
+                texts[mention_id, unread[mention_id]] = _text_of(title, text)
+        index.add_many(
+            ((incident_id, texts[mention]) for incident_id, mention in latest), newest=False
+        )
+        self._unloaded[brand] = {incident_id for incident_id, _ in latest}
         return index
 
 
@@ -173,22 +191,40 @@ class RecentKeys:
         self._loaded: list[Incident] = []
 
     def load(self, session: Session, brand: str, keys: Sequence[str]) -> None:
-        """Read which incidents hold any of ``keys`` not read yet."""
-        missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
+        """Read which incidents hold any of ``keys`` not read yet, and those incidents."""
+        self._loaded += load_incidents(session, self.read(session, brand, keys))
+
+    def read(self, session: Session, brand: str, keys: Sequence[str]) -> set[int]:
+        """Read which incidents hold any of ``keys`` not read yet. Returns those
+        incidents, for the caller to read (:func:`load_incidents`): find() reads every
+        one of an alert's candidates."""
         # Straight on the connection: no autoflush (what this transaction changed is
-        # already recorded here). The incidents holding them follow in one query, since
-        # find() reads every one of an alert's candidates.
+        # already recorded here).
         connection = session.connection()
-        found: set[int] = set()
-        for start in range(0, len(missing), 500):
-            for incident_id, key in connection.execute(
-                _INCIDENTS_HOLDING[db.on_postgresql(session)],
-                {"brand": brand, "keys": missing[start : start + 500], "since": self.since},
-            ):
-                self._incidents.setdefault((brand, key), set()).add(incident_id)
-                found.add(incident_id)
+        queries = self.queries(session, brand, keys)
+        return self.found(brand, [row for query in queries for row in connection.execute(*query)])
+
+    def queries(
+        self, session: Session, brand: str, keys: Sequence[str]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """The queries :meth:`read` runs, for the caller to run with others: it gives
+        their rows to :meth:`found`."""
+        missing = sorted({k for k in keys if (brand, k) not in self._looked_up})
         self._looked_up.update((brand, k) for k in missing)
-        self._loaded += _load_incidents(session, found)
+        statement = _INCIDENTS_HOLDING[db.on_postgresql(session)]
+        return [
+            (statement, {"brand": brand, "keys": missing[start : start + 500], "since": self.since})
+            for start in range(0, len(missing), 500)
+        ]
+
+    def found(self, brand: str, rows: Iterable[Any]) -> set[int]:
+        """Record which incidents hold which keys, from :meth:`queries`' rows; returns
+        those incidents."""
+        found: set[int] = set()
+        for incident_id, key in rows:
+            self._incidents.setdefault((brand, key), set()).add(incident_id)
+            found.add(incident_id)
+        return found
 
     def find(self, session: Session, brand: str, keys: Sequence[str]) -> Incident | None:
         """The most recently updated incident in the window holding any of ``keys``."""
@@ -212,12 +248,21 @@ class RecentKeys:
 
     def write(self, session: Session) -> None:
         """Store the keys added since the last write, in one INSERT (:func:`db.insert_rows`)."""
-        if self._unwritten:
-            db.insert_rows(session, IncidentKey.__table__, self._unwritten)  # type: ignore[attr-defined]
-            self._unwritten = []
+        query = self.write_query(session)
+        if query is not None:
+            session.execute(*query)
+
+    def write_query(self, session: Session) -> tuple[Any, Any] | None:
+        """The INSERT :meth:`write` runs, for a caller that runs it with others (None when
+        no key was added since the last); the keys then count as written."""
+        if not self._unwritten:
+            return None
+        query = db.insert_query(session, IncidentKey.__table__, self._unwritten)  # type: ignore[attr-defined]
+        self._unwritten = []
+        return query
 
 
-def _load_incidents(session: Session, ids: set[int]) -> list[Incident]:
+def load_incidents(session: Session, ids: set[int]) -> list[Incident]:
     """Bring these incidents into the session in one query, so that :meth:`Session.get`
     finds them there: filing a poll's alerts asked for them one round trip at a time.
 
@@ -235,6 +280,20 @@ def _load_incidents(session: Session, ids: set[int]) -> list[Incident]:
                 )
             ).all()
     return loaded
+
+
+def alerted_texts(
+    filed: Iterable[tuple[AlertRecord, FiledMention]],
+) -> dict[tuple[int, datetime], str]:
+    """The texts of these alerts' mentions as :meth:`RecentTexts.for_brand` reads them
+    back, keyed as :attr:`TextShapes.mention_texts` keeps them: once the transaction that
+    filed the alerts has committed, the next one need not read them (a query a poll
+    fewer). Silenced alerts belong to no incident, so to no candidates."""
+    return {
+        (alert.mention_id, alert.created_at): _text_of(mention.title, mention.text)
+        for alert, mention in filed
+        if alert.incident_id is not None
+    }
 
 
 def _text_of(title: str | None, text: str) -> str:

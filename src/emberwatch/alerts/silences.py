@@ -7,9 +7,12 @@ Matchers are ``key=value`` pairs over ``brand``, ``source`` (a source's name or 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from emberwatch.alerts.routing import Facts
@@ -58,8 +61,26 @@ class ActiveSilences:
         ).all()
         return cls(tuple((s, json.loads(s.matchers)) for s in rows))
 
+    @staticmethod
+    def query(now: datetime) -> tuple[Any, dict[str, Any]]:
+        """The query :meth:`load` runs, as a plain one, for a caller that runs it with
+        others: it gives the rows to :meth:`of_rows`."""
+        return _IN_FORCE, {"now": now}
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[Any]) -> ActiveSilences:
+        """The silences in force from :meth:`query`'s rows (objects outside any session)."""
+        silences = (Silence(**row._mapping) for row in rows)
+        return cls(tuple((s, json.loads(s.matchers)) for s in silences))
+
     def matching(self, facts: Facts) -> Silence | None:
         return next((s for s, m in self.silences if matches(m, facts)), None)
+
+
+_IN_FORCE = sa.select(*Silence.__table__.c).where(  # type: ignore[attr-defined]
+    Silence.starts_at <= sa.bindparam("now"),  # type: ignore[operator]
+    Silence.ends_at > sa.bindparam("now"),  # type: ignore[operator]
+)
 
 
 def active_silence(session: Session, facts: Facts, now: datetime) -> Silence | None:
