@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -245,6 +246,23 @@ async def test_a_nul_character_in_a_post_does_not_fail_the_poll(engine):
         stored = session.exec(select(MentionRecord)).one()
     assert "\x00" not in (stored.title or "") and "\x00" not in (stored.author or "")
     assert stored.title == "Acme lost my order"
+
+
+@respx.mock
+async def test_a_lone_surrogate_in_a_post_does_not_fail_the_poll(engine):
+    # An unpaired "\\ud800" escape decodes to a lone surrogate, which neither database's
+    # driver can encode; the mention makes it U+FFFD, so the post is stored.
+    body = json.dumps(hn_page(hn_hit("1", "Acme lost \ud800 my order", author="ev\udfffil")))
+    respx.get(HN_API).mock(return_value=httpx.Response(200, content=body.encode()))
+    config = slack_config()
+    async with httpx.AsyncClient() as http:
+        rt = Runtime.build(config, engine, http, clock=lambda: NOW)
+        report = await poll_source(rt, config.sources[0])
+    assert report.new == 1
+    with Session(engine) as session:
+        stored = session.exec(select(MentionRecord)).one()
+    assert stored.title == "Acme lost \ufffd my order"
+    assert stored.author == "ev\ufffdil"
 
 
 def _every_row(engine):
