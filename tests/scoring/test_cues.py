@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emberwatch.scoring import complaint, triage
-from emberwatch.scoring._cues import _WORD, Family, _keys, _skip_ahead, _Union, prepare
+from emberwatch.scoring._cues import _WORD, DIGIT, Family, _keys, _skip_ahead, _Union, prepare
 
 FAMILIES = (*complaint.CUES, *triage._TRIAGE)
 
@@ -37,6 +37,7 @@ TEXTS = [
     "it didn't work, 'didn't' arrive, i'd like a refund, 10k followers, 2 years supply",
     "you lost it @acme lost it they lost it; i've ordered 3 times. what's the point",
     "xglitchy glitchy overheating flickers; can't wait, cant wait, 4th time, 14th day",
+    "\u0663 days late, \u0664th time, \u0661\u0662 times, a\u0662 years",
 ]
 
 
@@ -91,6 +92,8 @@ def test_keys_are_the_words_or_literals_that_open_every_match():
     assert _keys(r"\bstill (?:not|no)\b") == ({"still"}, set())
     assert _keys(r"\b(?:was|were) supposed to\b") == ({"was", "were"}, set())
     assert _keys(r"\b(?<!within )(?:\d+|an?) days") is None
+    # A digit, of any script, opens every match: the key is \d itself.
+    assert _keys(r"\b(?<!within )\d+ days") == (set(), {DIGIT})
     # A run that may go on into more letters is a literal, not a word.
     assert _keys(r"\brefund") == (set(), {"refund"})
     assert _keys(r"\b(?:didn'?t|log ?in|glitch\w*|errors?)\b") == (

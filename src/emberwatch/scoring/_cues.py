@@ -99,6 +99,7 @@ class Family:
     _chosen: dict[int, re.Pattern[str] | _Union] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _cues: dict[str, Cue] = field(default_factory=dict, compare=False, repr=False)
 
     def _build(self) -> _Built:
         if not self._built:
@@ -109,6 +110,17 @@ class Family:
     def alternatives(self) -> tuple[str, ...]:
         """The alternatives, as written (before :func:`_skip_ahead`)."""
         return self._build().written
+
+    def cue(self, matched: str) -> Cue:
+        """The family's cue for the text ``matched``, stripped. A cue is immutable and a
+        family's matches are a few phrases, so the family keeps the cue it made for each
+        (callers look in ``_cues`` first)."""
+        cue = self._cues.get(matched)
+        if cue is None:
+            cue = _cue(self.name, matched.strip(), self.weight)
+            if len(self._cues) < _MAX_CHOSEN:
+                self._cues[matched] = cue
+        return cue  # type: ignore[no-any-return]
 
     def triggered(self, text: Prepared) -> bool:
         """Whether the pattern can match: a trigger word or trigger character occurs."""
@@ -130,6 +142,8 @@ class Family:
         for literal, bits in built.literals:
             if literal in lower:
                 mask |= bits
+        if built.digits and _any_digit(lower):
+            mask |= built.digits
         if not mask:
             return None
         chosen = self._chosen.get(mask)
@@ -174,15 +188,23 @@ class _Union:
 
 class _Built(NamedTuple):
     """A family's alternatives and their keys as bit masks (bit i: alternative i): the
-    alternatives without keys, each key word's alternatives and all key words, and each key
-    literal's alternatives. ``patterns`` holds each alternative once compiled."""
+    alternatives without keys, each key word's alternatives and all key words, each key
+    literal's alternatives, and the alternatives that open with a digit (key :data:`DIGIT`).
+    ``patterns`` holds each alternative once compiled."""
 
     written: tuple[str, ...]
     always: int
     by_word: dict[str, int]
     words: frozenset[str]
     literals: tuple[tuple[str, int], ...]
+    digits: int
     patterns: list[re.Pattern[str] | None]
+
+
+# The key of an alternative that opens with a digit (``\b\d+ times``): any character ``\d``
+# matches, which is not one literal.
+DIGIT = "\\d"
+_any_digit = re.compile(r"\d").search
 
 
 def _build(written: tuple[str, ...]) -> _Built:
@@ -197,12 +219,14 @@ def _build(written: tuple[str, ...]) -> _Built:
             by_word[word] = by_word.get(word, 0) | 1 << bit
         for literal in keys[1]:
             by_literal[literal] = by_literal.get(literal, 0) | 1 << bit
+    digits = by_literal.pop(DIGIT, 0)
     return _Built(
         alternatives,
         always,
         by_word,
         frozenset(by_word),
         tuple(by_literal.items()),
+        digits,
         [None] * len(alternatives),
     )
 
@@ -270,7 +294,10 @@ def _branch_key(branch: str, after: str) -> tuple[str, bool] | None:
     """The run of letters and digits that opens ``branch`` (followed by ``after``, what
     follows the group), and whether it is a whole word of the text: the match opens after
     a word boundary, and what follows the run is surely not a letter or digit. None when the
-    run is empty, or a single letter (as a literal it would occur nearly always)."""
+    run is empty, or a single letter (as a literal it would occur nearly always). A branch
+    opening with ``\\d`` gives the literal :data:`DIGIT`."""
+    if branch.startswith("\\d"):
+        return DIGIT, False
     run = re.match(r"[a-z0-9]*", branch).group(0)  # type: ignore[union-attr]
     rest = branch[len(run) :] or after
     if rest[:1] in _QUANTIFIERS:
@@ -502,9 +529,9 @@ def scan(families: tuple[Family, ...], text: Prepared) -> list[Cue]:
     lower = text.lower
     for fam in triggered(families, text):
         pattern = fam.narrowed(text)
-        m = pattern.search(lower) if pattern is not None else None
-        if m:
-            found.append(_cue(fam.name, m.group(0).strip(), fam.weight))
+        if pattern is not None and (m := pattern.search(lower)) is not None:
+            matched = m[0]
+            found.append(fam._cues.get(matched) or fam.cue(matched))
     return found
 
 
@@ -545,5 +572,7 @@ def _index(
     return frozenset(by_word), by_word, tuple(by_char.items())
 
 
-_MAX_CHOSEN = 4096  # lists of triggered families (or of alternatives) kept, by bit mask
+# Lists of triggered families (or a family's alternatives) kept, by bit mask; and cues kept
+# by the text they matched, a family.
+_MAX_CHOSEN = 4096
 _indexes: dict[int, tuple[tuple[Family, ...], frozenset[str], dict, tuple, dict]] = {}

@@ -472,6 +472,12 @@ _WEIGHTS: dict[float, str] = {}
 # A sentiment as the reason writes it (f"{sentiment:+.2f}", ~0.3 us), by value: a mention's
 # sentiment is rounded to 4 places, so there are few. Not 0.0 or -0.0, which key alike.
 _SENTIMENTS: dict[float, str] = {}
+# What _figures makes of a log-odds z, by its value: z is the bias plus a few of the cue
+# weights plus a sentiment term, the sentiment rounded to 4 places, so most mentions share
+# their z with an earlier one (formatting and rounding cost ~1 us). Not 0.0 or -0.0, which
+# key alike.
+_FIGURES: dict[float, tuple[str, float, float]] = {}
+_MAX_FIGURES = 20_000
 _UNANCHORED = f"; no product or service named: negativity and loose cues x{ANCHOR_OFF}"
 _LEVEL_NOTES = ("", "; praise discounted next to a complaint cue", "; praise read as irony")
 
@@ -547,15 +553,28 @@ def combine(cues: list[Cue], sentiment: float) -> Complaint:
         level = 2 if ironic else min(solid, 1)
         z += POSITIVE_WEIGHTS[level] * sentiment
         note += _LEVEL_NOTES[level]
-    calibrated = SLOPE * z + OFFSET
-    probability = 1 / (1 + math.exp(-calibrated))
+    figures = _FIGURES.get(z)
+    if figures is None:
+        figures = _figures(z)
     mood = _SENTIMENTS.get(sentiment) if sentiment else None
     if mood is None:
         mood = f"{sentiment:+.2f}"
         if sentiment and len(_SENTIMENTS) < 20_002:
             _SENTIMENTS[sentiment] = mood
-    reasons.append(
-        f"complaint {probability:.2f} = {_LOGISTIC}{z:+.2f} {_TAIL}"
-        f"{len(cues)} cue(s), sentiment {mood}{note}"
+    reasons.append(f"{figures[0]}{len(cues)} cue(s), sentiment {mood}{note}")
+    return _complaint(figures[1], tuple(cues), figures[2], tuple(reasons))
+
+
+def _figures(z: float) -> tuple[str, float, float]:
+    """The probability's reason up to its cue count, the probability and the calibrated
+    log-odds, both rounded, of the log-odds ``z``: remembered in :data:`_FIGURES`."""
+    calibrated = SLOPE * z + OFFSET
+    probability = 1 / (1 + math.exp(-calibrated))
+    figures = (
+        f"complaint {probability:.2f} = {_LOGISTIC}{z:+.2f} {_TAIL}",
+        round(probability, 4),
+        round(calibrated, 4),
     )
-    return _complaint(round(probability, 4), tuple(cues), round(calibrated, 4), tuple(reasons))
+    if z and len(_FIGURES) < _MAX_FIGURES:
+        _FIGURES[z] = figures
+    return figures

@@ -171,32 +171,30 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
     prepared = text if isinstance(text, Prepared) else prepare(text)
     out: dict[str, list[Cue]] = {}
     words = prepared.words
-    on = {id(fam) for fam in triggered(_TRIAGE, prepared)}
+    families = triggered(_TRIAGE, prepared)
     insults = INSULTS.intersection(words)
-    if not on and not insults:
-        return out
-    for fam in _TRIAGE:
-        if id(fam) not in on:
-            if fam is ABUSE and insults:
-                out[fam.name] = [Cue(fam.name, w, 0.0) for w in sorted(insults)]
-            continue
+    # Abuse by insult words alone: the family takes its place, in table order, unsearched.
+    unsearched = insults and not any(fam is ABUSE for fam in families)
+    if unsearched:
+        families = [f for f in _TRIAGE if f is ABUSE or any(f is on for on in families)]
+    for fam in families:
         # Demand and leverage matter only next to a free demand or to words of extortion.
         if (fam is DEMAND or fam is LEVERAGE) and not (
             "free demand" in out or not _LEVER_WORDS.isdisjoint(words)
         ):
             continue
-        pattern = fam.narrowed(prepared)
+        pattern = None if unsearched and fam is ABUSE else fam.narrowed(prepared)
         if pattern is None:
             hits = []
         elif fam is NOT_PRAISE:
             m = pattern.search(prepared.lower)
-            hits = [m.group(0)] if m else []
+            hits = [m[0]] if m else []
         else:
-            hits = [m.group(0) for m in pattern.finditer(prepared.lower)]
+            hits = [m[0] for m in pattern.finditer(prepared.lower)]
         if fam is ABUSE:
             hits += sorted(insults)
         if hits:
-            out[fam.name] = [Cue(fam.name, h.strip(), 0.0) for h in dict.fromkeys(hits)]
+            out[fam.name] = [fam.cue(h) for h in dict.fromkeys(hits)]
     return out
 
 
