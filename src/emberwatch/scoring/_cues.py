@@ -134,24 +134,25 @@ class Family:
         matches, are the written patterns', since the alternatives left out match nowhere
         in ``text``: a word key must be among the text's ``pieces``, a literal key in the
         text."""
-        built = self._built[0] if self._built else self._build()
-        mask = built.always
-        for word in built.words.intersection(text.pieces):
-            mask |= built.by_word[word]
+        # One unpacking: a named tuple's fields are read by a descriptor call each.
+        written, mask, by_word, words, literals, digits, patterns = (
+            self._built[0] if self._built else self._build()
+        )
+        for word in words.intersection(text.pieces):
+            mask |= by_word[word]
         lower = text.lower
-        for literal, bits in built.literals:
+        for literal, bits in literals:
             if literal in lower:
                 mask |= bits
-        if built.digits and _any_digit(lower):
-            mask |= built.digits
+        if digits and _any_digit(lower):
+            mask |= digits
         if not mask:
             return None
         chosen = self._chosen.get(mask)
         if chosen is None:
-            patterns = built.patterns
             for bit in range(mask.bit_length()):
                 if mask >> bit & 1 and patterns[bit] is None:
-                    patterns[bit] = re.compile(_skip_ahead(built.written[bit]))
+                    patterns[bit] = re.compile(_skip_ahead(written[bit]))
             kept = tuple(p for bit, p in enumerate(patterns) if mask >> bit & 1)
             chosen = kept[0] if len(kept) == 1 else _Union(kept)  # type: ignore[arg-type]
             if len(self._chosen) < _MAX_CHOSEN:

@@ -200,10 +200,12 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
 
 def is_question(text: str | Prepared) -> bool:
     """A question mark, or a first word that opens a question."""
-    prepared = text if isinstance(text, Prepared) else prepare(text)
-    if "?" in prepared.lower:
+    lower = (text if isinstance(text, Prepared) else prepare(text)).lower
+    if "?" in lower:
         return True
-    words = prepared.lower.split(None, 4)
+    words = lower.split(None, 4)
+    if words and words[0][0] != "@":  # most texts: the first word decides
+        return words[0] in _QUESTION_START
     for i, word in enumerate(words[:3]):
         if word.startswith("@"):
             continue
@@ -231,11 +233,11 @@ def categorize(
     """
     if not cues:  # most texts: what follows, with every cue list empty
         if complaint >= COMPLAINT_AT:
-            return "complaint", [f"complaint probability {complaint:.2f} >= {COMPLAINT_AT}"]
+            return "complaint", [f"complaint probability {complaint:.2f}{_AT_COMPLAINT}"]
         if question:
             return "question", ["asks a question"]
         if sentiment >= PRAISE_AT:
-            return "praise", [f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+            return "praise", [f"sentiment {sentiment:+.2f}{_AT_PRAISE}"]
         return "other", []
     legal = cues.get("legal", [])
     if legal:
@@ -250,15 +252,20 @@ def categorize(
         return "abuse", [f"abusive: {_quote(abuse)}"]
     notes = [f"abusive: {_quote(abuse)}"] if abuse else []
     if complaint >= COMPLAINT_AT:
-        return "complaint", [*notes, f"complaint probability {complaint:.2f} >= {COMPLAINT_AT}"]
+        return "complaint", [*notes, f"complaint probability {complaint:.2f}{_AT_COMPLAINT}"]
     if question:
         return "question", [*notes, "asks a question"]
     if sentiment >= PRAISE_AT:
         blockers = cues.get("not praise", []) + demand + leverage
         if not blockers:
-            return "praise", [*notes, f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+            return "praise", [*notes, f"sentiment {sentiment:+.2f}{_AT_PRAISE}"]
         notes.append(f"positive ({sentiment:+.2f}) but not praise: {_quote(blockers)}")
     return "other", notes
+
+
+# The thresholds as the reasons write them, formatted once.
+_AT_COMPLAINT = f" >= {COMPLAINT_AT}"
+_AT_PRAISE = f" >= {PRAISE_AT:+.2f}"
 
 
 def severity(
