@@ -547,8 +547,9 @@ def triggered(families: tuple[Family, ...], text: Prepared) -> list[Family]:
     mask = 0
     for word in words.intersection(text.words):
         mask |= by_word[word]
-    for ch, bits in chars:
-        if ch in text.lower:
+    lower = text.lower
+    for ch, bits in chars[0] if lower.isascii() else chars[1]:
+        if ch in lower:
             mask |= bits
     if not mask:
         return []
@@ -562,7 +563,9 @@ def triggered(families: tuple[Family, ...], text: Prepared) -> list[Family]:
 
 def _index(
     families: tuple[Family, ...],
-) -> tuple[frozenset[str], dict[str, int], tuple[tuple[str, int], ...]]:
+) -> tuple[frozenset[str], dict[str, int], tuple[tuple[tuple[str, int], ...], ...]]:
+    """All the trigger words, each word's families, and each trigger character's families:
+    those an ASCII text may hold (most trigger characters are emoji), and all of them."""
     by_word: dict[str, int] = {}
     by_char: dict[str, int] = {}
     for i, fam in enumerate(families):
@@ -570,7 +573,8 @@ def _index(
             by_word[word] = by_word.get(word, 0) | 1 << i
         for ch in fam.chars:
             by_char[ch] = by_char.get(ch, 0) | 1 << i
-    return frozenset(by_word), by_word, tuple(by_char.items())
+    chars = tuple(by_char.items())
+    return frozenset(by_word), by_word, (tuple(c for c in chars if c[0].isascii()), chars)
 
 
 # Lists of triggered families (or a family's alternatives) kept, by bit mask; and cues kept

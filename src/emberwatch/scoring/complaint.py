@@ -511,13 +511,24 @@ def find_cues(text: str | Prepared) -> list[Cue]:
     prepared = text if isinstance(text, Prepared) else prepare(text)
     found = scan(_ALONE, prepared)
     if "?" in prepared.lower and "@" in prepared.words and _HANDLE.search(prepared.lower):
-        found.append(Cue("question to a handle", "@...?", 0.5))
+        found.append(_QUESTION_TO_HANDLE)
     if found and not _SOLID.isdisjoint([c.family for c in found]):
         found.extend(scan(_IN_COMPANY, prepared))
     nouns = SERVICE_NOUNS & prepared.words
     if nouns:
-        found.append(_cue("service named", min(nouns), 0.0))
+        noun = min(nouns)
+        found.append(_SERVICE_NAMED.get(noun) or _service_named(noun))
     return found
+
+
+# The cues of no family, each made once: cues are immutable.
+_QUESTION_TO_HANDLE = Cue("question to a handle", "@...?", 0.5)
+_SERVICE_NAMED: dict[str, Cue] = {}
+
+
+def _service_named(noun: str) -> Cue:
+    cue = _SERVICE_NAMED[noun] = _cue("service named", noun, 0.0)
+    return cue  # type: ignore[no-any-return]
 
 
 def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
