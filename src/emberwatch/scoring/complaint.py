@@ -514,9 +514,8 @@ def find_cues(text: str | Prepared) -> list[Cue]:
         found.append(_QUESTION_TO_HANDLE)
     if found and not _SOLID.isdisjoint([c.family for c in found]):
         found.extend(scan(_IN_COMPANY, prepared))
-    nouns = SERVICE_NOUNS & prepared.words
-    if nouns:
-        noun = min(nouns)
+    if not SERVICE_NOUNS.isdisjoint(prepared.words):  # no set made for most texts
+        noun = min(SERVICE_NOUNS.intersection(prepared.words))
         found.append(_SERVICE_NAMED.get(noun) or _service_named(noun))
     return found
 

@@ -152,6 +152,7 @@ NOT_PRAISE = family(
     chars="\U0001f643\U0001f644",
 )
 _TRIAGE = (LEGAL, FREEBIE, DEMAND, LEVERAGE, ABUSE, NOT_PRAISE)
+_NONE: frozenset[str] = frozenset()
 _LEVER_WORDS = frozenset(
     {
         "followers", "subs", "subscribers", "influencer", "blogger", "youtuber", "creator",
@@ -172,7 +173,7 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
     out: dict[str, list[Cue]] = {}
     words = prepared.words
     families = triggered(_TRIAGE, prepared)
-    insults = INSULTS.intersection(words)
+    insults = INSULTS.intersection(words) if not INSULTS.isdisjoint(words) else _NONE
     # Abuse by insult words alone: the family takes its place, in table order, unsearched.
     unsearched = insults and not any(fam is ABUSE for fam in families)
     if unsearched:
