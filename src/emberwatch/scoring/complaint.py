@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 
 from emberwatch.scoring._cues import Cue, Family, Prepared, _cue, family, maker, prepare, scan
 
@@ -463,6 +464,7 @@ _ANCHORED = frozenset({*_ANCHORING, "service named"})
 _ALONE = tuple(f for f in CUES if f.name not in _NEEDS_COMPANY)
 _IN_COMPANY = tuple(f for f in CUES if f.name in _NEEDS_COMPANY)
 _HANDLE = re.compile(r"(?:^|[\s(])@\w")
+_family_of = attrgetter("family")  # a cue's family, without a comprehension's frame
 
 
 # The constant parts of the probability's reason, formatted once.
@@ -512,7 +514,7 @@ def find_cues(text: str | Prepared) -> list[Cue]:
     found = scan(_ALONE, prepared)
     if "?" in prepared.lower and "@" in prepared.words and _HANDLE.search(prepared.lower):
         found.append(_QUESTION_TO_HANDLE)
-    if found and not _SOLID.isdisjoint([c.family for c in found]):
+    if found and not _SOLID.isdisjoint(map(_family_of, found)):
         found.extend(scan(_IN_COMPANY, prepared))
     if not SERVICE_NOUNS.isdisjoint(prepared.words):  # no set made for most texts
         noun = min(SERVICE_NOUNS.intersection(prepared.words))
@@ -539,7 +541,7 @@ def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
 def combine(cues: list[Cue], sentiment: float) -> Complaint:
     """The logistic of the bias, the cue weights and the sentiment term."""
     if cues:
-        names = {c.family for c in cues}
+        names = set(map(_family_of, cues))
         anchored = not _ANCHORED.isdisjoint(names)
         share = 1.0 if anchored else ANCHOR_OFF
         # One pass for the sum, the solid cues and the reasons. The terms are added in the
