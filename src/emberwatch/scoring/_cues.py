@@ -83,7 +83,8 @@ class Family:
 
     ``written`` are the patterns as written. On first use they are cut into alternatives
     (:func:`_alternatives`), each with keys read off its text (:func:`_keys`): words, one of
-    which opens every match of it, and literals, one of which does. :meth:`narrowed` keeps
+    which opens every match of it, and literals (or :data:`DIGIT`, any digit), one of which
+    does. :meth:`narrowed` keeps
     the alternatives whose keys occur in a text; each is compiled the first time it is
     kept, rewritten so that ``re`` skips ahead to where it may match (:func:`_skip_ahead`).
     Nothing is compiled at import, and only alternatives that some text may match are
@@ -133,7 +134,7 @@ class Family:
         :class:`_Union` of several); None when none can. Its first match, and each of its
         matches, are the written patterns', since the alternatives left out match nowhere
         in ``text``: a word key must be among the text's ``pieces``, a literal key in the
-        text."""
+        text, and for :data:`DIGIT` a digit."""
         # One unpacking: a named tuple's fields are read by a descriptor call each.
         written, mask, by_word, words, literals, digits, full, patterns = (
             self._built[0] if self._built else self._build()
@@ -269,8 +270,9 @@ def _keys(alternative: str) -> tuple[frozenset[str], frozenset[str]] | None:
     by a group ``(?:a|b)`` that is not quantified has a key for each branch; otherwise its
     body is one branch. A branch opening with a run of letters and digits gives that run
     as a word when a word boundary, a space, an apostrophe or ``\\s`` surely follows it
-    (see :func:`_branch_key`), and as a literal otherwise. An alternative opening without
-    ``\\b`` gives its literal head ("#", "@", an emoji)."""
+    (see :func:`_branch_key`), and as a literal otherwise; one opening with ``\\d`` gives
+    :data:`DIGIT`. An alternative opening without ``\\b`` gives its literal head ("#",
+    "@", an emoji)."""
     if not alternative.startswith("\\b"):
         head = _literal_head(alternative)
         return (frozenset(), frozenset((head,))) if head else None
