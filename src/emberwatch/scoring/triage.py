@@ -204,9 +204,12 @@ def is_question(text: str | Prepared) -> bool:
     lower = (text if isinstance(text, Prepared) else prepare(text)).lower
     if "?" in lower:
         return True
+    head = lower.split(None, 1)
+    if not head:
+        return False
+    if head[0][0] != "@":  # most texts: the first word decides
+        return head[0] in _QUESTION_START
     words = lower.split(None, 4)
-    if words and words[0][0] != "@":  # most texts: the first word decides
-        return words[0] in _QUESTION_START
     for i, word in enumerate(words[:3]):
         if word.startswith("@"):
             continue
