@@ -15,7 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emberwatch.scoring import complaint, triage
-from emberwatch.scoring._cues import _WORD, DIGIT, Family, _keys, _skip_ahead, _Union, prepare
+from emberwatch.scoring._cues import (
+    _WORD,
+    DIGIT,
+    Family,
+    _has_digit,
+    _keys,
+    _skip_ahead,
+    _Union,
+    prepare,
+)
 
 FAMILIES = (*complaint.CUES, *triage._TRIAGE)
 
@@ -111,3 +120,10 @@ def test_prepare_finds_the_words_of_its_pattern(text):
     # An ASCII text is split by translate and split, not by _WORD: the same words.
     prepared = prepare(text)
     assert prepared.words == frozenset(_WORD.findall(prepared.lower))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab 09.\u0663\u00e9\u00b2", max_size=12))
+def test_has_digit_finds_what_backslash_d_finds(text):
+    # The ASCII shortcut and the search agree (superscript two is no decimal digit).
+    assert _has_digit(text) == bool(re.search(r"\d", text))
