@@ -479,7 +479,7 @@ _SENTIMENTS: dict[float, str] = {}
 # their z with an earlier one (formatting and rounding cost ~1 us). Not 0.0 or -0.0, which
 # key alike.
 _FIGURES: dict[float, tuple[str, float, float]] = {}
-_MAX_FIGURES = 20_000
+_MAX_FIGURES = 8192  # about 2 MB at most
 _UNANCHORED = f"; no product or service named: negativity and loose cues x{ANCHOR_OFF}"
 _LEVEL_NOTES = ("", "; praise discounted next to a complaint cue", "; praise read as irony")
 
