@@ -484,6 +484,17 @@ _UNANCHORED = f"; no product or service named: negativity and loose cues x{ANCHO
 _LEVEL_NOTES = ("", "; praise discounted next to a complaint cue", "; praise read as irony")
 
 
+def signed_sentiment(sentiment: float) -> str:
+    """``f"{sentiment:+.2f}"``, as the reasons write a sentiment; remembered (callers on
+    the hot path look in ``_SENTIMENTS`` first)."""
+    mood = _SENTIMENTS.get(sentiment) if sentiment else None
+    if mood is None:
+        mood = f"{sentiment:+.2f}"
+        if sentiment and len(_SENTIMENTS) < 20_002:
+            _SENTIMENTS[sentiment] = mood
+    return mood
+
+
 def _signed(weight: float) -> str:
     """``f"{weight:+.1f}"``, remembered: a family's weight is one of a few constants."""
     text = _WEIGHTS.get(weight)
@@ -568,11 +579,7 @@ def combine(cues: list[Cue], sentiment: float) -> Complaint:
     figures = _FIGURES.get(z)
     if figures is None:
         figures = _figures(z)
-    mood = _SENTIMENTS.get(sentiment) if sentiment else None
-    if mood is None:
-        mood = f"{sentiment:+.2f}"
-        if sentiment and len(_SENTIMENTS) < 20_002:
-            _SENTIMENTS[sentiment] = mood
+    mood = (_SENTIMENTS.get(sentiment) if sentiment else None) or signed_sentiment(sentiment)
     reasons.append(f"{figures[0]}{len(cues)} cue(s), sentiment {mood}{note}")
     return _complaint(figures[1], tuple(cues), figures[2], tuple(reasons))
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Literal
 
 from emberwatch.scoring._cues import Cue, Prepared, family, prepare, triggered
+from emberwatch.scoring.complaint import _SENTIMENTS, signed_sentiment
 
 Category = Literal[
     "complaint", "legal_threat", "freebie_seeking", "abuse", "question", "praise", "other"
@@ -241,7 +242,8 @@ def categorize(
         if question:
             return "question", ["asks a question"]
         if sentiment >= PRAISE_AT:
-            return "praise", [f"sentiment {sentiment:+.2f}{_AT_PRAISE}"]
+            mood = _SENTIMENTS.get(sentiment) or signed_sentiment(sentiment)
+            return "praise", [f"sentiment {mood}{_AT_PRAISE}"]
         return "other", []
     legal = cues.get("legal", [])
     if legal:
