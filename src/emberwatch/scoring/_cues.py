@@ -84,9 +84,9 @@ class Family:
     ``written`` are the patterns as written. On first use they are cut into alternatives
     (:func:`_alternatives`), each with keys read off its text (:func:`_keys`): words, one of
     which opens every match of it, and literals (or :data:`DIGIT`, any digit), one of which
-    does. :meth:`narrowed` keeps
-    the alternatives whose keys occur in a text; each is compiled the first time it is
-    kept, rewritten so that ``re`` skips ahead to where it may match (:func:`_skip_ahead`).
+    does. :meth:`narrowed` keeps the alternatives whose keys occur in a text; each is
+    compiled the first time it is kept, rewritten so that ``re`` skips ahead to where it may
+    match (:func:`_skip_ahead`).
     Nothing is compiled at import, and only alternatives that some text may match are
     compiled at all.
     """
@@ -559,8 +559,9 @@ def triggered(families: tuple[Family, ...], text: Prepared) -> list[Family]:
         index = _indexes[id(families)] = (families, *_index(families), {})
     _, words, by_word, chars, chosen = index
     mask = 0
-    # isdisjoint makes no set: a sixth of the time of the intersection, which many texts
-    # would find empty.
+    # isdisjoint makes no set and stops at the first trigger word: a text that triggers no
+    # family (a third of them for the complaint families, three quarters for triage's)
+    # skips the intersection.
     if not words.isdisjoint(text.words):
         for word in words.intersection(text.words):
             mask |= by_word[word]
