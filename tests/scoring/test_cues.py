@@ -19,6 +19,7 @@ from emberwatch.scoring._cues import (
     _WORD,
     DIGIT,
     Family,
+    _by_first_letter,
     _has_digit,
     _keys,
     _skip_ahead,
@@ -127,3 +128,21 @@ def test_prepare_finds_the_words_of_its_pattern(text):
 def test_has_digit_finds_what_backslash_d_finds(text):
     # The ASCII shortcut and the search agree (superscript two is no decimal digit).
     assert _has_digit(text) == bool(re.search(r"\d", text))
+
+
+def test_branches_gathered_by_first_letter_match_as_written():
+    written = r"\b(?:didn'?t|do not|dont|not|no one)\s+(?:work|help)"
+    gathered = _skip_ahead(written)
+    assert gathered.startswith(
+        r"(?:d(?:idn(?<!\wdidn)'?t|o not(?<!\wdo not)|ont(?<!\wdont))|n(?:ot(?<!\wnot)|"
+    )
+    for text in (
+        "i didn't work",
+        "we do not  help, dont work",
+        "no one helps not work",
+        "undo not work",
+    ):
+        want = [m.span() for m in re.finditer(written, text)]
+        assert [m.span() for m in re.finditer(gathered, text)] == want, text
+    # \d and a digit may open the same match: such branches keep their group as it is.
+    assert _by_first_letter([r"\d(?<!\w\d)x", "2(?<!\\w2)y"]) == r"(?:\d(?<!\w\d)x|2(?<!\w2)y)"
