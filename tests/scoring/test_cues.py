@@ -15,7 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emberwatch.scoring import complaint, triage
-from emberwatch.scoring._cues import _WORD, Family, _keys, _skip_ahead, _Union, prepare
+from emberwatch.scoring._cues import (
+    _WORD,
+    DIGIT,
+    Family,
+    _by_first_letter,
+    _has_digit,
+    _keys,
+    _skip_ahead,
+    _Union,
+    prepare,
+)
 
 FAMILIES = (*complaint.CUES, *triage._TRIAGE)
 
@@ -37,6 +47,7 @@ TEXTS = [
     "it didn't work, 'didn't' arrive, i'd like a refund, 10k followers, 2 years supply",
     "you lost it @acme lost it they lost it; i've ordered 3 times. what's the point",
     "xglitchy glitchy overheating flickers; can't wait, cant wait, 4th time, 14th day",
+    "\u0663 days late, \u0664th time, \u0661\u0662 times, a\u0662 years",
 ]
 
 
@@ -91,6 +102,8 @@ def test_keys_are_the_words_or_literals_that_open_every_match():
     assert _keys(r"\bstill (?:not|no)\b") == ({"still"}, set())
     assert _keys(r"\b(?:was|were) supposed to\b") == ({"was", "were"}, set())
     assert _keys(r"\b(?<!within )(?:\d+|an?) days") is None
+    # A digit, of any script, opens every match: the key is \d itself.
+    assert _keys(r"\b(?<!within )\d+ days") == (set(), {DIGIT})
     # A run that may go on into more letters is a literal, not a word.
     assert _keys(r"\brefund") == (set(), {"refund"})
     assert _keys(r"\b(?:didn'?t|log ?in|glitch\w*|errors?)\b") == (
@@ -108,3 +121,28 @@ def test_prepare_finds_the_words_of_its_pattern(text):
     # An ASCII text is split by translate and split, not by _WORD: the same words.
     prepared = prepare(text)
     assert prepared.words == frozenset(_WORD.findall(prepared.lower))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab 09.\u0663\u00e9\u00b2", max_size=12))
+def test_has_digit_finds_what_backslash_d_finds(text):
+    # The ASCII shortcut and the search agree (superscript two is no decimal digit).
+    assert _has_digit(text) == bool(re.search(r"\d", text))
+
+
+def test_branches_gathered_by_first_letter_match_as_written():
+    written = r"\b(?:didn'?t|do not|dont|not|no one)\s+(?:work|help)"
+    gathered = _skip_ahead(written)
+    assert gathered.startswith(
+        r"(?:d(?:idn(?<!\wdidn)'?t|o not(?<!\wdo not)|ont(?<!\wdont))|n(?:ot(?<!\wnot)|"
+    )
+    for text in (
+        "i didn't work",
+        "we do not  help, dont work",
+        "no one helps not work",
+        "undo not work",
+    ):
+        want = [m.span() for m in re.finditer(written, text)]
+        assert [m.span() for m in re.finditer(gathered, text)] == want, text
+    # \d and a digit may open the same match: such branches keep their group as it is.
+    assert _by_first_letter([r"\d(?<!\w\d)x", "2(?<!\\w2)y"]) == r"(?:\d(?<!\w\d)x|2(?<!\w2)y)"

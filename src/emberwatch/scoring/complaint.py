@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 
 from emberwatch.scoring._cues import Cue, Family, Prepared, _cue, family, maker, prepare, scan
 
@@ -463,6 +464,7 @@ _ANCHORED = frozenset({*_ANCHORING, "service named"})
 _ALONE = tuple(f for f in CUES if f.name not in _NEEDS_COMPANY)
 _IN_COMPANY = tuple(f for f in CUES if f.name in _NEEDS_COMPANY)
 _HANDLE = re.compile(r"(?:^|[\s(])@\w")
+_family_of = attrgetter("family")  # a cue's family, without a comprehension's frame
 
 
 # The constant parts of the probability's reason, formatted once.
@@ -472,8 +474,25 @@ _WEIGHTS: dict[float, str] = {}
 # A sentiment as the reason writes it (f"{sentiment:+.2f}", ~0.3 us), by value: a mention's
 # sentiment is rounded to 4 places, so there are few. Not 0.0 or -0.0, which key alike.
 _SENTIMENTS: dict[float, str] = {}
+# What _figures makes of a log-odds z, by its value: z is the bias plus a few of the cue
+# weights plus a sentiment term, the sentiment rounded to 4 places, so most mentions share
+# their z with an earlier one (formatting and rounding cost ~1 us). Not 0.0 or -0.0, which
+# key alike.
+_FIGURES: dict[float, tuple[str, float, float]] = {}
+_MAX_FIGURES = 8192  # about 2 MB at most
 _UNANCHORED = f"; no product or service named: negativity and loose cues x{ANCHOR_OFF}"
 _LEVEL_NOTES = ("", "; praise discounted next to a complaint cue", "; praise read as irony")
+
+
+def signed_sentiment(sentiment: float) -> str:
+    """``f"{sentiment:+.2f}"``, as the reasons write a sentiment; remembered (callers on
+    the hot path look in ``_SENTIMENTS`` first)."""
+    mood = _SENTIMENTS.get(sentiment) if sentiment else None
+    if mood is None:
+        mood = f"{sentiment:+.2f}"
+        if sentiment and len(_SENTIMENTS) < 20_002:
+            _SENTIMENTS[sentiment] = mood
+    return mood
 
 
 def _signed(weight: float) -> str:
@@ -505,13 +524,23 @@ def find_cues(text: str | Prepared) -> list[Cue]:
     prepared = text if isinstance(text, Prepared) else prepare(text)
     found = scan(_ALONE, prepared)
     if "?" in prepared.lower and "@" in prepared.words and _HANDLE.search(prepared.lower):
-        found.append(Cue("question to a handle", "@...?", 0.5))
-    if found and not _SOLID.isdisjoint([c.family for c in found]):
+        found.append(_QUESTION_TO_HANDLE)
+    if found and not _SOLID.isdisjoint(map(_family_of, found)):
         found.extend(scan(_IN_COMPANY, prepared))
-    nouns = SERVICE_NOUNS & prepared.words
-    if nouns:
-        found.append(_cue("service named", min(nouns), 0.0))
+    if not SERVICE_NOUNS.isdisjoint(prepared.words):  # no set made for most texts
+        noun = min(SERVICE_NOUNS.intersection(prepared.words))
+        found.append(_SERVICE_NAMED.get(noun) or _service_named(noun))
     return found
+
+
+# The cues of no family, each made once: cues are immutable.
+_QUESTION_TO_HANDLE = Cue("question to a handle", "@...?", 0.5)
+_SERVICE_NAMED: dict[str, Cue] = {}
+
+
+def _service_named(noun: str) -> Cue:
+    cue = _SERVICE_NAMED[noun] = _cue("service named", noun, 0.0)
+    return cue  # type: ignore[no-any-return]
 
 
 def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
@@ -523,7 +552,7 @@ def complaint_probability(text: str | Prepared, sentiment: float) -> Complaint:
 def combine(cues: list[Cue], sentiment: float) -> Complaint:
     """The logistic of the bias, the cue weights and the sentiment term."""
     if cues:
-        names = {c.family for c in cues}
+        names = set(map(_family_of, cues))
         anchored = not _ANCHORED.isdisjoint(names)
         share = 1.0 if anchored else ANCHOR_OFF
         # One pass for the sum, the solid cues and the reasons. The terms are added in the
@@ -547,15 +576,24 @@ def combine(cues: list[Cue], sentiment: float) -> Complaint:
         level = 2 if ironic else min(solid, 1)
         z += POSITIVE_WEIGHTS[level] * sentiment
         note += _LEVEL_NOTES[level]
+    figures = _FIGURES.get(z)
+    if figures is None:
+        figures = _figures(z)
+    mood = (_SENTIMENTS.get(sentiment) if sentiment else None) or signed_sentiment(sentiment)
+    reasons.append(f"{figures[0]}{len(cues)} cue(s), sentiment {mood}{note}")
+    return _complaint(figures[1], tuple(cues), figures[2], tuple(reasons))
+
+
+def _figures(z: float) -> tuple[str, float, float]:
+    """The probability's reason up to its cue count, the probability and the calibrated
+    log-odds, both rounded, of the log-odds ``z``: remembered in :data:`_FIGURES`."""
     calibrated = SLOPE * z + OFFSET
     probability = 1 / (1 + math.exp(-calibrated))
-    mood = _SENTIMENTS.get(sentiment) if sentiment else None
-    if mood is None:
-        mood = f"{sentiment:+.2f}"
-        if sentiment and len(_SENTIMENTS) < 20_002:
-            _SENTIMENTS[sentiment] = mood
-    reasons.append(
-        f"complaint {probability:.2f} = {_LOGISTIC}{z:+.2f} {_TAIL}"
-        f"{len(cues)} cue(s), sentiment {mood}{note}"
+    figures = (
+        f"complaint {probability:.2f} = {_LOGISTIC}{z:+.2f} {_TAIL}",
+        round(probability, 4),
+        round(calibrated, 4),
     )
-    return _complaint(round(probability, 4), tuple(cues), round(calibrated, 4), tuple(reasons))
+    if z and len(_FIGURES) < _MAX_FIGURES:
+        _FIGURES[z] = figures
+    return figures

@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.scoring import triage
-from emberwatch.scoring._cues import Cue, maker, prepare
-from emberwatch.scoring.complaint import Complaint, combine, complaint_probability
+from emberwatch.scoring._cues import Cue, Prepared, maker, prepare
+from emberwatch.scoring.complaint import Complaint, combine, find_cues
 from emberwatch.scoring.language import detect
 from emberwatch.scoring.learned import Evidence, LearnedLayer
 from emberwatch.scoring.sentiment import SentimentModel, fuse_rating
@@ -162,17 +162,23 @@ class Scorer:
         taken as seen at ``now`` when both ``now`` and ``published_at`` are known; otherwise
         virality rests on the author's reach and the platform prior alone.
         """
-        reading = self._read(mention, brand)
-        evidence = reading.evidence
-        sentiment = evidence.sentiment
-        complaint = evidence.complaint
+        (
+            prepared,
+            sentiment,
+            complaint,
+            category,
+            sentiment_reasons,
+            cues,
+            question,
+            category_reasons,
+            language,
+        ) = self._read(mention, brand)
         probability = complaint.probability
-        category, category_reasons = evidence.category, reading.category_reasons
         forecast = self._forecast(mention, snapshots, now)
-        reasons = [*reading.sentiment_reasons, *complaint.reasons]
+        reasons = [*sentiment_reasons, *complaint.reasons]
         learned = self.learned
         if learned is not None:
-            judgement = learned.judge(evidence)
+            judgement = learned.judge(_evidence(prepared, sentiment, complaint, category))
             reasons += judgement.reasons
             rules = category
             probability = judgement.complaint
@@ -185,10 +191,7 @@ class Scorer:
                 complaint.probability >= triage.COMPLAINT_AT
             ) or (rules == "complaint" and judgement.category in (None, "complaint")):
                 category, category_reasons = triage.categorize(
-                    sentiment=sentiment,
-                    complaint=probability,
-                    cues=reading.cues,
-                    question=reading.question,
+                    sentiment=sentiment, complaint=probability, cues=cues, question=question
                 )
             if judgement.category is not None and judgement.category != category:
                 category_reasons = [learned.category_reason(judgement, category)]
@@ -215,7 +218,11 @@ class Scorer:
         )
         # round() with digits costs about 0.25 us. The sentiment is already rounded to 4
         # places on every path (VADER's compound, the rating fusion, 0.0), and round is
-        # idempotent there; a cached prior forecast's figures are rounded once.
+        # idempotent there; so is the complaint probability that combine gives (not the
+        # learned layer's, nor a star rating's); a cached prior forecast's figures are
+        # rounded once.
+        if learned is not None or (mention.rating is not None and language not in _READ_AS_ENGLISH):
+            probability = round(probability, 4)
         prior = _PRIOR_ROUNDED.get(id(forecast))
         if prior is not None and prior[0] is forecast:
             virality, expected = prior[1], prior[2]
@@ -223,7 +230,7 @@ class Scorer:
             virality, expected = round(forecast.probability, 4), round(forecast.expected_final, 1)
         return _scores(
             sentiment,
-            round(probability, 4),
+            probability,
             virality,
             expected,
             category,
@@ -231,16 +238,20 @@ class Scorer:
             reasons,
             triage.playbook(category, vip=vip, severity=severity),
             _minutes_within(severity),
-            reading.language,
+            language,
         )
 
     def evidence(self, mention: Mention, *, brand: str | None = None) -> Evidence:
         """What the rules find in a mention, which the learned layer reads: what
         :func:`emberwatch.scoring.learned.fit` fits on."""
-        return self._read(mention, brand).evidence
+        prepared, sentiment, complaint, category, *_ = self._read(mention, brand)
+        return _evidence(prepared, sentiment, complaint, category)  # type: ignore[no-any-return]
 
     def _read(self, mention: Mention, brand: str | None) -> _Reading:
-        """Sentiment, complaint cues and the rules' category: the text's part of scoring.
+        """Sentiment, complaint cues and the rules' category: the text's part of scoring,
+        as a plain tuple (:data:`_Reading` names its parts; a named tuple's ``__new__``
+        cost half a microsecond a mention, and the :class:`Evidence` is made only for
+        those who read it).
 
         A text in a language the scorers do not read (not English, and long enough to
         tell) takes its sentiment from its star rating, if any, else 0; its complaint
@@ -254,7 +265,7 @@ class Scorer:
             model = self._by_brand.get(brand or "", self._default)
             sentiment = model.score(text, rating=mention.rating)
             value, sentiment_reasons = sentiment.value, sentiment.reasons
-            complaint = complaint_probability(prepared, value)
+            complaint = combine(find_cues(prepared), value)
             cues = triage.triage_cues(prepared)
             question = triage.is_question(prepared)
         else:
@@ -268,8 +279,11 @@ class Scorer:
         category, category_reasons = triage.categorize(
             sentiment=value, complaint=complaint.probability, cues=cues, question=question
         )
-        return _Reading(
-            _evidence(prepared, value, complaint, category),
+        return (
+            prepared,
+            value,
+            complaint,
+            category,
             sentiment_reasons,
             cues,
             question,
@@ -341,15 +355,20 @@ def _rated(rating: float) -> Complaint:
     return Complaint(p, (), round(math.log(p / (1 - p)), 4), (reason,))
 
 
-class _Reading(NamedTuple):
-    """What :meth:`Scorer._read` found in a mention's text."""
-
-    evidence: Evidence
-    sentiment_reasons: tuple[str, ...]
-    cues: dict[str, list[Cue]]
-    question: bool
-    category_reasons: list[str]
-    language: str
+# What Scorer._read finds in a mention's text: the prepared text, its sentiment, the
+# complaint, the rules' category, the sentiment's reasons, the triage cues, whether it asks
+# a question, the category's reasons and the language.
+_Reading = tuple[
+    Prepared,
+    float,
+    Complaint,
+    str,
+    tuple[str, ...],
+    dict[str, list[Cue]],
+    bool,
+    list[str],
+    str,
+]
 
 
 _MINUTES_WITHIN: dict[str, int] = {}

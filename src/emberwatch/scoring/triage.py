@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Literal
 
 from emberwatch.scoring._cues import Cue, Prepared, family, prepare, triggered
+from emberwatch.scoring.complaint import _SENTIMENTS, signed_sentiment
 
 Category = Literal[
     "complaint", "legal_threat", "freebie_seeking", "abuse", "question", "praise", "other"
@@ -152,6 +153,7 @@ NOT_PRAISE = family(
     chars="\U0001f643\U0001f644",
 )
 _TRIAGE = (LEGAL, FREEBIE, DEMAND, LEVERAGE, ABUSE, NOT_PRAISE)
+_NONE: frozenset[str] = frozenset()
 _LEVER_WORDS = frozenset(
     {
         "followers", "subs", "subscribers", "influencer", "blogger", "youtuber", "creator",
@@ -171,41 +173,44 @@ def triage_cues(text: str | Prepared) -> dict[str, list[Cue]]:
     prepared = text if isinstance(text, Prepared) else prepare(text)
     out: dict[str, list[Cue]] = {}
     words = prepared.words
-    on = {id(fam) for fam in triggered(_TRIAGE, prepared)}
-    insults = INSULTS.intersection(words)
-    if not on and not insults:
-        return out
-    for fam in _TRIAGE:
-        if id(fam) not in on:
-            if fam is ABUSE and insults:
-                out[fam.name] = [Cue(fam.name, w, 0.0) for w in sorted(insults)]
-            continue
+    families = triggered(_TRIAGE, prepared)
+    insults = INSULTS.intersection(words) if not INSULTS.isdisjoint(words) else _NONE
+    # Abuse by insult words alone: the family takes its place, in table order, unsearched.
+    unsearched = insults and not any(fam is ABUSE for fam in families)
+    if unsearched:
+        families = [f for f in _TRIAGE if f is ABUSE or any(f is on for on in families)]
+    for fam in families:
         # Demand and leverage matter only next to a free demand or to words of extortion.
         if (fam is DEMAND or fam is LEVERAGE) and not (
             "free demand" in out or not _LEVER_WORDS.isdisjoint(words)
         ):
             continue
-        pattern = fam.narrowed(prepared)
+        pattern = None if unsearched and fam is ABUSE else fam.narrowed(prepared)
         if pattern is None:
             hits = []
         elif fam is NOT_PRAISE:
             m = pattern.search(prepared.lower)
-            hits = [m.group(0)] if m else []
+            hits = [m[0]] if m else []
         else:
-            hits = [m.group(0) for m in pattern.finditer(prepared.lower)]
+            hits = [m[0] for m in pattern.finditer(prepared.lower)]
         if fam is ABUSE:
             hits += sorted(insults)
         if hits:
-            out[fam.name] = [Cue(fam.name, h.strip(), 0.0) for h in dict.fromkeys(hits)]
+            out[fam.name] = [fam.cue(h) for h in dict.fromkeys(hits)]
     return out
 
 
 def is_question(text: str | Prepared) -> bool:
     """A question mark, or a first word that opens a question."""
-    prepared = text if isinstance(text, Prepared) else prepare(text)
-    if "?" in prepared.lower:
+    lower = (text if isinstance(text, Prepared) else prepare(text)).lower
+    if "?" in lower:
         return True
-    words = prepared.lower.split(None, 4)
+    head = lower.split(None, 1)
+    if not head:
+        return False
+    if head[0][0] != "@":  # most texts: the first word decides
+        return head[0] in _QUESTION_START
+    words = lower.split(None, 4)
     for i, word in enumerate(words[:3]):
         if word.startswith("@"):
             continue
@@ -233,11 +238,12 @@ def categorize(
     """
     if not cues:  # most texts: what follows, with every cue list empty
         if complaint >= COMPLAINT_AT:
-            return "complaint", [f"complaint probability {complaint:.2f} >= {COMPLAINT_AT}"]
+            return "complaint", [f"complaint probability {complaint:.2f}{_AT_COMPLAINT}"]
         if question:
             return "question", ["asks a question"]
         if sentiment >= PRAISE_AT:
-            return "praise", [f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+            mood = _SENTIMENTS.get(sentiment) or signed_sentiment(sentiment)
+            return "praise", [f"sentiment {mood}{_AT_PRAISE}"]
         return "other", []
     legal = cues.get("legal", [])
     if legal:
@@ -252,15 +258,20 @@ def categorize(
         return "abuse", [f"abusive: {_quote(abuse)}"]
     notes = [f"abusive: {_quote(abuse)}"] if abuse else []
     if complaint >= COMPLAINT_AT:
-        return "complaint", [*notes, f"complaint probability {complaint:.2f} >= {COMPLAINT_AT}"]
+        return "complaint", [*notes, f"complaint probability {complaint:.2f}{_AT_COMPLAINT}"]
     if question:
         return "question", [*notes, "asks a question"]
     if sentiment >= PRAISE_AT:
         blockers = cues.get("not praise", []) + demand + leverage
         if not blockers:
-            return "praise", [*notes, f"sentiment {sentiment:+.2f} >= {PRAISE_AT:+.2f}"]
+            return "praise", [*notes, f"sentiment {sentiment:+.2f}{_AT_PRAISE}"]
         notes.append(f"positive ({sentiment:+.2f}) but not praise: {_quote(blockers)}")
     return "other", notes
+
+
+# The thresholds as the reasons write them, formatted once.
+_AT_COMPLAINT = f" >= {COMPLAINT_AT}"
+_AT_PRAISE = f" >= {PRAISE_AT:+.2f}"
 
 
 def severity(
