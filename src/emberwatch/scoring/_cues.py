@@ -8,9 +8,11 @@ check and only the families whose triggers occur run their regular expression.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from emberwatch._slots import maker
 
 MAX_CHARS = 20_000
 _WORD = re.compile(r"[a-z0-9']+|[#@/]")
@@ -28,28 +30,6 @@ class Prepared:
     lower: str
     words: frozenset[str]
     pieces: frozenset[str]
-
-
-def maker(cls: type) -> Callable[..., Any]:
-    """A function that makes an instance of the frozen, slotted dataclass ``cls`` from all
-    its fields, in order, as ``cls(*values)`` does, for a class with no ``__post_init__``:
-    it sets each slot through its descriptor, where the frozen ``__init__`` goes through
-    ``object.__setattr__`` once a field. For the objects made once or more a mention."""
-    names = [f.name for f in fields(cls)]
-    if not all(type(cls.__dict__.get(n)).__name__ == "member_descriptor" for n in names):
-        raise TypeError(f"{cls.__name__} is not a slotted dataclass")
-    if hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} has a __post_init__")
-    space: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    body = []
-    for i, name in enumerate(names):
-        space[f"set{i}"] = cls.__dict__[name].__set__
-        body.append(f"    set{i}(out, {name})\n")
-    source = f"def make({', '.join(names)}):\n    out = new(cls)\n{''.join(body)}    return out\n"
-    exec(source, space)  # generated from the field names, as dataclasses does
-    make = space["make"]
-    make.__name__ = make.__qualname__ = f"make_{cls.__name__}"
-    return make  # type: ignore[no-any-return]
 
 
 _prepared = maker(Prepared)

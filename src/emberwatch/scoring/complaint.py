@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass
 from operator import attrgetter
 
-from emberwatch.scoring._cues import Cue, Family, Prepared, _cue, family, maker, prepare, scan
+from emberwatch._slots import maker
+from emberwatch.scoring._cues import Cue, Family, Prepared, _cue, family, prepare, scan
 
 BIAS = -1.4
 NEGATIVE_WEIGHT = 3.0  # per unit of negative sentiment: compound -1 adds +3.0

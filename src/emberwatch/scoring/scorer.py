@@ -15,9 +15,10 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from emberwatch._slots import maker
 from emberwatch.mention import Mention, parse_timestamp
 from emberwatch.scoring import triage
-from emberwatch.scoring._cues import Cue, Prepared, maker, prepare
+from emberwatch.scoring._cues import Cue, Prepared, prepare
 from emberwatch.scoring.complaint import Complaint, combine, find_cues
 from emberwatch.scoring.language import detect
 from emberwatch.scoring.learned import Evidence, LearnedLayer

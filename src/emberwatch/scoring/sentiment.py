@@ -47,7 +47,8 @@ from vaderSentiment.vaderSentiment import (
     normalize,
 )
 
-from emberwatch.scoring._cues import _skip_ahead, _split, maker
+from emberwatch._slots import maker
+from emberwatch.scoring._cues import _skip_ahead, _split
 
 # The mark first and the word character behind it checked after, so that ``re`` skips
 # ahead to the next mark instead of trying the lookbehind at every position. Used on text
